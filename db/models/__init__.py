@@ -1,0 +1,21 @@
+"""All models, imported in dependency order so metadata is complete."""
+
+from db.models.governance import ROLES, AuditEntry, ImportBatch, RuleSetVersion, User
+from db.models.people import (
+    EVENT_KINDS,
+    FLAG_KINDS,
+    SUPERVISION_PROVIDERS,
+    Assessment,
+    OffendingEvent,
+    PartnerFlag,
+    Person,
+    Supervision,
+)
+from db.models.cases import Case, Task  # noqa: I001  (cases refers to people)
+
+__all__ = [
+    "ROLES", "EVENT_KINDS", "FLAG_KINDS", "SUPERVISION_PROVIDERS",
+    "AuditEntry", "ImportBatch", "RuleSetVersion", "User",
+    "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
+    "Case", "Task",
+]

@@ -1,0 +1,75 @@
+"""An IOM case (one per person per episode) and the tasks raised on it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, JSONType, UTCDateTime, utcnow
+from db.models.people import Person
+
+
+class Case(Base):
+    __tablename__ = "iom_case"
+    __table_args__ = (
+        # At most one open episode per person.
+        Index(
+            "uq_iom_case_open_person",
+            "person_id",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+        Index("ix_iom_case_due", "next_due_at"),
+        Index("ix_iom_case_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
+    episode: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(20), default="mapping")
+    state_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Last rule outcome and the versions that produced it, to audit only real changes.
+    last_outcome: Mapped[str | None] = mapped_column(String(20))
+    last_versions: Mapped[list | None] = mapped_column(JSONType)
+    cohort: Mapped[str | None] = mapped_column(String(20))
+    intensity: Mapped[str | None] = mapped_column(String(20))
+    activity_score: Mapped[float | None]
+    lead_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    person: Mapped[Person] = relationship()
+    tasks: Mapped[list[Task]] = relationship(back_populates="case")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Task(Base):
+    __tablename__ = "task"
+    __table_args__ = (Index("ix_task_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("iom_case.id", ondelete="CASCADE"))
+    template: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    role: Mapped[str | None] = mapped_column(String(20))
+    agency: Mapped[str | None] = mapped_column(String(20))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(60))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rule_id: Mapped[str | None] = mapped_column(String(80))
+    ruleset: Mapped[str | None] = mapped_column(String(80))
+    ruleset_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship(back_populates="tasks")
