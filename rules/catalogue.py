@@ -1,0 +1,122 @@
+"""The fact catalogue: every fact a rule may name, with its type, unit and derivation.
+
+A rule that names a fact not listed here, or compares it with a value of the wrong
+type, is refused at load. ``docs/facts.md`` is generated from this table
+(``iom rules facts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rules.errors import FactError
+
+OFFENCE_CATEGORIES = (
+    "violence", "robbery", "public_order", "sexual_child", "sexual_other", "soliciting",
+    "domestic_burglary", "other_burglary", "theft", "handling", "fraud", "absconding",
+    "taking_vehicle", "theft_from_vehicle", "other_motoring", "drink_driving",
+    "criminal_damage", "drug_import_production", "drug_possession_supply", "other",
+)
+STAGES = ("mapping", "matrixing", "panel", "allocated", "review")
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str
+    type: str  # "number" | "integer" | "boolean" | "string"
+    unit: str
+    meaning: str
+    derived_from: str
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+CATALOGUE: dict[str, Fact] = {f.name: f for f in (
+    Fact("ogrs_2yr", "integer", "%", "OGRS 2-year proven reoffending probability",
+         "latest assessment on or before the evaluation date (supplied, else OGRS3 computed)",
+         minimum=0, maximum=100),
+    Fact("ogrs_1yr", "integer", "%", "OGRS 1-year proven reoffending probability",
+         "latest assessment on or before the evaluation date", minimum=0, maximum=100),
+    Fact("offence_category", "string", "category", "category of the current offence",
+         "latest conviction, else latest charge, else latest arrest", OFFENCE_CATEGORIES),
+    Fact("newly_sentenced", "boolean", "", "sentenced recently",
+         "conviction or supervision start within facts.newly_sentenced_days"),
+    Fact("mappa_level", "integer", "level", "MAPPA management level (0 = not MAPPA)",
+         "latest mappa_level partner flag", minimum=0, maximum=3),
+    Fact("statutory", "boolean", "", "under probation supervision (NPS or CRC)",
+         "open supervision record with provider NPS or CRC"),
+    Fact("supervision", "string", "provider", "who supervises", "open supervision record",
+         ("NPS", "CRC", "none")),
+    Fact("sex", "string", "", "recorded sex", "person.sex", ("M", "F")),
+    Fact("age", "integer", "years", "age on the evaluation date", "person.date_of_birth",
+         minimum=0, maximum=130),
+    Fact("ppo", "boolean", "", "on the Prolific and Priority Offender list", "ppo flag"),
+    Fact("dtoa", "boolean", "", "positive drug test on arrest", "dtoa flag"),
+    Fact("marac_repeat", "boolean", "", "MARAC repeat domestic-abuse perpetrator",
+         "marac_repeat flag"),
+    Fact("gang_grade", "string", "grade", "graded partner (gangs) list",
+         "latest gang_grade flag", ("high", "medium", "low")),
+    Fact("yos_referral", "boolean", "", "recommended by the Youth Offending Service",
+         "yos_referral flag"),
+    Fact("asb", "boolean", "", "on the police ASB-type arrests list", "asb flag"),
+    Fact("arrests_window", "integer", "arrests", "arrests in the facts window",
+         "offending events of kind arrest within facts.window_days", minimum=0),
+    Fact("drug_arrests_window", "integer", "arrests", "drug-offence arrests in the window",
+         "arrests with a drug offence category within facts.window_days", minimum=0),
+    Fact("convictions_window", "integer", "convictions", "convictions in the window",
+         "offending events of kind conviction within facts.window_days", minimum=0),
+    Fact("activity_score", "number", "points",
+         "current activity: sum over arrests/charges/convictions in the window of "
+         "gravity weight x recency decay", "offending events (workflow.facts)", minimum=0),
+    Fact("days_in_state", "integer", "days", "days since the case entered its state",
+         "case.state_since", minimum=0),
+)}
+
+
+def _check_value(fact: Fact, value) -> str | None:
+    """Return why ``value`` does not fit ``fact``, or None when it fits."""
+    if value is None:
+        return None
+    if fact.type == "boolean":
+        return None if isinstance(value, bool) else "expected true or false"
+    if fact.type in ("integer", "number"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a number, got {type(value).__name__}"
+        if fact.type == "integer" and isinstance(value, float) and not value.is_integer():
+            return "expected a whole number"
+        if fact.minimum is not None and value < fact.minimum:
+            return f"{value} is below the minimum {fact.minimum:g}"
+        if fact.maximum is not None and value > fact.maximum:
+            return f"{value} is above the maximum {fact.maximum:g}"
+        return None
+    if not isinstance(value, str):
+        return f"expected text, got {type(value).__name__}"
+    if fact.choices and value not in fact.choices:
+        return f"{value!r} is not one of {', '.join(fact.choices)}"
+    return None
+
+
+def value_problem(name: str, value) -> str | None:
+    """Why ``value`` is not acceptable for fact ``name`` (unknown fact, wrong type), or None."""
+    fact = CATALOGUE.get(name)
+    if fact is None:
+        return f"unknown fact {name!r}"
+    return _check_value(fact, value)
+
+
+def validate_facts(facts: dict, *, label: str = "facts") -> dict:
+    """Return the catalogue facts of ``facts`` (others ignored, missing = None).
+
+    Raises :class:`FactError` naming the fact and the reason when a value does not fit.
+    """
+    if not isinstance(facts, dict):
+        raise FactError(f"{label}: expected an object of facts")
+    clean = {}
+    for name, fact in CATALOGUE.items():
+        value = facts.get(name)
+        problem = _check_value(fact, value)
+        if problem:
+            raise FactError(f"{label}: fact {name}: {problem}")
+        clean[name] = value
+    return clean
