@@ -1,0 +1,1 @@
+"""The ``iom`` command line. Each module registers its own sub-commands."""

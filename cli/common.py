@@ -1,0 +1,31 @@
+"""Helpers shared by CLI commands: settings, runtime, time parsing, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+from workflow.config import load_settings
+from workflow.errors import InvalidInput
+from workflow.runtime import Runtime
+
+
+def runtime(args) -> Runtime:
+    return Runtime.from_settings(load_settings(getattr(args, "config", None)))
+
+
+def parse_now(value: str | None) -> datetime:
+    """ISO-8601 instant (naive means UTC), or the current time when ``value`` is None."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"--now: {value!r} is not an ISO-8601 date or time") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def print_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")

@@ -1,0 +1,116 @@
+"""Core commands: db, tick, evaluate, users, serve, scheduler."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from cli.common import parse_now, print_json, runtime
+from db.session import transaction
+from rules.library import load_file
+from workflow.advance import Policy
+from workflow.errors import InvalidInput
+
+
+def _db_upgrade(args) -> int:
+    from db.migrate import upgrade
+    from workflow.rulesets import sync_shipped
+
+    rt = runtime(args)
+    upgrade(rt.settings.database_url)
+    with transaction(rt.sessions) as session:
+        published = sync_shipped(session, now=parse_now(None))
+    print(f"database at head; shipped rule sets published: {', '.join(published) or 'none new'}")
+    return 0
+
+
+def _tick(args) -> int:
+    from scheduler.jobs import advance_due
+
+    report = advance_due(runtime(args), now=parse_now(args.now))
+    print("\n".join(report.lines()))
+    return 1 if report.failed else 0
+
+
+def _read_facts(path: str) -> list:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return json.loads(text)
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"{path}: file not found") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path}: not valid JSON: line {exc.lineno}: {exc.msg}") from exc
+
+
+def _evaluate(args) -> int:
+    from workflow.evaluate import evaluate_facts
+
+    rt = runtime(args)
+    items = _read_facts(args.facts)
+    docs = [load_file(p) for p in args.ruleset_file] if args.ruleset_file else None
+    with transaction(rt.sessions) as session:
+        result = evaluate_facts(session, items, now=parse_now(args.now),
+                                policy=Policy.from_settings(rt.settings), stage=args.stage,
+                                ruleset=args.ruleset, documents=docs)
+    print_json(result)
+    return 0
+
+
+def _users_create(args) -> int:
+    from workflow.users import create_user
+
+    with transaction(runtime(args).sessions) as session:
+        user, token = create_user(session, username=args.username,
+                                  display_name=args.name or args.username, role=args.role,
+                                  agency=args.agency, email=args.email)
+    print(f"user {user.username} ({user.role}) token: {token}")
+    return 0
+
+
+def _serve(args) -> int:
+    from api.serve import serve
+
+    return serve(runtime(args), with_scheduler=not args.no_scheduler)
+
+
+def _scheduler(args) -> int:
+    from scheduler.runner import run_forever
+
+    return run_forever(runtime(args))
+
+
+def register(sub) -> None:
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to head and publish shipped rule sets"
+                      ).set_defaults(func=_db_upgrade)
+
+    tick = sub.add_parser("tick", help="run exactly one scheduler pass and print what moved")
+    tick.add_argument("--now", help="ISO-8601 instant to run the pass as of (default: now)")
+    tick.set_defaults(func=_tick)
+
+    ev = sub.add_parser("evaluate", help="evaluate a JSON list of facts objects")
+    target = ev.add_mutually_exclusive_group(required=True)
+    target.add_argument("--stage", help="evaluate the stage's configured rule sets")
+    target.add_argument("--ruleset", help="evaluate one published rule set by name")
+    target.add_argument("--ruleset-file", action="append",
+                        help="evaluate a rule-set document file (repeatable), e.g. a draft")
+    ev.add_argument("--facts", required=True, help="JSON file ('-' for stdin)")
+    ev.add_argument("--now", help="as-of instant for published versions (default: now)")
+    ev.set_defaults(func=_evaluate)
+
+    users = sub.add_parser("users", help="manage users and tokens")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    create = users_sub.add_parser("create", help="create a user and print its token")
+    create.add_argument("username")
+    create.add_argument("--role", required=True)
+    create.add_argument("--name")
+    create.add_argument("--agency")
+    create.add_argument("--email")
+    create.set_defaults(func=_users_create)
+
+    serve = sub.add_parser("serve", help="serve the API (and the scheduler)")
+    serve.add_argument("--no-scheduler", action="store_true")
+    serve.set_defaults(func=_serve)
+    sub.add_parser("scheduler", help="run the scheduler alone").set_defaults(func=_scheduler)

@@ -1,0 +1,1 @@
+"""Scheduled jobs (thin, idempotent) and the APScheduler wiring."""

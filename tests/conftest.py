@@ -1,0 +1,113 @@
+"""Shared fixtures: a real database per test on SQLite and on PostgreSQL.
+
+``db_url`` is parametrized over both backends. SQLite: a migrated template file is
+copied per test. PostgreSQL: one database per test session (``iom_test_<pid>``),
+migrated once and truncated between tests. Set ``IOM_TEST_BACKENDS=sqlite`` to run
+SQLite only on a machine without PostgreSQL (CI always runs both).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from db.migrate import upgrade
+from db.session import make_engine, make_session_factory
+
+PG_ADMIN_URL = os.environ.get("IOM_TEST_PG_ADMIN_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BACKENDS = [b.strip() for b in os.environ.get("IOM_TEST_BACKENDS",
+                                              "sqlite,postgresql").split(",") if b.strip()]
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    name = f"iom_test_{os.getpid()}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'")).scalars().all()
+        if tables:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """A migrated, empty database for this test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "iom.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def db_engine(db_url):
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(db_engine):
+    """A session on the per-test database; the test decides when to commit."""
+    factory = make_session_factory(db_engine)
+    s = factory()
+    yield s
+    s.rollback()
+    s.close()
+
+
+@pytest.fixture
+def now():
+    return NOW
+
+
+@pytest.fixture
+def make_person(session):
+    """Factory: ``make_person(ref="P1", sex="M", dob=date(1990,1,1))`` -> Person (flushed)."""
+    from db.models import Person
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(ref: str | None = None, *, sex: str = "M", dob: date = date(1990, 1, 1),
+             **kw):
+        n = next(counter)
+        person = Person(partner_ref=ref or f"N{n:05d}", given_name=kw.pop("given", "Alex"),
+                        family_name=kw.pop("family", f"Person{n}"), sex=sex,
+                        date_of_birth=dob, **kw)
+        session.add(person)
+        session.flush()
+        return person
+
+    return make

@@ -1,0 +1,54 @@
+"""Opening cases and claiming them for exclusive processing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from db.models import Case, Person
+from workflow import audit
+from workflow.errors import NotFound
+
+
+def open_missing_cases(session: Session, *, now: datetime, actor: str, limit: int = 5000
+                       ) -> list[Case]:
+    """Open a mapping case, due now, for every person who has never had one.
+
+    Mapping identifies every nominal the partners share; whether the person is in scope
+    is then for the mapping rule sets. Returns the cases opened (at most ``limit``).
+    """
+    people = session.scalars(
+        select(Person).where(~exists().where(Case.person_id == Person.id))
+        .order_by(Person.id).limit(limit)).all()
+    opened = []
+    for person in people:
+        case = Case(person=person, state="mapping", state_since=now, opened_at=now,
+                    next_due_at=now)
+        session.add(case)
+        session.flush()
+        audit.record(session, kind="case.opened", actor=actor, occurred_at=now,
+                     case_id=case.id, person_ref=person.partner_ref,
+                     summary=f"Case opened in mapping for {person.partner_ref}",
+                     payload={"state": "mapping", "episode": case.episode})
+        opened.append(case)
+    return opened
+
+
+def claim(session: Session, case_id: int) -> Case | None:
+    """Lock the case row for this transaction, or None if another process holds it.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``. SQLite serialises writers itself.
+    """
+    query = select(Case).where(Case.id == case_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
+    return case

@@ -1,0 +1,144 @@
+"""Build each case's facts (see ``rules/catalogue.py``) from stored data, as of ``now``.
+
+Only data dated on or before ``now`` is used, so an evaluation can be replayed as of
+any date. Facts are built for many cases with a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Assessment, Case, OffendingEvent, PartnerFlag, Person, Supervision
+
+DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
+_BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb")
+_TRUE = {"1", "true", "yes", "y", "t"}
+
+
+@dataclass(frozen=True)
+class FactWindow:
+    """How far back facts look: from settings ``[facts]``."""
+
+    newly_sentenced_days: int = 182
+    window_days: int = 730
+
+
+@cache
+def activity_reference() -> dict:
+    path = Path(__file__).resolve().parent / "reference" / "activity.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def activity_score(events: list[OffendingEvent], today: date) -> float:
+    ref = activity_reference()
+    half_life = ref["half_life_days"]
+    score = 0.0
+    for e in events:
+        age = max((today - e.occurred_on).days, 0)
+        score += (ref["kind_weight"][e.kind] * ref["gravity"].get(e.offence_category, 0.5)
+                  * 0.5 ** (age / half_life))
+    return round(score, 2)
+
+
+def _age(dob: date, today: date) -> int:
+    return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+
+
+def _latest_by_person(rows, key) -> dict:
+    out: dict = {}
+    for row in rows:
+        pid = row.person_id
+        if pid not in out or key(row) >= key(out[pid]):
+            out[pid] = row
+    return out
+
+
+def _flag_value(kind: str, value: str):
+    if kind == "mappa_level":
+        return int(value)
+    if kind == "gang_grade":
+        return value.lower() if value.lower() in ("high", "medium", "low") else None
+    return value.strip().lower() in _TRUE
+
+
+def _current_offence(events: list[OffendingEvent]) -> str | None:
+    for kind in ("conviction", "charge", "arrest"):
+        dated = [e for e in events if e.kind == kind]
+        if dated:
+            return max(dated, key=lambda e: (e.occurred_on, e.id)).offence_category
+    return None
+
+
+def _load(session: Session, person_ids: list[int], today: date, window: FactWindow):
+    since = today - timedelta(days=window.window_days)
+    events = defaultdict(list)
+    for e in session.scalars(select(OffendingEvent).where(
+            OffendingEvent.person_id.in_(person_ids), OffendingEvent.occurred_on <= today)):
+        events[e.person_id].append(e)
+    assessments = _latest_by_person(session.scalars(select(Assessment).where(
+        Assessment.person_id.in_(person_ids), Assessment.assessed_on <= today)),
+        key=lambda a: (a.assessed_on, a.id))
+    flags: dict[int, dict] = defaultdict(dict)
+    flag_rows = sorted(session.scalars(select(PartnerFlag).where(
+        PartnerFlag.person_id.in_(person_ids), PartnerFlag.recorded_on <= today)),
+        key=lambda f: (f.recorded_on, f.id))
+    for f in flag_rows:
+        flags[f.person_id][f.kind] = _flag_value(f.kind, f.value)
+    supervisions = _latest_by_person(
+        (s for s in session.scalars(select(Supervision).where(
+            Supervision.person_id.in_(person_ids), Supervision.start_on <= today))
+         if s.end_on is None or s.end_on >= today),
+        key=lambda s: (s.start_on, s.id))
+    return since, events, assessments, flags, supervisions
+
+
+def facts_for_cases(session: Session, cases: list[Case], now: datetime,
+                    window: FactWindow = FactWindow()) -> dict[int, dict]:
+    """``{case.id: facts}`` for every case, as of ``now``."""
+    today = now.date()
+    persons = {p.id: p for p in session.scalars(
+        select(Person).where(Person.id.in_({c.person_id for c in cases})))}
+    since, events, assessments, flags, supervisions = _load(
+        session, list(persons), today, window)
+    out = {}
+    for case in cases:
+        person = persons[case.person_id]
+        all_events = events.get(person.id, [])
+        recent = [e for e in all_events if e.occurred_on >= since]
+        assessment = assessments.get(person.id)
+        supervision = supervisions.get(person.id)
+        person_flags = flags.get(person.id, {})
+        sentenced_since = today - timedelta(days=window.newly_sentenced_days)
+        newly = any(e.kind == "conviction" and e.occurred_on >= sentenced_since
+                    for e in all_events) or bool(
+            supervision and supervision.provider != "none"
+            and supervision.start_on >= sentenced_since)
+        provider = supervision.provider if supervision else "none"
+        out[case.id] = {
+            "ogrs_2yr": assessment.ogrs_2yr if assessment else None,
+            "ogrs_1yr": assessment.ogrs_1yr if assessment else None,
+            "offence_category": _current_offence(all_events),
+            "newly_sentenced": newly,
+            "mappa_level": person_flags.get("mappa_level", 0),
+            "statutory": provider in ("NPS", "CRC"),
+            "supervision": provider,
+            "sex": person.sex,
+            "age": _age(person.date_of_birth, today),
+            **{k: person_flags.get(k, False) for k in _BOOL_FLAGS},
+            "gang_grade": person_flags.get("gang_grade"),
+            "arrests_window": sum(e.kind == "arrest" for e in recent),
+            "drug_arrests_window": sum(e.kind == "arrest" and e.offence_category
+                                       in DRUG_CATEGORIES for e in recent),
+            "convictions_window": sum(e.kind == "conviction" for e in recent),
+            "activity_score": activity_score(recent, today),
+            "days_in_state": max((now - case.state_since).days, 0),
+        }
+    return out

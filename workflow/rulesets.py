@@ -1,0 +1,99 @@
+"""Which rule-set versions are in force, looked up in the database at each evaluation.
+
+Publishing a version takes effect at the next evaluation in every process: nothing is
+cached but parsed documents, which are immutable and keyed by content hash.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import RuleSetVersion
+from rules.document import RuleSetDocument, load_document
+from rules.library import shipped_documents
+from workflow import audit
+from workflow.errors import ConfigError, NotFound
+
+_parsed: dict[str, RuleSetDocument] = {}
+_parsed_lock = threading.Lock()
+
+
+def document_of(row: RuleSetVersion) -> RuleSetDocument:
+    """The parsed document of a stored version (cached by content hash)."""
+    with _parsed_lock:
+        doc = _parsed.get(row.version)
+        if doc is None:
+            doc = load_document(row.document, file=f"{row.name}@{row.version[:12]}")
+            _parsed[row.version] = doc
+        return doc
+
+
+def sync_shipped(session: Session, *, now: datetime, actor: str = "system") -> list[str]:
+    """Publish each shipped rule set whose name the database does not know yet.
+
+    Returns the names published. A team lead's later versions are never overwritten.
+    """
+    known = set(session.scalars(select(RuleSetVersion.name).distinct()))
+    published = []
+    for name, doc in shipped_documents().items():
+        if name in known:
+            continue
+        row = RuleSetVersion(
+            name=name, version=doc.version, stage=",".join(doc.stages), document=doc.text,
+            status="published", reason="default rule set shipped with the service",
+            created_by=actor, created_at=now, approved_by=actor, approved_at=now,
+            published_by=actor, published_at=now)
+        session.add(row)
+        audit.record(session, kind="ruleset.published", actor=actor, occurred_at=now,
+                     summary=f"Rule set {name} version {doc.version[:12]} published "
+                             f"(shipped default)",
+                     payload={"ruleset": name, "version": doc.version,
+                              "reason": row.reason})
+        published.append(name)
+    session.flush()
+    return published
+
+
+def published_row(session: Session, name: str, *, on: datetime | None = None
+                  ) -> RuleSetVersion:
+    """The version of ``name`` published most recently (as of ``on`` when given)."""
+    query = select(RuleSetVersion).where(RuleSetVersion.name == name,
+                                         RuleSetVersion.published_at.is_not(None))
+    if on is not None:
+        query = query.where(RuleSetVersion.published_at <= on)
+    query = query.order_by(RuleSetVersion.published_at.desc(), RuleSetVersion.id.desc())
+    row = session.scalars(query.limit(1)).first()
+    if row is None:
+        raise NotFound(f"rule set {name!r} has no published version"
+                       + (f" on {on.isoformat()}" if on else ""))
+    return row
+
+
+def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
+                     now: datetime) -> list[RuleSetDocument]:
+    """The documents of ``names`` in force for ``stage`` at ``now``.
+
+    Raises :class:`ConfigError` when a configured rule set is unpublished or is not
+    written for ``stage``; documents outside their effective dates are skipped.
+    """
+    docs = []
+    for name in names:
+        try:
+            doc = document_of(published_row(session, name))
+        except NotFound as exc:
+            raise ConfigError(f"stage {stage}: {exc.message}") from exc
+        if stage not in doc.stages:
+            raise ConfigError(f"stage {stage}: rule set {name} is written for "
+                              f"{', '.join(doc.stages)}")
+        if doc.in_force(now.date()):
+            docs.append(doc)
+    return docs
+
+
+def published_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(RuleSetVersion).where(
+        RuleSetVersion.published_at.is_not(None))) or 0
