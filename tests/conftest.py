@@ -55,6 +55,8 @@ def _truncate_pg(url: str) -> None:
             "AND tablename <> 'alembic_version'")).scalars().all()
         if tables:
             quoted = ", ".join(f'"{t}"' for t in tables)
+            # The audit_entry guard (migration 0002) refuses TRUNCATE unless this is set.
+            conn.execute(text("SET LOCAL iom.allow_truncate = 'on'"))
             conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
@@ -109,5 +111,107 @@ def make_person(session):
         session.add(person)
         session.flush()
         return person
+
+    return make
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def settings(db_url):
+    from workflow.config import load_settings
+
+    return load_settings(ROOT / "config.toml", env={"IOM_DATABASE_URL": db_url})
+
+
+@pytest.fixture
+def policy(settings):
+    from workflow.advance import Policy
+
+    return Policy.from_settings(settings)
+
+
+@pytest.fixture
+def published(session, now):
+    """The shipped rule sets, published as of a date before ``now``."""
+    from workflow.rulesets import sync_shipped
+
+    names = sync_shipped(session, now=now.replace(year=now.year - 1))
+    session.commit()
+    return names
+
+
+@pytest.fixture
+def runtime(settings):
+    from workflow.runtime import Runtime
+
+    rt = Runtime.from_settings(settings)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def app(runtime):
+    from api import create_app
+
+    application = create_app(runtime)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(session):
+    """Factory: ``make_user("lead1", role="team_lead")`` -> (User, token), committed."""
+    from workflow.users import create_user
+
+    def make(username: str, *, role: str, agency: str | None = None):
+        user, token = create_user(session, username=username, display_name=username,
+                                  role=role, agency=agency)
+        session.commit()
+        return user, token
+
+    return make
+
+
+@pytest.fixture
+def make_case(session, make_person, now):
+    """Factory: ``make_case(state="mapping", ogrs=81, newly_sentenced=True, offence=...,
+    mappa=0, **person_kw)`` -> Case with the partner data that yields those facts."""
+    from datetime import timedelta
+
+    from db.models import Assessment, Case, OffendingEvent, PartnerFlag
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(state: str = "mapping", *, ogrs: int | None = None, newly_sentenced=True,
+             offence: str = "theft", mappa: int = 0, arrests: int = 0, **person_kw):
+        n = next(counter)
+        person = make_person(**person_kw)
+        conviction_day = (now - timedelta(days=30 if newly_sentenced else 400)).date()
+        session.add(OffendingEvent(partner_ref=f"C{person.id}-{n}", person=person,
+                                   kind="conviction", occurred_on=conviction_day,
+                                   offence_category=offence))
+        for i in range(arrests):
+            session.add(OffendingEvent(partner_ref=f"A{person.id}-{n}-{i}", person=person,
+                                       kind="arrest", offence_category=offence,
+                                       occurred_on=(now - timedelta(days=10 + i)).date()))
+        if ogrs is not None:
+            session.add(Assessment(partner_ref=f"O{person.id}-{n}", person=person,
+                                   assessed_on=conviction_day, ogrs_2yr=ogrs))
+        if mappa:
+            session.add(PartnerFlag(partner_ref=f"M{person.id}-{n}", person=person,
+                                    kind="mappa_level", value=str(mappa),
+                                    recorded_on=conviction_day))
+        case = Case(person=person, state=state, state_since=now - timedelta(days=1),
+                    opened_at=now - timedelta(days=1), next_due_at=now)
+        session.add(case)
+        session.commit()
+        return case
 
     return make

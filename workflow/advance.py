@@ -97,7 +97,7 @@ def _record_outcome_change(session: Session, case: Case, ev: Evaluation, *, now,
         summary = f"Evaluated in {case.state}: no rule matched"
     audit.record(session, kind="case.evaluated", actor=actor, occurred_at=now,
                  case_id=case.id, person_ref=case.person.partner_ref, summary=summary,
-                 payload=_cause(ev))
+                 payload={"state": case.state, "cause": _cause(ev)})
     case.last_versions = versions
 
 

@@ -36,7 +36,7 @@ class RuleSetVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
     version: Mapped[str] = mapped_column(String(64))
-    stage: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(120))  # comma-separated stages
     document: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12))  # draft / approved / published / retired
     reason: Mapped[str | None] = mapped_column(Text)

@@ -81,7 +81,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=80), nullable=False),
     sa.Column('version', sa.String(length=64), nullable=False),
-    sa.Column('stage', sa.String(length=20), nullable=False),
+    sa.Column('stage', sa.String(length=120), nullable=False),
     sa.Column('document', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),

@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine:
+#   make run   - venv, install, migrate, demo data, serve API + scheduler on :8000
+#   make test  - venv, install, lint, whole test suite (SQLite and PostgreSQL)
+# durable-rules does not import on Python 3.13: we need 3.11 or 3.12.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
+	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,11) <= sys.version_info[:2] <= (3,12)))' 2>/dev/null && echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_PEOPLE ?= 400
+DEMO_SEED ?= 7
+
+.PHONY: run test install lint bench clean
+
+$(BIN)/activate:
+	@test -n "$(PYTHON)" || { echo "need Python 3.11 or 3.12 (durable-rules does not import on 3.13)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/iom db upgrade
+	$(BIN)/iom demo load --people $(DEMO_PEOPLE) --seed $(DEMO_SEED)
+	$(BIN)/iom serve
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench.rules_bench
+	$(BIN)/python -m bench.import_bench --rows 200000
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,67 @@
+"""HTTP API: Flask app factory. Views are thin; workflow/ does the work."""
+
+from __future__ import annotations
+
+from flask import Flask, g
+from flask_smorest import Api
+
+from api import auth, errors
+from workflow.runtime import Runtime
+
+
+class _Api(Api):
+    """flask-smorest with our one error shape for HTTP errors (404, 405, 422...)."""
+
+    def handle_http_exception(self, error):
+        return errors.handle_http_exception(error)
+
+
+def create_app(runtime: Runtime) -> Flask:
+    """Build the app on ``runtime``. Each request runs in one transaction: committed when
+    the response is a success, rolled back otherwise."""
+    app = Flask("iom")
+    app.config.update(
+        API_TITLE="IOM case workflow",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]},
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["iom_runtime"] = runtime
+    api = _Api(app)
+    errors.register(app)
+
+    @app.before_request
+    def _open_session():
+        g.session = runtime.sessions()
+        g.runtime = runtime
+        auth.authenticate_request()
+
+    @app.after_request
+    def _commit(response):
+        session = g.pop("session", None)
+        if session is not None:
+            try:
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
+        return response
+
+    @app.teardown_request
+    def _close(_exc):
+        session = g.pop("session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+    from api.views import cases, evaluate, health, imports, rulesets
+
+    for module in (health, cases, imports, evaluate, rulesets):
+        api.register_blueprint(module.blp, url_prefix="/api/v1")
+    return app

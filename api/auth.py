@@ -1,0 +1,40 @@
+"""Bearer-token authentication on every endpoint, and role checks per view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import g, request
+
+from workflow.errors import Forbidden
+from workflow.users import authenticate
+
+PUBLIC_PATHS = ("/api/v1/openapi.json",)
+ALL_ROLES = ("team_lead", "offender_manager", "police", "auditor", "admin")
+
+
+def authenticate_request() -> None:
+    """``before_request``: resolve ``Authorization: Bearer <token>`` to ``g.user``."""
+    if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+        return
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    g.user = authenticate(g.session, token)
+
+
+def roles(*allowed: str) -> Callable:
+    """Allow only users whose role is in ``allowed`` (admin is always allowed)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            user = g.user
+            if user.role != "admin" and user.role not in allowed:
+                raise Forbidden(f"role {user.role} may not do this; needs one of "
+                                f"{', '.join(allowed)}", details={"role": user.role})
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

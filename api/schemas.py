@@ -1,0 +1,85 @@
+"""Marshmallow schemas at the HTTP edge (requests validated, responses documented)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from workflow.lifecycle import STATES
+
+
+class ErrorBody(Schema):
+    code = fields.String()
+    message = fields.String()
+    details = fields.Raw()
+
+
+class CaseQuery(Schema):
+    state = fields.String(validate=validate.OneOf(tuple(STATES)))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+class CaseOut(Schema):
+    id = fields.Integer()
+    person_ref = fields.Function(lambda c: c.person.partner_ref)
+    name = fields.Function(lambda c: f"{c.person.given_name} {c.person.family_name}")
+    episode = fields.Integer()
+    state = fields.String()
+    state_since = fields.DateTime()
+    opened_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    next_due_at = fields.DateTime(allow_none=True)
+    last_outcome = fields.String(allow_none=True)
+    cohort = fields.String(allow_none=True)
+    intensity = fields.String(allow_none=True)
+    activity_score = fields.Float(allow_none=True)
+    last_error = fields.String(allow_none=True)
+
+
+class CasePage(Schema):
+    items = fields.List(fields.Nested(CaseOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class AuditEntryOut(Schema):
+    seq = fields.Integer()
+    occurred_at = fields.DateTime()
+    actor = fields.String()
+    kind = fields.String()
+    summary = fields.String()
+    payload = fields.Raw()
+    hash = fields.String()
+
+
+class EvaluateIn(Schema):
+    stage = fields.String()
+    ruleset = fields.String()
+    now = fields.AwareDateTime(load_default=None, default_timezone=None)
+    facts = fields.List(fields.Dict(), required=True)
+
+
+class DecisionOut(Schema):
+    rule = fields.String()
+    ruleset = fields.String()
+    version = fields.String()
+    action = fields.String()
+    params = fields.Dict()
+    matched = fields.Dict()
+
+
+class EvaluateOut(Schema):
+    id = fields.Raw()
+    outcome = fields.String(allow_none=True)
+    decisions = fields.List(fields.Nested(DecisionOut))
+
+
+class RuleSetOut(Schema):
+    name = fields.String()
+    version = fields.String()
+    stage = fields.String()
+    status = fields.String()
+    published_by = fields.String(allow_none=True)
+    published_at = fields.DateTime(allow_none=True)
+    reason = fields.String(allow_none=True)

@@ -1,0 +1,68 @@
+"""Cases: list, detail and history. Every read of case data is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import func, select
+
+from api.auth import ALL_ROLES, roles
+from api.schemas import AuditEntryOut, CaseOut, CasePage, CaseQuery
+from db.models import Case
+from workflow import audit
+from workflow.cases import get_case
+from workflow.history import case_history
+
+blp = Blueprint("cases", __name__, description="IOM cases")
+
+
+def _audit_read(case: Case, what: str) -> None:
+    audit.record(g.session, kind="case.read", actor=g.user.username,
+                 occurred_at=datetime.now(UTC), case_id=case.id,
+                 person_ref=case.person.partner_ref,
+                 summary=f"{g.user.username} ({g.user.role}) read the {what} of case {case.id}",
+                 payload={"what": what, "role": g.user.role})
+
+
+@blp.route("/cases")
+class Cases(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.arguments(CaseQuery, location="query")
+    @blp.response(200, CasePage)
+    def get(self, query):
+        """Open and closed cases, newest first, optionally filtered by state."""
+        stmt = select(Case)
+        if query.get("state"):
+            stmt = stmt.where(Case.state == query["state"])
+        total = g.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        items = g.session.scalars(
+            stmt.order_by(Case.id.desc()).offset((query["page"] - 1) * query["per_page"])
+            .limit(query["per_page"])).all()
+        return {"items": items, "total": total, "page": query["page"],
+                "per_page": query["per_page"]}
+
+
+@blp.route("/cases/<int:case_id>")
+class CaseDetail(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.response(200, CaseOut)
+    def get(self, case_id):
+        """One case."""
+        case = get_case(g.session, case_id)
+        _audit_read(case, "detail")
+        return case
+
+
+@blp.route("/cases/<int:case_id>/history")
+class CaseHistory(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.response(200, AuditEntryOut(many=True))
+    def get(self, case_id):
+        """Every audit entry about the case, oldest first (reads included)."""
+        case = get_case(g.session, case_id)
+        entries = case_history(g.session, case.id)
+        _audit_read(case, "history")
+        return entries

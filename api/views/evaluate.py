@@ -1,0 +1,29 @@
+"""The API twin of ``iom evaluate``: facts in, decisions out, nothing stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import roles
+from api.schemas import EvaluateIn, EvaluateOut
+from workflow.advance import Policy
+from workflow.evaluate import evaluate_facts
+
+blp = Blueprint("evaluate", __name__, description="Dry-run evaluation of facts")
+
+
+@blp.route("/evaluate")
+class Evaluate(MethodView):
+    @roles("team_lead", "auditor", "police", "offender_manager")
+    @blp.arguments(EvaluateIn)
+    @blp.response(200, EvaluateOut(many=True))
+    def post(self, body):
+        """Evaluate each facts object (with an ``id``) against a stage or one rule set."""
+        return evaluate_facts(
+            g.session, body["facts"], now=body.get("now") or datetime.now(UTC),
+            policy=Policy.from_settings(g.runtime.settings), stage=body.get("stage"),
+            ruleset=body.get("ruleset"))

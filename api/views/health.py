@@ -1,0 +1,21 @@
+"""Liveness and readiness: the database answers and rule sets are published."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from workflow.rulesets import published_count
+
+blp = Blueprint("health", __name__, description="Service health")
+
+
+@blp.route("/health")
+class Health(MethodView):
+    def get(self):
+        """Database reachable, schema migrated and rule sets published (any role)."""
+        g.session.execute(text("SELECT 1"))
+        return {"status": "ok", "database": g.session.get_bind().dialect.name,
+                "published_rulesets": published_count(g.session), "user": g.user.username}
