@@ -83,3 +83,40 @@ class RuleSetOut(Schema):
     published_by = fields.String(allow_none=True)
     published_at = fields.DateTime(allow_none=True)
     reason = fields.String(allow_none=True)
+
+
+class DraftIn(Schema):
+    document = fields.String(required=True, validate=validate.Length(min=1))
+    reason = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class ReasonIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class RuleSetVersionOut(RuleSetOut):
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    approved_by = fields.String(allow_none=True)
+    approved_at = fields.DateTime(allow_none=True)
+    tested_ok = fields.Boolean(allow_none=True)
+    previewed_at = fields.DateTime(allow_none=True)
+    document = fields.String()
+
+
+class PublicationOut(Schema):
+    version = fields.Function(lambda p: p.version.version)
+    kind = fields.String()
+    published_at = fields.DateTime()
+    actor = fields.String()
+    reason = fields.String()
+
+
+class HistoryOut(Schema):
+    versions = fields.List(fields.Nested(RuleSetOut))
+    publications = fields.List(fields.Nested(PublicationOut))
+
+
+class AsOfQuery(Schema):
+    on = fields.AwareDateTime(required=True)
+    stage = fields.String(load_default=None)

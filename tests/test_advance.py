@@ -77,22 +77,22 @@ def test_evaluation_is_a_dry_run(session, make_case, now, policy):
 
 @pytest.mark.usefixtures("published")
 def test_a_newly_published_version_applies_at_the_next_evaluation(session, make_case, now,
-                                                                   policy):
+                                                                   policy, make_user):
     from rules.library import shipped_documents
+    from workflow import ruleset_admin as admin
 
+    lead1, _ = make_user("lead1", role="team_lead")
+    lead2, _ = make_user("lead2", role="team_lead")
     case = make_case(ogrs=70, offence="theft")
     advance(session, case, now=now, actor="scheduler", policy=policy)
     assert case.state == "mapping"
     text = shipped_documents()["pan-london-selection"].text.replace(
         "{fact: ogrs_2yr, gte: 75}", "{fact: ogrs_2yr, gte: 70}")
-    from rules.document import load_document
-
-    doc = load_document(text)
-    session.add(RuleSetVersion(name=doc.name, version=doc.version, stage="mapping",
-                               document=text, status="published", created_by="lead1",
-                               created_at=now, published_by="lead2", published_at=now))
-    session.flush()
+    row = admin.save_draft(session, text, file="t", user=lead1, now=now, reason="widen")
+    row.tested_ok, row.previewed_at = True, now  # the gates are tested elsewhere
+    admin.approve(session, row, user=lead2, now=now, reason="ok")
+    admin.publish(session, row, user=lead1, now=now, reason="go")
     advance(session, case, now=now + timedelta(minutes=1), actor="scheduler", policy=policy)
     session.commit()
     assert case.state == "matrixing"
-    assert doc.version[:12] in case_history(session, case.id)[-1].summary
+    assert row.version[:12] in case_history(session, case.id)[-1].summary

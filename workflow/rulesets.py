@@ -7,16 +7,19 @@ cached but parsed documents, which are immutable and keyed by content hash.
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import RuleSetVersion
+from db.models import RuleSetPublication, RuleSetVersion
 from rules.document import RuleSetDocument, load_document
 from rules.library import shipped_documents
 from workflow import audit
 from workflow.errors import ConfigError, NotFound
+
+# Shipped defaults without an effective_from are treated as in force since this date.
+SHIPPED_IN_FORCE_FROM = date(2000, 1, 1)
 
 _parsed: dict[str, RuleSetDocument] = {}
 _parsed_lock = threading.Lock()
@@ -35,24 +38,32 @@ def document_of(row: RuleSetVersion) -> RuleSetDocument:
 def sync_shipped(session: Session, *, now: datetime, actor: str = "system") -> list[str]:
     """Publish each shipped rule set whose name the database does not know yet.
 
-    Returns the names published. A team lead's later versions are never overwritten.
+    A shipped default is in force from its ``effective_from`` (else
+    :data:`SHIPPED_IN_FORCE_FROM`), so replays and simulations of earlier dates see it;
+    ``now`` is when this was recorded. A team lead's later versions are never
+    overwritten. Returns the names published.
     """
     known = set(session.scalars(select(RuleSetVersion.name).distinct()))
     published = []
     for name, doc in shipped_documents().items():
         if name in known:
             continue
+        in_force = datetime.combine(doc.effective_from or SHIPPED_IN_FORCE_FROM, time(),
+                                    tzinfo=UTC)
+        reason = "default rule set shipped with the service"
         row = RuleSetVersion(
             name=name, version=doc.version, stage=",".join(doc.stages), document=doc.text,
-            status="published", reason="default rule set shipped with the service",
-            created_by=actor, created_at=now, approved_by=actor, approved_at=now,
-            published_by=actor, published_at=now)
+            status="published", reason=reason, created_by=actor, created_at=now,
+            approved_by=actor, approved_at=now, published_by=actor, published_at=in_force)
         session.add(row)
+        session.add(RuleSetPublication(name=name, version=row, kind="shipped",
+                                       published_at=in_force, recorded_at=now, actor=actor,
+                                       reason=reason))
         audit.record(session, kind="ruleset.published", actor=actor, occurred_at=now,
                      summary=f"Rule set {name} version {doc.version[:12]} published "
-                             f"(shipped default)",
-                     payload={"ruleset": name, "version": doc.version,
-                              "reason": row.reason})
+                             f"(shipped default, in force from {in_force.date()})",
+                     payload={"ruleset": name, "version": doc.version, "reason": reason,
+                              "in_force_from": in_force.isoformat()})
         published.append(name)
     session.flush()
     return published
@@ -60,17 +71,21 @@ def sync_shipped(session: Session, *, now: datetime, actor: str = "system") -> l
 
 def published_row(session: Session, name: str, *, on: datetime | None = None
                   ) -> RuleSetVersion:
-    """The version of ``name`` published most recently (as of ``on`` when given)."""
-    query = select(RuleSetVersion).where(RuleSetVersion.name == name,
-                                         RuleSetVersion.published_at.is_not(None))
+    """The version of ``name`` in force at ``on`` (default: the latest publication).
+
+    Raises :class:`NotFound` when nothing of that name was in force then.
+    """
+    query = select(RuleSetPublication).where(RuleSetPublication.name == name)
     if on is not None:
-        query = query.where(RuleSetVersion.published_at <= on)
-    query = query.order_by(RuleSetVersion.published_at.desc(), RuleSetVersion.id.desc())
-    row = session.scalars(query.limit(1)).first()
-    if row is None:
+        query = query.where(RuleSetPublication.published_at <= on)
+    query = query.order_by(RuleSetPublication.published_at.desc(),
+                           RuleSetPublication.id.desc())
+    publication = session.scalars(query.limit(1)).first()
+    if publication is None:
         raise NotFound(f"rule set {name!r} has no published version"
-                       + (f" on {on.isoformat()}" if on else ""))
-    return row
+                       + (f" in force on {on.isoformat()}" if on else ""),
+                       details={"ruleset": name})
+    return publication.version
 
 
 def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
@@ -83,7 +98,7 @@ def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
     docs = []
     for name in names:
         try:
-            doc = document_of(published_row(session, name))
+            doc = document_of(published_row(session, name, on=now))
         except NotFound as exc:
             raise ConfigError(f"stage {stage}: {exc.message}") from exc
         if stage not in doc.stages:
@@ -95,5 +110,5 @@ def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
 
 
 def published_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(RuleSetVersion).where(
-        RuleSetVersion.published_at.is_not(None))) or 0
+    """How many rule-set names have a version in force."""
+    return session.scalar(select(func.count(RuleSetPublication.name.distinct()))) or 0

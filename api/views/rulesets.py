@@ -1,6 +1,10 @@
-"""Rule-set versions: what is published and what is in force per stage."""
+"""Rule sets: versions, the draft -> test -> preview -> approve -> publish -> rollback
+life, and as-of evaluation of a case. Team leads draft and publish; a second team lead
+approves; everyone may read."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from flask import g
 from flask.views import MethodView
@@ -8,10 +12,31 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
-from api.schemas import RuleSetOut
+from api.schemas import (
+    AsOfQuery,
+    DraftIn,
+    HistoryOut,
+    ReasonIn,
+    RuleSetOut,
+    RuleSetVersionOut,
+)
 from db.models import RuleSetVersion
+from workflow import ruleset_admin as admin
+from workflow.advance import Policy
+from workflow.as_of import evaluate_as_of
+from workflow.cases import get_case
+from workflow.preview import preview
 
 blp = Blueprint("rulesets", __name__, description="Rule sets")
+VERSION = "/rulesets/<string:name>/versions/<string:version>"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _policy() -> Policy:
+    return Policy.from_settings(g.runtime.settings)
 
 
 @blp.route("/rulesets")
@@ -19,6 +44,99 @@ class RuleSets(MethodView):
     @roles(*ALL_ROLES)
     @blp.response(200, RuleSetOut(many=True))
     def get(self):
-        """Every stored version, newest first."""
+        """Every stored version, by name, newest first."""
         return g.session.scalars(select(RuleSetVersion).order_by(
             RuleSetVersion.name, RuleSetVersion.id.desc())).all()
+
+    @roles("team_lead")
+    @blp.arguments(DraftIn)
+    @blp.response(201, RuleSetVersionOut)
+    def post(self, body):
+        """Save a draft (YAML text). Refused with every problem when it does not validate."""
+        return admin.save_draft(g.session, body["document"], file="request", user=g.user,
+                                now=_now(), reason=body["reason"])
+
+
+@blp.route("/rulesets/<string:name>")
+class RuleSetHistory(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.response(200, HistoryOut)
+    def get(self, name):
+        """Every version of ``name`` and every publication (what was in force when)."""
+        versions, publications = admin.history(g.session, name)
+        return {"versions": versions, "publications": publications}
+
+
+@blp.route(VERSION)
+class RuleSetVersionView(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.response(200, RuleSetVersionOut)
+    def get(self, name, version):
+        """One version with its document."""
+        return admin.find_version(g.session, name, version)
+
+
+@blp.route(VERSION + "/test", methods=["POST"])
+@roles("team_lead", "auditor")
+@blp.response(200)
+def test_examples(name, version):
+    """Run the version's examples through the engine; the result is recorded."""
+    row = admin.find_version(g.session, name, version)
+    results = admin.check_examples(g.session, row, now=_now(), actor=g.user.username)
+    return {"passed": row.tested_ok, "examples": [
+        {"name": r.name, "passed": r.passed, "detail": r.describe()} for r in results]}
+
+
+@blp.route(VERSION + "/preview", methods=["POST"])
+@roles("team_lead", "auditor")
+@blp.response(200)
+def preview_impact(name, version):
+    """What this version would change on every open case; nothing is changed."""
+    row = admin.find_version(g.session, name, version)
+    report = preview(g.session, row, now=_now(), policy=_policy())
+    admin.mark_previewed(g.session, row, now=_now(), actor=g.user.username,
+                         counts=report.counts)
+    return report.as_dict()
+
+
+@blp.route(VERSION + "/approve", methods=["POST"])
+@roles("team_lead")
+@blp.arguments(ReasonIn)
+@blp.response(200, RuleSetVersionOut)
+def approve(body, name, version):
+    """Approve a tested, previewed draft (not your own)."""
+    row = admin.find_version(g.session, name, version)
+    return admin.approve(g.session, row, user=g.user, now=_now(), reason=body["reason"])
+
+
+@blp.route(VERSION + "/publish", methods=["POST"])
+@roles("team_lead")
+@blp.arguments(ReasonIn)
+@blp.response(200, RuleSetVersionOut)
+def publish(body, name, version):
+    """Put an approved version in force from now on."""
+    row = admin.find_version(g.session, name, version)
+    return admin.publish(g.session, row, user=g.user, now=_now(), reason=body["reason"])
+
+
+@blp.route("/rulesets/<string:name>/rollback", methods=["POST"])
+@roles("team_lead")
+@blp.arguments(ReasonIn)
+@blp.response(200, RuleSetVersionOut)
+def rollback(body, name):
+    """Put the previously published version back in force."""
+    return admin.rollback(g.session, name, user=g.user, now=_now(), reason=body["reason"])
+
+
+@blp.route("/cases/<int:case_id>/as-of", methods=["GET"])
+@roles("team_lead", "auditor")
+@blp.arguments(AsOfQuery, location="query")
+@blp.response(200)
+def as_of(query, case_id):
+    """What the rule sets in force at ``on`` would have decided for the case."""
+    case = get_case(g.session, case_id)
+    ev = evaluate_as_of(g.session, case, on=query["on"], policy=_policy(),
+                        stage=query["stage"])
+    return {"case_id": case.id, "on": query["on"].isoformat(), "stage": ev.state,
+            "outcome": ev.outcome, "event": ev.event, "facts": ev.facts,
+            "decisions": [d.as_dict() for d in ev.decisions]}

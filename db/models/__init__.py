@@ -1,5 +1,6 @@
 """All models, imported in dependency order so metadata is complete."""
 
+from db.models.cases import Case, Task
 from db.models.governance import ROLES, AuditEntry, ImportBatch, RuleSetVersion, User
 from db.models.people import (
     EVENT_KINDS,
@@ -11,11 +12,13 @@ from db.models.people import (
     Person,
     Supervision,
 )
-from db.models.cases import Case, Task  # noqa: I001  (cases refers to people)
+from db.models.publications import RuleSetPublication
+from db.models.panel import DECISIONS, PanelItem, PanelMeeting  # noqa: I001
 
 __all__ = [
     "ROLES", "EVENT_KINDS", "FLAG_KINDS", "SUPERVISION_PROVIDERS",
     "AuditEntry", "ImportBatch", "RuleSetVersion", "User",
     "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
-    "Case", "Task",
+    "Case", "Task", "RuleSetPublication",
+    "DECISIONS", "PanelItem", "PanelMeeting",
 ]

@@ -46,6 +46,11 @@ class RuleSetVersion(Base):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_by: Mapped[str | None] = mapped_column(String(60))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Evidence required before approval: the examples passed, a preview was looked at.
+    tested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tested_ok: Mapped[bool | None]
+    previewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    previewed_by: Mapped[str | None] = mapped_column(String(60))
 
 
 class AuditEntry(Base):
