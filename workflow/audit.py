@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from db.models import AuditEntry
+from workflow.errors import InvalidInput
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x10A_A0D1  # advisory lock id for the audit chain
@@ -64,35 +66,115 @@ def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, su
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """Outcome of walking a chain. ``head_hash`` is the hash of the last entry checked;
+    keep ``head`` (``"SEQ:HASH"``) somewhere else to detect later deletion at the end."""
+
     ok: bool
     checked: int
     first_bad_seq: int | None = None
     reason: str | None = None
+    head_hash: str | None = None
+
+    @property
+    def head(self) -> str | None:
+        return f"{self.checked}:{self.head_hash}" if self.head_hash else None
 
 
-def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
-    """Walk the whole chain in order; report the first entry edited, deleted or reordered."""
-    prev, expected_seq, checked = GENESIS, 1, 0
+# What the chain check reads: every hashed field, and nothing else.
+CHAIN_COLUMNS = (AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.actor, AuditEntry.kind,
+                 AuditEntry.case_id, AuditEntry.person_ref, AuditEntry.summary,
+                 AuditEntry.payload, AuditEntry.prev_hash, AuditEntry.hash)
+
+
+def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = None,
+               columns=CHAIN_COLUMNS) -> Iterator:
+    """Yield audit rows (``columns`` as named tuples) in ``seq`` order, ``batch`` at a time.
+
+    Keyset pagination: memory stays bounded by ``batch`` and no ORM objects are loaded,
+    so the caller's session (and its identity map) is left as it was.
+    """
     last_seq = 0
     while True:
-        rows = session.scalars(
-            select(AuditEntry).where(AuditEntry.seq > last_seq)
-            .order_by(AuditEntry.seq).limit(batch)
-        ).all()
+        query = select(*columns).where(AuditEntry.seq > last_seq)
+        if case_id is not None:
+            query = query.where(AuditEntry.case_id == case_id)
+        rows = session.execute(query.order_by(AuditEntry.seq).limit(batch)).all()
         if not rows:
-            return VerifyResult(True, checked)
-        for e in rows:
-            if e.seq != expected_seq:
-                return VerifyResult(False, checked, expected_seq,
-                                    f"entry {expected_seq} is missing (next is {e.seq})")
-            if e.prev_hash != prev:
-                return VerifyResult(False, checked, e.seq,
-                                    "previous-hash link broken (entry removed or reordered)")
-            actual = entry_hash(seq=e.seq, occurred_at=e.occurred_at, actor=e.actor,
-                                kind=e.kind, case_id=e.case_id, person_ref=e.person_ref,
-                                summary=e.summary, payload=e.payload, prev_hash=e.prev_hash)
-            if actual != e.hash:
-                return VerifyResult(False, checked, e.seq, "content does not match its hash "
-                                    "(entry edited)")
-            prev, expected_seq, checked, last_seq = e.hash, e.seq + 1, checked + 1, e.seq
-        session.expunge_all()
+            return
+        yield from rows
+        last_seq = rows[-1].seq
+
+
+def content_hash(entry) -> str:
+    """Recompute :func:`entry_hash` from any object with the chain fields as attributes."""
+    return entry_hash(seq=entry.seq, occurred_at=entry.occurred_at, actor=entry.actor,
+                      kind=entry.kind, case_id=entry.case_id, person_ref=entry.person_ref,
+                      summary=entry.summary, payload=entry.payload, prev_hash=entry.prev_hash)
+
+
+def parse_head(text: str) -> tuple[int | None, str]:
+    """``"SEQ:HASH"`` or ``"HASH"`` (as printed by ``iom audit verify``) -> (seq, hash)."""
+    seq_text, _, digest = text.strip().rpartition(":")
+    digest = digest.lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or (
+            seq_text and not seq_text.isdigit()):
+        raise InvalidInput(f"expected head as SEQ:HASH (64 hex digits), got {text!r}",
+                           details={"field": "expect_head"})
+    return (int(seq_text) if seq_text else None), digest
+
+
+def _link_problem(entry, prev: str, expected_seq: int) -> tuple[int, str] | None:
+    if entry.seq != expected_seq:
+        return expected_seq, (f"entry {expected_seq} is missing or out of order "
+                              f"(found entry {entry.seq} in its place)")
+    if entry.prev_hash != prev:
+        return entry.seq, "previous-hash link broken (entry removed, inserted or reordered)"
+    if content_hash(entry) != entry.hash:
+        return entry.seq, "content does not match its hash (entry edited)"
+    return None
+
+
+def _head_problem(head: tuple[int | None, str], last_seq: int, seen: dict[int, str],
+                  found: bool) -> tuple[int | None, str] | None:
+    seq, digest = head
+    if seq is None:
+        return None if found else (None, f"recorded head {digest[:12]} is not in the chain: "
+                                         "entries were deleted from the end or rewritten")
+    if seq > last_seq:
+        return last_seq + 1, (f"the chain ends at entry {last_seq} but entry {seq} was "
+                              "recorded as the head: entries were deleted from the end")
+    if seen.get(seq) != digest:
+        return seq, (f"entry {seq} is not the recorded head {digest[:12]}: the chain was "
+                     "rewritten at or before this entry")
+    return None
+
+
+def walk(entries: Iterable, *, expect_head: str | None = None) -> VerifyResult:
+    """Check a chain given in ``seq`` order (DB rows or parsed export lines).
+
+    Reports the first entry missing, out of order, unlinked or edited. The chain alone
+    cannot show that entries were removed from its *end* (or that the whole chain was
+    recomputed): ``expect_head`` (``"SEQ:HASH"`` kept from an earlier run) can.
+    """
+    head = parse_head(expect_head) if expect_head else None
+    prev, expected, checked, seen, found = GENESIS, 1, 0, {}, False
+    for entry in entries:
+        problem = _link_problem(entry, prev, expected)
+        if problem:
+            return VerifyResult(False, checked, *problem)
+        if head and (entry.seq == head[0] or entry.hash == head[1]):
+            seen[entry.seq], found = entry.hash, found or entry.hash == head[1]
+        prev, expected, checked = entry.hash, entry.seq + 1, checked + 1
+    problem = _head_problem(head, checked, seen, found) if head else None
+    if problem:
+        return VerifyResult(False, checked, *problem)
+    return VerifyResult(True, checked, head_hash=None if prev == GENESIS else prev)
+
+
+def verify(session: Session, *, batch: int = 5000, expect_head: str | None = None
+           ) -> VerifyResult:
+    """Walk the whole chain in order; report the first entry edited, deleted or reordered.
+
+    Reads only (no ORM objects are loaded). See :func:`walk` for ``expect_head``.
+    """
+    return walk(iter_chain(session, batch=batch), expect_head=expect_head)
