@@ -120,3 +120,44 @@ class HistoryOut(Schema):
 class AsOfQuery(Schema):
     on = fields.AwareDateTime(required=True)
     stage = fields.String(load_default=None)
+
+
+class PanelMeetingOut(Schema):
+    id = fields.Integer()
+    held_on = fields.Date()
+    starts_at = fields.DateTime()
+    agenda_built_at = fields.DateTime(allow_none=True)
+    cases = fields.Function(lambda m: len(m.items))
+    decided = fields.Function(lambda m: sum(i.decision is not None for i in m.items))
+
+
+class PanelItemOut(Schema):
+    rank = fields.Integer()
+    case_id = fields.Integer()
+    person_ref = fields.Function(lambda i: i.case.person.partner_ref)
+    state = fields.Function(lambda i: i.case.state)
+    activity_score = fields.Float(allow_none=True)
+    invited_user_id = fields.Integer(allow_none=True)
+    invited_name = fields.String(allow_none=True)
+    decision = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    defer_until = fields.Date(allow_none=True)
+    decided_by = fields.String(allow_none=True)
+    decided_role = fields.String(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+
+
+class PanelAgendaOut(PanelMeetingOut):
+    items = fields.List(fields.Nested(PanelItemOut))
+
+
+class PanelDecisionIn(Schema):
+    case_id = fields.Integer(required=True)
+    decision = fields.String(required=True, validate=validate.OneOf(("accept", "defer",
+                                                                     "reject")))
+    reason = fields.String(required=True, validate=validate.Length(min=1))
+    defer_until = fields.Date(load_default=None)
+
+
+class MinutesQuery(Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "markdown")))

@@ -26,11 +26,11 @@ def _db_upgrade(args) -> int:
 
 
 def _tick(args) -> int:
-    from scheduler.jobs import advance_due
+    from scheduler.jobs import run_all
 
-    report = advance_due(runtime(args), now=parse_now(args.now))
-    print("\n".join(report.lines()))
-    return 1 if report.failed else 0
+    report, jobs = run_all(runtime(args), now=parse_now(args.now))
+    print("\n".join(report.lines() + [line for job in jobs for line in job.lines()]))
+    return 1 if report.failed or any(job.failed for job in jobs) else 0
 
 
 def _read_facts(path: str) -> list:

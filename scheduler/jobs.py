@@ -1,21 +1,35 @@
 """Jobs: select due work, call one workflow service per case, isolate failures per case.
 
-Each case is advanced in its own transaction; a failure rolls back that case only,
-is logged, and is recorded on the case so it is visible and retried at the next pass.
+Each case is handled in its own transaction after claiming its row (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL); a failure rolls back that case only, is logged, and is recorded
+on the case so it is visible and retried at the next pass. Every job is idempotent:
+running it twice at the same ``now`` does nothing the second time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from db.models import Case
 from db.session import transaction
-from workflow.advance import AdvanceResult, Policy, advance, due_case_ids
-from workflow.cases import claim, open_missing_cases
+from workflow.advance import (
+    AdvanceResult,
+    Policy,
+    advance,
+    apply_evaluation,
+    due_cases,
+    evaluate_cases,
+)
+from workflow.allocation import allocate, waiting_case_ids
+from workflow.cases import claim, claim_many, open_missing_cases
+from workflow.panel import build_agenda
+from workflow.review import due_in_state, reopen_returning, represent, start_review
 from workflow.runtime import Runtime
 
 log = logging.getLogger("iom.scheduler")
@@ -25,6 +39,7 @@ log = logging.getLogger("iom.scheduler")
 class PassReport:
     now: datetime
     opened: int = 0
+    reopened: int = 0
     evaluated: int = 0
     moved: list[AdvanceResult] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
@@ -32,6 +47,8 @@ class PassReport:
     def lines(self) -> list[str]:
         out = [f"pass at {self.now.isoformat()}: opened {self.opened}, evaluated "
                f"{self.evaluated}, moved {len(self.moved)}, failed {len(self.failed)}"]
+        if self.reopened:
+            out[0] += f", reopened {self.reopened}"
         for r in self.moved:
             rules = ", ".join(f"{d.ruleset}/{d.rule}@{d.version[:12]}" for d in r.decisions)
             out.append(f"  case {r.case_id}: {r.source} -> {r.target} ({rules})")
@@ -40,36 +57,177 @@ class PassReport:
         return out
 
 
-def _advance_one(runtime: Runtime, case_id: int, *, now, actor, policy) -> AdvanceResult | None:
+@dataclass
+class JobReport:
+    """What one per-case job did: ``done`` case ids, ``failed`` {case id: error}."""
+
+    name: str
+    done: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    note: str = ""
+
+    def lines(self) -> list[str]:
+        out = [f"{self.name}: {len(self.done)} done, {len(self.failed)} failed"
+               + (f" ({self.note})" if self.note else "")]
+        out += [f"  case {cid}: FAILED {err}" for cid, err in self.failed.items()]
+        return out
+
+
+def _record_failure(runtime: Runtime, case_id: int, exc: Exception) -> str:
+    log.exception("case %s failed", case_id)
+    message = f"{type(exc).__name__}: {exc}"
     with transaction(runtime.sessions) as session:
-        case = claim(session, case_id)
-        if case is None or case.next_due_at is None or case.next_due_at > now:
-            return None  # claimed elsewhere, or already advanced by another process
-        return advance(session, case, now=now, actor=actor, policy=policy)
+        session.execute(update(Case).where(Case.id == case_id)
+                        .values(last_error=message[:2000]))
+    return message
+
+
+def for_each_case(runtime: Runtime, ids: list, work: Callable[[Session, Case], object],
+                  failed: dict[int, str]) -> list[tuple[int, object]]:
+    """Run ``work(session, case)`` per claimed case, one transaction each.
+
+    ``ids`` holds case ids or ``(id, version)`` pairs; with a version the case is skipped
+    when another process changed it since it was selected. Returns ``(id, result)`` for
+    each case ``work`` returned a truthy result for; failures go to ``failed``.
+    """
+    out = []
+    for item in ids:
+        case_id, version = item if isinstance(item, tuple) else (item, None)
+        try:
+            with transaction(runtime.sessions) as session:
+                case = claim(session, case_id)
+                if case is None or (version is not None and case.version != version):
+                    continue  # locked or already handled by another process
+                result = work(session, case)
+        except Exception as exc:  # noqa: BLE001 - isolate one case's failure from the pass
+            failed[case_id] = _record_failure(runtime, case_id, exc)
+            continue
+        if result:
+            out.append((case_id, result))
+    return out
+
+
+def _advance_chunk(runtime: Runtime, due: list[tuple[int, int]], *, now, actor, policy,
+                   report: PassReport) -> bool:
+    """Advance a chunk in one transaction: claim its rows, evaluate them together, apply.
+
+    Optimistic: if evaluating or applying any case fails, the whole chunk is rolled back
+    (nothing written) and False is returned, so the caller redoes it one case per
+    transaction and only the failing case fails. Returns True when committed.
+    """
+    versions = dict(due)
+    try:
+        with transaction(runtime.sessions) as session:
+            cases = [c for c in claim_many(session, list(versions))
+                     if c.version == versions[c.id] and c.next_due_at is not None
+                     and c.next_due_at <= now]
+            evaluations = evaluate_cases(session, cases, now=now, policy=policy)
+            results = [apply_evaluation(session, case, ev, now=now, actor=actor,
+                                        policy=policy)
+                       for case, ev in zip(cases, evaluations, strict=True)]
+    except Exception:  # noqa: BLE001 - isolate the failure: redo this chunk case by case
+        log.info("chunk of %d cases rolled back; retrying one case at a time", len(due))
+        return False
+    report.evaluated += len(results)
+    report.moved += [r for r in results if r.moved]
+    return True
 
 
 def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> PassReport:
-    """One pass: open cases for new people, then advance every due case once."""
+    """One pass: open cases for new and returning people, then advance every due case once.
+
+    Due cases are taken ``chunk_size`` at a time (see :func:`_advance_chunk`); a chunk in
+    which any case fails is redone one case per transaction, isolating the failure.
+    """
     policy = Policy.from_settings(runtime.settings)
     report = PassReport(now)
     with transaction(runtime.sessions) as session:
         report.opened = len(open_missing_cases(session, now=now, actor=actor))
     with transaction(runtime.sessions) as session:
-        ids = due_case_ids(session, now=now, stages=tuple(policy.stages),
-                           limit=runtime.settings.batch_size)
-    for case_id in ids:
-        try:
-            result = _advance_one(runtime, case_id, now=now, actor=actor, policy=policy)
-        except Exception as exc:  # noqa: BLE001 - isolate one case's failure from the pass
-            log.exception("advancing case %s failed", case_id)
-            report.failed[case_id] = f"{type(exc).__name__}: {exc}"
-            with transaction(runtime.sessions) as session:
-                session.execute(update(Case).where(Case.id == case_id)
-                                .values(last_error=report.failed[case_id][:2000]))
+        report.reopened = len(reopen_returning(session, now=now, actor=actor))
+    with transaction(runtime.sessions) as session:
+        due = due_cases(session, now=now, stages=tuple(policy.stages),
+                        limit=runtime.settings.batch_size)
+
+    def work(session: Session, case: Case):
+        if case.next_due_at is None or case.next_due_at > now:
+            return None
+        return advance(session, case, now=now, actor=actor, policy=policy)
+
+    size = runtime.settings.chunk_size
+    for start in range(0, len(due), size):
+        chunk = due[start:start + size]
+        if _advance_chunk(runtime, chunk, now=now, actor=actor, policy=policy, report=report):
             continue
-        if result is None:
-            continue
-        report.evaluated += 1
-        if result.moved:
-            report.moved.append(result)
+        for _, result in for_each_case(runtime, chunk, work, report.failed):
+            report.evaluated += 1
+            if result.moved:
+                report.moved.append(result)
     return report
+
+
+def _due_job(runtime: Runtime, name: str, state: str, service, *, now, actor) -> JobReport:
+    report = JobReport(name)
+    with transaction(runtime.sessions) as session:
+        ids = due_in_state(session, state, now=now, limit=runtime.settings.batch_size)
+    done = for_each_case(runtime, ids, lambda s, c: service(s, c, now=now, actor=actor),
+                         report.failed)
+    report.done = [cid for cid, _ in done]
+    return report
+
+
+def reviews_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> JobReport:
+    """Move allocated cases whose review date has passed to review."""
+    return _due_job(runtime, "reviews due", "allocated", start_review, now=now, actor=actor)
+
+
+def represent_deferred(runtime: Runtime, *, now: datetime, actor: str = "scheduler"
+                       ) -> JobReport:
+    """Bring deferred cases whose date is reached back to panel."""
+    return _due_job(runtime, "deferred represented", "deferred", represent, now=now,
+                    actor=actor)
+
+
+def allocate_waiting(runtime: Runtime, *, now: datetime, actor: str = "scheduler"
+                     ) -> JobReport:
+    """Try again to name a lead professional for allocated cases waiting for one."""
+    report = JobReport("allocation")
+    with transaction(runtime.sessions) as session:
+        ids = waiting_case_ids(session, limit=runtime.settings.batch_size)
+
+    def work(session: Session, case: Case):
+        if case.state != "allocated" or case.lead_user_id is not None:
+            return None
+        return allocate(session, case, now=now, actor=actor, settings=runtime.settings)
+
+    results = for_each_case(runtime, ids, work, report.failed)
+    report.done = [cid for cid, r in results if not r.waiting]
+    waiting = sum(1 for _, r in results if r.waiting)
+    report.note = f"{waiting} waiting for capacity" if waiting else ""
+    return report
+
+
+def build_agendas(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> JobReport:
+    """Build the next panel meeting's agenda once its agenda window has opened."""
+    report = JobReport("panel agenda")
+    try:
+        with transaction(runtime.sessions) as session:
+            meeting = build_agenda(session, now=now, settings=runtime.settings, actor=actor)
+            if meeting is not None:
+                report.done = [item.case_id for item in meeting.items]
+                report.note = f"meeting {meeting.id} on {meeting.held_on}"
+    except Exception as exc:  # noqa: BLE001 - e.g. another process built it at the same time
+        log.exception("building the panel agenda failed")
+        report.note = f"FAILED {type(exc).__name__}: {exc}"
+    return report
+
+
+def run_all(runtime: Runtime, *, now: datetime, actor: str = "scheduler"
+            ) -> tuple[PassReport, list[JobReport]]:
+    """One pass of every job, in lifecycle order (``iom tick``)."""
+    jobs = [reviews_due(runtime, now=now, actor=actor),
+            represent_deferred(runtime, now=now, actor=actor)]
+    advanced = advance_due(runtime, now=now, actor=actor)
+    jobs += [allocate_waiting(runtime, now=now, actor=actor),
+             build_agendas(runtime, now=now, actor=actor)]
+    return advanced, jobs

@@ -1,7 +1,10 @@
-"""APScheduler wiring: the "advance due cases" job every ``scheduler.interval_seconds``.
+"""APScheduler wiring: every lifecycle job every ``scheduler.interval_seconds``.
 
-``coalesce`` + ``max_instances=1``: after downtime the missed runs are caught up once,
-never repeated or overlapped. Time comes from APScheduler's clock, passed to the job.
+Jobs: reviews due, deferred cases represented, advance due cases, allocation of waiting
+cases, panel agendas (see ``scheduler/jobs.py``). ``coalesce=True`` +
+``misfire_grace_time=None`` + ``max_instances=1``: after downtime the missed runs are
+caught up once, never skipped, repeated or overlapped. Each job reads the clock when it
+runs; being idempotent, a caught-up run does the overdue work exactly once.
 """
 
 from __future__ import annotations
@@ -13,23 +16,39 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler.jobs import advance_due
+from scheduler.jobs import (
+    advance_due,
+    allocate_waiting,
+    build_agendas,
+    represent_deferred,
+    reviews_due,
+)
 from workflow.runtime import Runtime
 
 log = logging.getLogger("iom.scheduler")
 
 
-def _advance_job(runtime: Runtime) -> None:
-    report = advance_due(runtime, now=datetime.now(UTC))
+JOBS = {
+    "reviews_due": reviews_due,
+    "represent_deferred": represent_deferred,
+    "advance_due": advance_due,
+    "allocate_waiting": allocate_waiting,
+    "build_agendas": build_agendas,
+}
+
+
+def _run_job(runtime: Runtime, name: str) -> None:
+    report = JOBS[name](runtime, now=datetime.now(UTC))
     for line in report.lines():
         log.info(line)
 
 
 def _configure(scheduler, runtime: Runtime) -> None:
-    scheduler.add_job(
-        _advance_job, IntervalTrigger(seconds=runtime.settings.interval_seconds),
-        args=[runtime], id="advance_due", coalesce=True, max_instances=1,
-        misfire_grace_time=None, next_run_time=datetime.now(UTC), replace_existing=True)
+    for name in JOBS:
+        scheduler.add_job(
+            _run_job, IntervalTrigger(seconds=runtime.settings.interval_seconds),
+            args=[runtime, name], id=name, coalesce=True, max_instances=1,
+            misfire_grace_time=None, next_run_time=datetime.now(UTC), replace_existing=True)
 
 
 def start_background(runtime: Runtime) -> BackgroundScheduler:
@@ -43,7 +62,7 @@ def run_forever(runtime: Runtime) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     scheduler = BlockingScheduler(timezone=UTC)
     _configure(scheduler, runtime)
-    print(f"scheduler: advancing due cases every {runtime.settings.interval_seconds}s",
+    print(f"scheduler: {', '.join(JOBS)} every {runtime.settings.interval_seconds}s",
           flush=True)
     try:
         scheduler.start()

@@ -20,7 +20,7 @@ from rules.engine import RuleEngine, default_engine
 from workflow import audit, history  # noqa: F401  (history registers the audit listener)
 from workflow.config import Settings, StagePolicy
 from workflow.facts import FactWindow, facts_for_cases
-from workflow.lifecycle import OUTCOME_EVENTS, fire
+from workflow.lifecycle import OUTCOME_EVENTS, fire, transition_for
 from workflow.rulesets import active_documents
 
 
@@ -30,11 +30,29 @@ class Policy:
 
     stages: Mapping[str, StagePolicy]
     window: FactWindow = FactWindow()
+    review: Mapping = field(default_factory=lambda: dict(REVIEW_DEFAULTS))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(settings.stages, FactWindow(settings.newly_sentenced_days,
-                                               settings.window_days))
+                                               settings.window_days), settings.review)
+
+
+REVIEW_DEFAULTS = {"very_high_days": 28, "high_days": 56, "medium_days": 91,
+                   "low_days": 182, "default_days": 91}
+
+
+def review_interval(tier: str | None, review: Mapping) -> timedelta:
+    """Days to the next review for an intensity ``tier`` (``default_days`` when none)."""
+    return timedelta(days=review.get(f"{tier}_days", review["default_days"]) if tier
+                     else review["default_days"])
+
+
+def apply_intensity(case: Case, decisions: list[Decision]) -> None:
+    """Set ``case.intensity`` from a ``set_intensity`` decision, when there is one."""
+    tiers = [d.params["tier"] for d in decisions if d.action == "set_intensity"]
+    if tiers:
+        case.intensity = tiers[0]
 
 
 @dataclass
@@ -107,33 +125,61 @@ def advance(session: Session, case: Case, *, now: datetime, actor: str, policy: 
 
     A case whose state has no rule sets configured is left as it is.
     """
-    source = case.state
-    if source not in policy.stages:
-        return AdvanceResult(case.id, source, source, None)
+    if case.state not in policy.stages:
+        return AdvanceResult(case.id, case.state, case.state, None)
     ev = evaluate_cases(session, [case], now=now, policy=policy, engine=engine)[0]
+    return apply_evaluation(session, case, ev, now=now, actor=actor, policy=policy)
+
+
+def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datetime,
+                     actor: str, policy: Policy) -> AdvanceResult:
+    """Apply one evaluation of ``case`` (made in its current state): transition or audit
+    of a changed outcome, intensity, next due date. Flushes; raises what :func:`fire`
+    raises."""
+    source = case.state
+    target = transition_for(source, ev.event).target if ev.event else source
     case.activity_score = ev.facts["activity_score"]
+    apply_intensity(case, ev.decisions)
+    case.last_outcome, case.last_error = ev.outcome, None
+    case.next_due_at = _next_due(target, moved=bool(ev.event), intensity=case.intensity,
+                                 now=now, policy=policy)
     if ev.event:
         select_params = [d.params for d in ev.decisions if d.action == "select"]
         if select_params:
             case.cohort = select_params[0].get("cohort")
-        fire(session, case, ev.event, now=now, actor=actor, cause=_cause(ev))
         case.last_versions = sorted({f"{d.ruleset}@{d.version}" for d in ev.decisions})
+        fire(session, case, ev.event, now=now, actor=actor, cause=_cause(ev))  # flushes
     else:
         _record_outcome_change(session, case, ev, now=now, actor=actor)
-    case.last_outcome = ev.outcome
-    next_stage = policy.stages.get(case.state)
-    case.next_due_at = now + timedelta(days=next_stage.recheck_days) if next_stage else None
-    if ev.event and next_stage:
-        case.next_due_at = now  # newly entered a rule-driven stage: evaluate it next pass
-    case.last_error = None
-    session.flush()
+        session.flush()
     return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
+
+
+def _next_due(state: str, *, moved: bool, intensity: str | None, now: datetime,
+              policy: Policy) -> datetime | None:
+    """When the scheduler should next look at a case now in ``state``."""
+    if state == "allocated":  # retained at review: next review by intensity tier
+        return now + review_interval(intensity, policy.review)
+    stage = policy.stages.get(state)
+    if stage is None:
+        return None
+    # Newly entered a rule-driven stage: evaluate it at the next pass; else recheck later.
+    return now if moved else now + timedelta(days=stage.recheck_days)
 
 
 def due_case_ids(session: Session, *, now: datetime, stages: tuple[str, ...], limit: int
                  ) -> list[int]:
     """Open cases in ``stages`` whose next evaluation is due, oldest due first."""
-    return list(session.scalars(
-        select(Case.id).where(Case.closed_at.is_(None), Case.state.in_(stages),
-                              Case.next_due_at <= now)
-        .order_by(Case.next_due_at, Case.id).limit(limit)))
+    return [case_id for case_id, _ in due_cases(session, now=now, stages=stages, limit=limit)]
+
+
+def due_cases(session: Session, *, now: datetime, stages: tuple[str, ...], limit: int
+              ) -> list[tuple[int, int]]:
+    """``(id, version)`` of open cases in ``stages`` that are due, oldest due first.
+
+    The row version lets a worker skip a case another process changed since selection.
+    """
+    return [tuple(row) for row in session.execute(
+        select(Case.id, Case.version).where(Case.closed_at.is_(None), Case.state.in_(stages),
+                                            Case.next_due_at <= now)
+        .order_by(Case.next_due_at, Case.id).limit(limit))]

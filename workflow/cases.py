@@ -52,3 +52,11 @@ def get_case(session: Session, case_id: int) -> Case:
     if case is None:
         raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
     return case
+
+
+def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
+    """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
+    query = select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))

@@ -17,7 +17,9 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from workflow.errors import ConfigError
 
-RULE_STAGES = ("mapping", "matrixing")
+RULE_STAGES = ("mapping", "matrixing", "review")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+ORDINALS = ("first", "second", "third", "fourth", "last")
 
 
 class _DatabaseSchema(Schema):
@@ -33,6 +35,7 @@ class _SchedulerSchema(Schema):
     enabled = fields.Boolean(load_default=True)
     interval_seconds = fields.Integer(load_default=30, validate=validate.Range(min=1))
     batch_size = fields.Integer(load_default=1000, validate=validate.Range(min=1))
+    chunk_size = fields.Integer(load_default=100, validate=validate.Range(1, 5000))
 
 
 class _FactsSchema(Schema):
@@ -48,6 +51,66 @@ class _StageSchema(Schema):
 class _StagesSchema(Schema):
     mapping = fields.Nested(_StageSchema, required=True)
     matrixing = fields.Nested(_StageSchema, required=True)
+    review = fields.Nested(_StageSchema)
+
+
+def _check_schedule(value: str) -> None:
+    parts = value.lower().split()
+    if not (len(parts) == 2 and parts[0] in ORDINALS and parts[1] in WEEKDAYS):
+        raise ValidationError(
+            f"{value!r}: expected '<first|second|third|fourth|last> <weekday>'")
+
+
+class _PanelSchema(Schema):
+    schedule = fields.String(load_default="first thursday", validate=_check_schedule)
+    time = fields.String(load_default="10:00", validate=validate.Regexp(r"^\d{2}:\d{2}$"))
+    agenda_days_before = fields.Integer(load_default=7, validate=validate.Range(0, 60))
+    max_cases = fields.Integer(load_default=20, validate=validate.Range(min=1))
+
+
+class _AllocationSchema(Schema):
+    rulesets = fields.List(fields.String(validate=validate.Length(min=1)),
+                           load_default=lambda: ["lead-professional", "intensity-by-risk"])
+
+
+class _CapacitySchema(Schema):
+    nominals_per_unit = fields.Integer(load_default=40, validate=validate.Range(min=1))
+    nps_offender_managers = fields.Float(load_default=0.8, validate=validate.Range(min=0.01))
+    nps_police = fields.Float(load_default=1.0, validate=validate.Range(min=0.01))
+    crc_offender_managers = fields.Float(load_default=1.3, validate=validate.Range(min=0.01))
+    crc_police = fields.Float(load_default=1.0, validate=validate.Range(min=0.01))
+    nonstat_police = fields.Float(load_default=1.0, validate=validate.Range(min=0.01))
+    mix_nps = fields.Float(load_default=22, validate=validate.Range(min=0))
+    mix_crc = fields.Float(load_default=34, validate=validate.Range(min=0))
+    mix_nonstat = fields.Float(load_default=35, validate=validate.Range(min=0))
+    staff_offender_managers = fields.Integer(load_default=3, validate=validate.Range(min=0))
+    staff_police = fields.Integer(load_default=2, validate=validate.Range(min=0))
+
+
+class _ReviewSchema(Schema):
+    very_high_days = fields.Integer(load_default=28, validate=validate.Range(min=1))
+    high_days = fields.Integer(load_default=56, validate=validate.Range(min=1))
+    medium_days = fields.Integer(load_default=91, validate=validate.Range(min=1))
+    low_days = fields.Integer(load_default=182, validate=validate.Range(min=1))
+    default_days = fields.Integer(load_default=91, validate=validate.Range(min=1))
+
+
+class _TasksSchema(Schema):
+    # Rule sets evaluated after a compliance event (tasks / enforcement only).
+    compliance_rulesets = fields.List(fields.String(validate=validate.Length(min=1)),
+                                      load_default=lambda: ["enforcement-triggers"])
+    escalate_after_working_days = fields.Integer(load_default=0, validate=validate.Range(0, 60))
+    digest_hour = fields.Integer(load_default=7, validate=validate.Range(0, 23))
+    retry_base_seconds = fields.Integer(load_default=60, validate=validate.Range(min=1))
+    retry_max_seconds = fields.Integer(load_default=3600, validate=validate.Range(min=1))
+
+
+class _SmtpSchema(Schema):
+    enabled = fields.Boolean(load_default=False)
+    host = fields.String(load_default="127.0.0.1")
+    port = fields.Integer(load_default=25, validate=validate.Range(1, 65535))
+    sender = fields.String(load_default="iom@localhost", validate=validate.Email())
+    timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.1))
 
 
 class _SettingsSchema(Schema):
@@ -59,6 +122,18 @@ class _SettingsSchema(Schema):
     scheduler = fields.Nested(_SchedulerSchema, load_default=dict)
     facts = fields.Nested(_FactsSchema, load_default=dict)
     stages = fields.Nested(_StagesSchema, required=True)
+    panel = fields.Nested(_PanelSchema, load_default=dict)
+    allocation = fields.Nested(_AllocationSchema, load_default=dict)
+    capacity = fields.Nested(_CapacitySchema, load_default=dict)
+    review = fields.Nested(_ReviewSchema, load_default=dict)
+    tasks = fields.Nested(_TasksSchema, load_default=dict)
+    smtp = fields.Nested(_SmtpSchema, load_default=dict)
+
+
+# Sections of policy beyond the core ones, exposed as plain validated dicts on Settings.
+POLICY_SECTIONS = {"panel": _PanelSchema, "allocation": _AllocationSchema,
+                   "capacity": _CapacitySchema, "review": _ReviewSchema}
+POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema)
 
 
 @dataclass(frozen=True)
@@ -79,6 +154,17 @@ class Settings:
     window_days: int
     stages: Mapping[str, StagePolicy] = field(default_factory=dict)
     source: str = ""
+    chunk_size: int = 100
+    panel: Mapping = field(default_factory=lambda: _defaults("panel"))
+    allocation: Mapping = field(default_factory=lambda: _defaults("allocation"))
+    capacity: Mapping = field(default_factory=lambda: _defaults("capacity"))
+    review: Mapping = field(default_factory=lambda: _defaults("review"))
+    tasks: Mapping = field(default_factory=lambda: _defaults("tasks"))
+    smtp: Mapping = field(default_factory=lambda: _defaults("smtp"))
+
+
+def _defaults(section: str) -> dict:
+    return POLICY_SECTIONS[section]().load({})
 
 
 def _env_overrides(raw: dict, env: Mapping[str, str]) -> dict:
@@ -93,6 +179,7 @@ def _env_overrides(raw: dict, env: Mapping[str, str]) -> dict:
         ("server", _ServerSchema),
         ("scheduler", _SchedulerSchema),
         ("facts", _FactsSchema),
+        *POLICY_SECTIONS.items(),
     ):
         for key, fld in schema().fields.items():
             targets[f"IOM_{section}_{key}".upper()] = ([section, key], fld)
@@ -151,6 +238,7 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
         scheduler_enabled=data["scheduler"]["enabled"],
         interval_seconds=data["scheduler"]["interval_seconds"],
         batch_size=data["scheduler"]["batch_size"],
+        chunk_size=data["scheduler"]["chunk_size"],
         newly_sentenced_days=data["facts"]["newly_sentenced_days"],
         window_days=data["facts"]["window_days"],
         stages={
@@ -158,4 +246,5 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
             for name, stage in data["stages"].items()
         },
         source=str(config_path),
+        **{name: data[name] for name in POLICY_SECTIONS},
     )

@@ -1,0 +1,158 @@
+"""Lifecycle commands: panel (list, agenda, decide, minutes), capacity, custody."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+from sqlalchemy import select
+
+from cli.common import parse_now, print_json, runtime
+from db.models import User
+from db.session import transaction
+from workflow.errors import InvalidInput, NotFound
+
+
+@contextmanager
+def _runtime(args) -> Iterator:
+    """The runtime for one command, its engine disposed afterwards."""
+    rt = runtime(args)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def _user(session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise NotFound(f"no active user {username!r}")
+    return user
+
+
+def _panel_list(args) -> int:
+    from workflow.panel import list_meetings
+
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        for m in list_meetings(session):
+            decided = sum(i.decision is not None for i in m.items)
+            built = m.agenda_built_at.isoformat() if m.agenda_built_at else "not built"
+            print(f"{m.id}\t{m.held_on}\tagenda {built}\t{len(m.items)} cases, "
+                  f"{decided} decided")
+    return 0
+
+
+def _panel_agenda(args) -> int:
+    from workflow.panel import build_agenda, get_meeting
+
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        if args.build:
+            meeting = build_agenda(session, now=parse_now(args.now), settings=rt.settings)
+            print(f"agenda built for meeting {meeting.id} ({meeting.held_on})" if meeting
+                  else "no agenda to build (window not open, or already built)")
+            return 0
+        if args.meeting is None:
+            raise InvalidInput("give a meeting id, or --build")
+        m = get_meeting(session, args.meeting)
+        print(f"Panel meeting {m.id} on {m.held_on} at {m.starts_at:%H:%M} UTC")
+        for i in m.items:
+            print(f"{i.rank:>3}. case {i.case_id} ({i.case.person.partner_ref}) activity "
+                  f"{i.activity_score} presented by {i.invited_name or 'relevant partner'}"
+                  f" - {i.decision or 'pending'}")
+    return 0
+
+
+def _panel_decide(args) -> int:
+    from workflow.panel import decide
+
+    try:
+        defer_until = date.fromisoformat(args.defer_until) if args.defer_until else None
+    except ValueError as exc:
+        raise InvalidInput(f"--defer-until: {args.defer_until!r} is not a date") from exc
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        item = decide(session, args.meeting, args.case, decision=args.decision,
+                      reason=args.reason, defer_until=defer_until, now=parse_now(args.now),
+                      user=_user(session, args.as_user), settings=rt.settings)
+        print(f"case {item.case_id}: {item.decision} by {item.decided_by} "
+              f"({item.decided_role}); case now {item.case.state}")
+    return 0
+
+
+def _panel_minutes(args) -> int:
+    from workflow.panel import minutes, minutes_markdown
+
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        data = minutes(session, args.meeting)
+    if args.format == "json":
+        print_json(data)
+    else:
+        print(minutes_markdown(data), end="")
+    return 0
+
+
+def _capacity(args) -> int:
+    from workflow.allocation import capacity_report
+
+    with _runtime(args) as rt:
+        report = capacity_report(args.cohort, rt.settings.capacity)
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"cohort of {report['cohort']} (mix {report['mix']}):")
+    for key, label in (("offender_managers", "offender managers"),
+                       ("police_leads", "police leads")):
+        r = report[key]
+        print(f"  {label}: {r['fte']} FTE -> {r['needed']} needed, {r['in_post']} in post, "
+              f"{r['more']} more")
+    return 0
+
+
+def _custody(args) -> int:
+    from workflow.cases import get_case
+    from workflow.review import custody
+
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        case = get_case(session, args.case)
+        custody(session, case, event=f"custody_{args.direction}", reason=args.reason,
+                now=parse_now(args.now), user=_user(session, args.as_user),
+                settings=rt.settings)
+        print(f"case {case.id}: now {case.state}")
+    return 0
+
+
+def register(sub) -> None:
+    panel = sub.add_parser("panel", help="multi-agency panel meetings")
+    psub = panel.add_subparsers(dest="panel_command", required=True)
+    psub.add_parser("list", help="list meetings").set_defaults(func=_panel_list)
+    agenda = psub.add_parser("agenda", help="show a meeting's agenda (or --build the next)")
+    agenda.add_argument("meeting", type=int, nargs="?")
+    agenda.add_argument("--build", action="store_true", help="build the next agenda if due")
+    agenda.add_argument("--now", help="ISO-8601 instant (default: now)")
+    agenda.set_defaults(func=_panel_agenda)
+    dec = psub.add_parser("decide", help="record a panel decision (team_lead/admin)")
+    dec.add_argument("meeting", type=int)
+    dec.add_argument("case", type=int)
+    dec.add_argument("decision", choices=("accept", "defer", "reject"))
+    dec.add_argument("--reason", required=True)
+    dec.add_argument("--defer-until", help="YYYY-MM-DD (defer only)")
+    dec.add_argument("--as", dest="as_user", required=True, help="chair's username")
+    dec.add_argument("--now", help="ISO-8601 instant (default: now)")
+    dec.set_defaults(func=_panel_decide)
+    mins = psub.add_parser("minutes", help="export a meeting's minutes")
+    mins.add_argument("meeting", type=int)
+    mins.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    mins.set_defaults(func=_panel_minutes)
+
+    cap = sub.add_parser("capacity", help="staff a cohort of N needs (Pan-London ratios)")
+    cap.add_argument("--cohort", type=int, required=True)
+    cap.add_argument("--json", action="store_true")
+    cap.set_defaults(func=_capacity)
+
+    cus = sub.add_parser("custody", help="record custody in/out for a case")
+    cus.add_argument("case", type=int)
+    cus.add_argument("direction", choices=("in", "out"))
+    cus.add_argument("--reason", required=True)
+    cus.add_argument("--as", dest="as_user", required=True)
+    cus.add_argument("--now", help="ISO-8601 instant (default: now)")
+    cus.set_defaults(func=_custody)

@@ -1,0 +1,98 @@
+"""Allocation: one lead within capacity, waiting flagged once, retried; capacity report."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from db.models import AuditEntry, Case, Task
+from scheduler.jobs import allocate_waiting
+from workflow.allocation import allocate, capacity_report, caseload_limit
+from workflow.config import load_settings
+from workflow.runtime import Runtime
+
+
+def _allocated(make_case, session, n):
+    cases = [make_case(state="allocated", ogrs=92) for _ in range(n)]
+    for c in cases:
+        c.next_due_at = None
+    session.commit()
+    return cases
+
+
+@pytest.mark.usefixtures("published")
+def test_over_capacity_waits_flagged_once_then_allocates(session, settings, runtime,
+                                                         make_case, make_user, now):
+    one_each = dataclasses.replace(settings, capacity={
+        **settings.capacity, "nominals_per_unit": 1, "nonstat_police": 1.0})
+    assert caseload_limit(one_each.capacity, "police") == 1
+    pc1, _ = make_user("pc1", role="police", agency="police")
+    first, second = _allocated(make_case, session, 2)  # non-statutory: police-led
+    assert allocate(session, first, now=now, actor="t", settings=one_each).lead_user_id == pc1.id
+    waiting = allocate(session, second, now=now, actor="t", settings=one_each)
+    session.commit()
+    assert waiting.waiting and "capacity" in waiting.reason
+    assert first.intensity == "very_high"  # intensity-by-risk: OGRS 92
+    rt = Runtime(one_each, runtime.engine, runtime.sessions)
+    assert allocate_waiting(rt, now=now).done == []  # still no room: no second prompt
+    kinds = session.scalars(select(AuditEntry.kind).where(AuditEntry.case_id == second.id))
+    assert list(kinds).count("allocation.waiting") == 1
+    tasks = session.scalars(select(Task).where(Task.case_id == second.id)).all()
+    assert [(t.role, t.status) for t in tasks] == [("team_lead", "open")]
+    pc2, _ = make_user("pc2", role="police", agency="police")
+    assert allocate_waiting(rt, now=now).done == [second.id]
+    assert allocate_waiting(rt, now=now).done == []
+    session.expire_all()
+    assert session.get(Case, second.id).lead_user_id == pc2.id
+    assert session.get(Task, tasks[0].id).status == "done"
+
+
+@pytest.mark.usefixtures("published")
+def test_statutory_case_gets_least_loaded_offender_manager_of_its_provider(
+        session, settings, make_case, make_user, now):
+    from datetime import date
+
+    from db.models import Supervision
+
+    nps1, _ = make_user("nps1", role="offender_manager", agency="NPS")
+    nps2, _ = make_user("nps2", role="offender_manager", agency="NPS")
+    make_user("crc1", role="offender_manager", agency="CRC")
+    make_user("pc1", role="police", agency="police")
+    cases = _allocated(make_case, session, 3)
+    for c in cases:
+        session.add(Supervision(partner_ref=f"S{c.id}", person_id=c.person_id,
+                                provider="NPS", start_on=date(2024, 1, 1)))
+    session.commit()
+    leads = [allocate(session, c, now=now, actor="t", settings=settings).lead_user_id
+             for c in cases]
+    assert leads == [nps1.id, nps2.id, nps1.id]
+
+
+def test_capacity_report_reproduces_seed_002(tmp_path):
+    """Seed 002: 180-200 clients need at least 2 more offender managers and 2 more police
+    leads than 90-100, under the seed 001 section 5.3 mix (22 NPS, 34 CRC, 35 non-stat)."""
+    from pathlib import Path
+
+    cfg = load_settings(Path(__file__).resolve().parents[1] / "config.toml",
+                        env={"IOM_DATABASE_URL": "sqlite://"}).capacity
+    small = [capacity_report(n, cfg) for n in range(90, 101)]
+    large = [capacity_report(n, cfg) for n in range(180, 201)]
+    for key in ("offender_managers", "police_leads"):
+        assert (min(r[key]["needed"] for r in large)
+                - max(r[key]["needed"] for r in small)) >= 2, key
+    # An all-CRC cohort needs more offender managers than an all-NPS one (1.3 vs 0.8).
+    crc = capacity_report(40, cfg, {"CRC": 1})["offender_managers"]["fte"]
+    nps = capacity_report(40, cfg, {"NPS": 1})["offender_managers"]["fte"]
+    assert (crc, nps) == (1.3, 0.8)
+
+
+def test_capacity_cli(capsys):
+    from cli.main import main
+
+    assert main(["capacity", "--cohort", "200", "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["cohort"] == 200 and out["police_leads"]["needed"] == 5

@@ -1,0 +1,197 @@
+"""Allocation: one lead professional per accepted case, within the team's capacity.
+
+Rules decide who *kind* of professional leads (``assign_lead`` in the allocation rule
+sets: NPS or CRC offender manager for statutory cases, a police lead otherwise) and the
+intensity tier; this module picks the named person with room on their caseload. Caseload
+limits follow the Pan-London ratios in ``[capacity]`` (per ``nominals_per_unit`` nominals:
+NPS 0.8 offender managers, CRC 1.3, 1 police officer): an NPS offender manager leads at
+most 40/0.8 = 50 cases, a CRC one 40/1.3 = 30, a police lead 40.
+
+Over capacity never overloads silently: the case stays allocated with no lead, an
+``allocation.waiting`` audit entry is written once and the team lead gets a task; the
+scheduler retries waiting cases every pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Case, Task, User
+from rules.decisions import Decision
+from rules.engine import RuleEngine, default_engine
+from workflow import audit
+from workflow.advance import Policy, apply_intensity
+from workflow.config import Settings
+from workflow.errors import IllegalTransition
+from workflow.facts import facts_for_cases
+from workflow.rulesets import active_documents
+
+WAITING_TEMPLATE = "allocation_waiting"
+LEAD_STATES = ("allocated", "review", "suspended")
+
+
+@dataclass
+class AllocationResult:
+    case_id: int
+    lead_user_id: int | None
+    agency: str | None
+    reason: str
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> bool:
+        return self.lead_user_id is None
+
+
+def caseload_limit(capacity: Mapping, agency: str) -> int:
+    """Most cases one professional of ``agency`` (NPS, CRC or police) may lead."""
+    ratio = {"NPS": capacity["nps_offender_managers"], "CRC": capacity["crc_offender_managers"],
+             "police": capacity["nonstat_police"]}[agency]
+    return math.floor(capacity["nominals_per_unit"] / ratio)
+
+
+def lead_decisions(session: Session, case: Case, *, now: datetime, settings: Settings,
+                   engine: RuleEngine | None = None) -> list[Decision]:
+    """Evaluate the ``[allocation]`` rule sets for ``case``; writes nothing.
+
+    Raises :class:`ConfigError` when a configured rule set is not published.
+    """
+    docs = active_documents(session, "allocated", tuple(settings.allocation["rulesets"]),
+                            now=now)
+    facts = facts_for_cases(session, [case], now, Policy.from_settings(settings).window)
+    return (engine or default_engine()).evaluate_all(docs, [facts[case.id]])[0]
+
+
+def _candidates(session: Session, agency: str) -> list[User]:
+    query = select(User).where(User.active.is_(True))
+    if agency == "police":
+        query = query.where(User.role == "police")
+    else:
+        query = query.where(User.role == "offender_manager", User.agency == agency)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()  # serialise concurrent allocations per professional
+    return list(session.scalars(query.order_by(User.id)))
+
+
+def _loads(session: Session, user_ids: list[int]) -> dict[int, int]:
+    rows = session.execute(
+        select(Case.lead_user_id, func.count()).where(
+            Case.lead_user_id.in_(user_ids), Case.closed_at.is_(None),
+            Case.state.in_(LEAD_STATES)).group_by(Case.lead_user_id))
+    return {uid: n for uid, n in rows}
+
+
+def pick_lead(session: Session, agency: str, capacity: Mapping) -> User | None:
+    """The least-loaded active professional of ``agency`` with room, or None."""
+    users = _candidates(session, agency)
+    if not users:
+        return None
+    loads = _loads(session, [u.id for u in users])
+    limit = caseload_limit(capacity, agency)
+    free = [u for u in users if loads.get(u.id, 0) < limit]
+    return min(free, key=lambda u: (loads.get(u.id, 0), u.id)) if free else None
+
+
+def _open_waiting_task(session: Session, case: Case) -> Task | None:
+    return session.scalars(select(Task).where(
+        Task.case_id == case.id, Task.template == WAITING_TEMPLATE,
+        Task.status == "open")).first()
+
+
+def _wait(session: Session, case: Case, reason: str, *, now, actor, agency) -> None:
+    """Flag the case as waiting, once: audit entry and a team-lead task."""
+    if _open_waiting_task(session, case) is not None:
+        return
+    session.add(Task(case=case, template=WAITING_TEMPLATE, role="team_lead",
+                     title=f"Case {case.id} waits for a lead professional",
+                     body=reason, priority="high", status="open", created_at=now,
+                     due_at=now + timedelta(days=1)))
+    audit.record(session, kind="allocation.waiting", actor=actor, occurred_at=now,
+                 case_id=case.id, person_ref=case.person.partner_ref,
+                 summary=f"Case {case.id} waits for a lead professional: {reason}",
+                 payload={"agency": agency, "reason": reason})
+
+
+def allocate(session: Session, case: Case, *, now: datetime, actor: str, settings: Settings,
+             engine: RuleEngine | None = None) -> AllocationResult:
+    """Name one lead professional for an allocated case, or flag it as waiting. Flushes.
+
+    Idempotent: a case that already has a lead is left as it is. Raises
+    :class:`IllegalTransition` when the case is not in state allocated.
+    """
+    if case.state != "allocated":
+        raise IllegalTransition(f"case {case.id} is {case.state}, not allocated",
+                                details={"state": case.state})
+    if case.lead_user_id is not None:
+        return AllocationResult(case.id, case.lead_user_id, None, "already led")
+    decisions = lead_decisions(session, case, now=now, settings=settings, engine=engine)
+    apply_intensity(case, decisions)
+    leads = [d.params for d in decisions if d.action == "assign_lead"]
+    agency = leads[0]["agency"] if leads else None
+    user = pick_lead(session, agency, settings.capacity) if agency else None
+    if user is None:
+        reason = (f"every {agency} lead is at capacity "
+                  f"({caseload_limit(settings.capacity, agency)} cases each)"
+                  if agency else "no lead-professional rule decided the case")
+        _wait(session, case, reason, now=now, actor=actor, agency=agency)
+        session.flush()
+        return AllocationResult(case.id, None, agency, reason, decisions)
+    return _assign(session, case, user, agency, decisions, now=now, actor=actor)
+
+
+def _assign(session, case, user, agency, decisions, *, now, actor) -> AllocationResult:
+    case.lead_user_id = user.id
+    task = _open_waiting_task(session, case)
+    if task is not None:
+        task.status, task.completed_at, task.outcome = "done", now, "lead assigned"
+    rules = ", ".join(f"{d.ruleset}/{d.rule}" for d in decisions if d.action == "assign_lead")
+    audit.record(session, kind="allocation.assigned", actor=actor, occurred_at=now,
+                 case_id=case.id, person_ref=case.person.partner_ref,
+                 summary=f"Lead professional {user.username} ({agency}) assigned by {rules}",
+                 payload={"lead_user_id": user.id, "lead": user.username, "agency": agency,
+                          "intensity": case.intensity,
+                          "decisions": [d.as_dict() for d in decisions]})
+    session.flush()
+    return AllocationResult(case.id, user.id, agency, "assigned", decisions)
+
+
+def waiting_case_ids(session: Session, *, limit: int) -> list[int]:
+    """Allocated cases with no lead professional yet, oldest first."""
+    return list(session.scalars(select(Case.id).where(
+        Case.state == "allocated", Case.closed_at.is_(None), Case.lead_user_id.is_(None))
+        .order_by(Case.state_since, Case.id).limit(limit)))
+
+
+def capacity_report(cohort_size: int, capacity: Mapping, mix: Mapping | None = None) -> dict:
+    """Staff a cohort of ``cohort_size`` needs under the Pan-London ratios.
+
+    ``mix`` gives relative shares ``{"NPS", "CRC", "nonstat"}`` (default: the
+    ``mix_*`` keys of ``capacity``, seed 001 section 5.3). Needs are rounded up to whole
+    posts and compared with the staff in post (``staff_*``).
+    """
+    mix = mix or {"NPS": capacity["mix_nps"], "CRC": capacity["mix_crc"],
+                  "nonstat": capacity["mix_nonstat"]}
+    total = sum(mix.values()) or 1
+    unit = capacity["nominals_per_unit"]
+    counts = {k: cohort_size * v / total for k, v in mix.items()}
+    om = (counts.get("NPS", 0) * capacity["nps_offender_managers"]
+          + counts.get("CRC", 0) * capacity["crc_offender_managers"]) / unit
+    police = (counts.get("NPS", 0) * capacity["nps_police"]
+              + counts.get("CRC", 0) * capacity["crc_police"]
+              + counts.get("nonstat", 0) * capacity["nonstat_police"]) / unit
+    need_om, need_police = math.ceil(round(om, 6)), math.ceil(round(police, 6))
+    return {
+        "cohort": cohort_size, "mix": {k: round(v, 1) for k, v in counts.items()},
+        "offender_managers": {"fte": round(om, 2), "needed": need_om,
+                              "in_post": capacity["staff_offender_managers"],
+                              "more": max(need_om - capacity["staff_offender_managers"], 0)},
+        "police_leads": {"fte": round(police, 2), "needed": need_police,
+                         "in_post": capacity["staff_police"],
+                         "more": max(need_police - capacity["staff_police"], 0)},
+    }
