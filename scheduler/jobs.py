@@ -31,6 +31,7 @@ from workflow.cases import claim, claim_many, open_missing_cases
 from workflow.panel import build_agenda
 from workflow.review import due_in_state, reopen_returning, represent, start_review
 from workflow.runtime import Runtime
+from workflow.tasks.jobs import run_task_jobs
 
 log = logging.getLogger("iom.scheduler")
 
@@ -229,5 +230,6 @@ def run_all(runtime: Runtime, *, now: datetime, actor: str = "scheduler"
             represent_deferred(runtime, now=now, actor=actor)]
     advanced = advance_due(runtime, now=now, actor=actor)
     jobs += [allocate_waiting(runtime, now=now, actor=actor),
-             build_agendas(runtime, now=now, actor=actor)]
+             build_agendas(runtime, now=now, actor=actor),
+             run_task_jobs(runtime, now, actor=actor)]
     return advanced, jobs

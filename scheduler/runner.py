@@ -24,6 +24,7 @@ from scheduler.jobs import (
     reviews_due,
 )
 from workflow.runtime import Runtime
+from workflow.tasks.jobs import run_task_jobs
 
 log = logging.getLogger("iom.scheduler")
 
@@ -34,6 +35,7 @@ JOBS = {
     "advance_due": advance_due,
     "allocate_waiting": allocate_waiting,
     "build_agendas": build_agendas,
+    "task_jobs": lambda runtime, now: run_task_jobs(runtime, now),
 }
 
 

@@ -22,6 +22,7 @@ from workflow.config import Settings, StagePolicy
 from workflow.facts import FactWindow, facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS, fire, transition_for
 from workflow.rulesets import active_documents
+from workflow.tasks.service import raise_tasks
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
         fire(session, case, ev.event, now=now, actor=actor, cause=_cause(ev))  # flushes
     else:
         _record_outcome_change(session, case, ev, now=now, actor=actor)
-        session.flush()
+    raise_tasks(session, case, ev.decisions, now=now, actor=actor, facts=ev.facts)
+    session.flush()
     return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
 
 

@@ -2,6 +2,7 @@
 
 from db.models.cases import Case, Task
 from db.models.governance import ROLES, AuditEntry, ImportBatch, RuleSetVersion, User
+from db.models.panel import DECISIONS, PanelItem, PanelMeeting
 from db.models.people import (
     EVENT_KINDS,
     FLAG_KINDS,
@@ -13,7 +14,7 @@ from db.models.people import (
     Supervision,
 )
 from db.models.publications import RuleSetPublication
-from db.models.panel import DECISIONS, PanelItem, PanelMeeting  # noqa: I001
+from db.models.tasking import COMPLIANCE_KINDS, ComplianceEvent, Notification  # noqa: F401
 
 __all__ = [
     "ROLES", "EVENT_KINDS", "FLAG_KINDS", "SUPERVISION_PROVIDERS",

@@ -1,0 +1,78 @@
+"""Compliance events on a case: record (idempotent by event_id) and list.
+
+Recording an event evaluates the compliance rule sets at once, so a missed appointment
+raises its enforcement task, with its working-day deadline, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from api.auth import ALL_ROLES, roles
+from api.views.tasks import TaskOut
+from db.models import COMPLIANCE_KINDS, ComplianceEvent
+from workflow.advance import Policy
+from workflow.cases import get_case
+from workflow.tasks.compliance import compliance_rulesets, evaluate_compliance, record_event
+
+blp = Blueprint("events", __name__, description="Compliance events")
+
+
+class EventIn(Schema):
+    event_id = fields.String(required=True, validate=validate.Length(1, 80))
+    kind = fields.String(required=True, validate=validate.OneOf(COMPLIANCE_KINDS))
+    occurred_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    details = fields.Dict(load_default=dict)
+
+
+class EventOut(Schema):
+    id = fields.Integer()
+    event_id = fields.String()
+    case_id = fields.Integer(allow_none=True)
+    kind = fields.String()
+    occurred_at = fields.DateTime()
+    details = fields.Dict()
+    recorded_by = fields.String()
+    recorded_at = fields.DateTime()
+
+
+class EventResult(Schema):
+    event = fields.Nested(EventOut)
+    created = fields.Boolean()
+    tasks = fields.List(fields.Nested(TaskOut))
+
+
+@blp.route("/cases/<int:case_id>/events")
+class CaseEvents(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.response(200, EventOut(many=True))
+    def get(self, case_id):
+        """The case's compliance events, oldest first."""
+        case = get_case(g.session, case_id)
+        return g.session.scalars(select(ComplianceEvent).where(
+            ComplianceEvent.case_id == case.id).order_by(ComplianceEvent.occurred_at,
+                                                         ComplianceEvent.id)).all()
+
+    @roles("offender_manager", "police", "team_lead")
+    @blp.arguments(EventIn)
+    @blp.response(201, EventResult)
+    def post(self, body, case_id):
+        """Record an event; the same event_id again is a no-op (409 if it differs)."""
+        now = datetime.now(UTC)
+        case = get_case(g.session, case_id)
+        event, created = record_event(g.session, case, event_id=body["event_id"],
+                                      kind=body["kind"], occurred_at=body["occurred_at"],
+                                      details=body["details"], actor=g.user.username, now=now)
+        tasks = []
+        if created:
+            settings = g.runtime.settings
+            tasks = evaluate_compliance(g.session, case, now=now, actor=g.user.username,
+                                        policy=Policy.from_settings(settings),
+                                        rulesets=compliance_rulesets(settings.tasks))
+        return {"event": event, "created": created, "tasks": tasks}

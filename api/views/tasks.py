@@ -1,0 +1,143 @@
+"""Tasks: inbox (mine / queue / overdue), detail, claim, reassign, complete, cancel."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from api.auth import ALL_ROLES, roles
+from db.models import User
+from workflow.errors import NotFound
+from workflow.tasks import service
+from workflow.tasks.inbox import SCOPES, STATUSES, get_task, list_tasks
+
+blp = Blueprint("tasks", __name__, description="Task prompts and enforcement")
+WORKERS = ("team_lead", "offender_manager", "police")
+
+
+class TaskQuery(Schema):
+    scope = fields.String(load_default="mine", validate=validate.OneOf(SCOPES))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    case_id = fields.Integer()
+    template = fields.String(validate=validate.Length(1, 60))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+class TaskOut(Schema):
+    id = fields.Integer()
+    case_id = fields.Integer()
+    template = fields.String()
+    title = fields.String()
+    body = fields.String()
+    role = fields.String(allow_none=True)
+    agency = fields.String(allow_none=True)
+    assignee_id = fields.Integer(allow_none=True)
+    priority = fields.String()
+    status = fields.String()
+    outcome = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    overdue = fields.Function(lambda t: bool(t.status in ("open", "escalated") and t.due_at
+                                             and t.due_at < datetime.now(UTC)))
+    rule_id = fields.String(allow_none=True)
+    ruleset = fields.String(allow_none=True)
+    ruleset_version = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+    reminded_at = fields.DateTime(allow_none=True)
+    escalated_at = fields.DateTime(allow_none=True)
+
+
+class TaskPage(Schema):
+    items = fields.List(fields.Nested(TaskOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class ReassignIn(Schema):
+    user = fields.String(required=True, validate=validate.Length(1, 60))
+
+
+class CompleteIn(Schema):
+    outcome = fields.String(required=True, validate=validate.Length(1, 60))
+
+
+class CancelIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@blp.route("/tasks")
+class Tasks(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.arguments(TaskQuery, location="query")
+    @blp.response(200, TaskPage)
+    def get(self, query):
+        """My tasks (scope=mine), my team's unassigned queue, overdue tasks, or all."""
+        page, per_page = query.pop("page"), query.pop("per_page")
+        items, total = list_tasks(g.session, g.user, now=_now(), page=page,
+                                  per_page=per_page, **query)
+        return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+@blp.route("/tasks/<int:task_id>")
+class TaskDetail(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.response(200, TaskOut)
+    def get(self, task_id):
+        """One task."""
+        return get_task(g.session, task_id)
+
+
+@blp.route("/tasks/<int:task_id>/claim")
+class TaskClaim(MethodView):
+    @roles(*WORKERS)
+    @blp.response(200, TaskOut)
+    def post(self, task_id):
+        """Take an unassigned task from my queue."""
+        return service.claim(g.session, get_task(g.session, task_id), user=g.user, now=_now())
+
+
+@blp.route("/tasks/<int:task_id>/reassign")
+class TaskReassign(MethodView):
+    @roles(*WORKERS)
+    @blp.arguments(ReassignIn)
+    @blp.response(200, TaskOut)
+    def post(self, body, task_id):
+        """Give the task to another user (by username) of the task's role."""
+        assignee = g.session.scalars(select(User).where(User.username == body["user"])).first()
+        if assignee is None:
+            raise NotFound(f"user {body['user']} not found", details={"field": "user"})
+        return service.reassign(g.session, get_task(g.session, task_id), user=g.user,
+                                assignee=assignee, now=_now())
+
+
+@blp.route("/tasks/<int:task_id>/complete")
+class TaskComplete(MethodView):
+    @roles(*WORKERS)
+    @blp.arguments(CompleteIn)
+    @blp.response(200, TaskOut)
+    def post(self, body, task_id):
+        """Close the task with one of its template's outcomes."""
+        return service.complete(g.session, get_task(g.session, task_id), user=g.user,
+                                outcome=body["outcome"], now=_now())
+
+
+@blp.route("/tasks/<int:task_id>/cancel")
+class TaskCancel(MethodView):
+    @roles("team_lead")
+    @blp.arguments(CancelIn)
+    @blp.response(200, TaskOut)
+    def post(self, body, task_id):
+        """Cancel an outstanding task, with a reason (team leads)."""
+        return service.cancel(g.session, get_task(g.session, task_id), user=g.user,
+                              reason=body["reason"], now=_now())

@@ -1,0 +1,139 @@
+"""Task commands: ``iom tasks list|complete|remind|deliver|import-events|jobs``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import select
+
+from cli.common import parse_now, print_json, runtime
+from db.session import transaction
+from workflow.errors import InvalidInput, NotFound
+
+
+@contextmanager
+def _runtime(args) -> Iterator:
+    """The runtime for one command, its connections closed afterwards."""
+    rt = runtime(args)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def _user(session, username: str):
+    from db.models import User
+
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"user {username} not found")
+    return user
+
+
+def _row(task) -> dict:
+    return {"id": task.id, "case_id": task.case_id, "template": task.template,
+            "title": task.title, "role": task.role, "agency": task.agency,
+            "assignee_id": task.assignee_id, "priority": task.priority,
+            "status": task.status, "due_at": task.due_at, "outcome": task.outcome}
+
+
+def _list(args) -> int:
+    from workflow.tasks.inbox import list_tasks
+
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        items, total = list_tasks(session, _user(session, args.user), now=parse_now(args.now),
+                                  scope=args.scope, status=args.status, case_id=args.case,
+                                  template=args.template, per_page=args.limit)
+        print_json({"total": total, "items": [_row(t) for t in items]})
+    return 0
+
+
+def _complete(args) -> int:
+    from workflow.tasks.inbox import get_task
+    from workflow.tasks.service import complete
+
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        task = complete(session, get_task(session, args.task), user=_user(session, args.user),
+                        outcome=args.outcome, now=parse_now(args.now))
+        print(f"task {task.id} done: {task.outcome}")
+    return 0
+
+
+def _remind(args) -> int:
+    from workflow.tasks.reminders import remind_and_escalate
+
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        report = remind_and_escalate(session, now=parse_now(args.now), actor="cli",
+                                     settings=rt.settings)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _deliver(args) -> int:
+    from workflow.tasks.outbox import deliver_outbox
+
+    with _runtime(args) as rt:
+        report = deliver_outbox(rt.sessions, rt.settings.smtp, now=parse_now(args.now),
+                                retry_base_seconds=rt.settings.tasks["retry_base_seconds"],
+                                retry_max_seconds=rt.settings.tasks["retry_max_seconds"])
+    print("\n".join(report.lines()))
+    return 1 if report.failed else 0
+
+
+def _jobs(args) -> int:
+    from workflow.tasks.jobs import run_task_jobs
+
+    with _runtime(args) as rt:
+        report = run_task_jobs(rt, parse_now(args.now))
+    print("\n".join(report.lines()))
+    return 1 if report.delivery.failed else 0
+
+
+def _import_events(args) -> int:
+    from workflow.advance import Policy
+    from workflow.tasks.compliance import compliance_rulesets
+    from workflow.tasks.imports import import_events
+
+    try:
+        data = Path(args.file).read_bytes()
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"{args.file}: file not found") from exc
+    with _runtime(args) as rt, transaction(rt.sessions) as session:
+        report = import_events(session, data, filename=args.file, actor=args.actor,
+                               now=parse_now(args.now), policy=Policy.from_settings(rt.settings),
+                               rulesets=compliance_rulesets(rt.settings.tasks))
+    print_json(report.as_dict())
+    return 1 if report.errors else 0
+
+
+def register(sub) -> None:
+    tasks = sub.add_parser("tasks", help="task prompts, compliance events and e-mail")
+    tsub = tasks.add_subparsers(dest="tasks_command", required=True)
+    ls = tsub.add_parser("list", help="a user's tasks as JSON")
+    ls.add_argument("--user", required=True, help="username whose inbox to show")
+    ls.add_argument("--scope", default="mine", choices=("mine", "queue", "overdue", "all"))
+    ls.add_argument("--status", choices=("open", "escalated", "done", "cancelled"))
+    ls.add_argument("--case", type=int)
+    ls.add_argument("--template")
+    ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--now")
+    ls.set_defaults(func=_list)
+    done = tsub.add_parser("complete", help="complete a task with an outcome")
+    done.add_argument("task", type=int)
+    done.add_argument("--user", required=True)
+    done.add_argument("--outcome", required=True)
+    done.add_argument("--now")
+    done.set_defaults(func=_complete)
+    for name, func, text in (("remind", _remind, "send reminders, escalate overdue tasks"),
+                             ("deliver", _deliver, "send pending e-mails (SMTP)"),
+                             ("jobs", _jobs, "compliance rules, reminders and delivery")):
+        cmd = tsub.add_parser(name, help=text)
+        cmd.add_argument("--now")
+        cmd.set_defaults(func=func)
+    imp = tsub.add_parser("import-events", help="import compliance events from CSV")
+    imp.add_argument("file")
+    imp.add_argument("--actor", default="import")
+    imp.add_argument("--now")
+    imp.set_defaults(func=_import_events)

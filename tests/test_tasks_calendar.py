@@ -1,0 +1,79 @@
+"""Working-day deadlines over weekends and England & Wales bank holidays."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from workflow.errors import InvalidInput
+from workflow.tasks.calendar import (
+    LOCAL,
+    add_working_days,
+    bank_holidays,
+    holiday_years,
+    is_working_day,
+    working_days_before,
+)
+
+
+def _local_day(dt: datetime) -> date:
+    return dt.astimezone(LOCAL).date()
+
+
+def test_reference_file_covers_2024_to_2027_with_easter_2025():
+    assert {2024, 2025, 2026, 2027} <= holiday_years()
+    holidays = bank_holidays()
+    assert date(2025, 4, 18) in holidays and date(2025, 4, 21) in holidays
+    assert date(2026, 12, 28) in holidays  # Boxing Day substitute
+    assert all(d.weekday() < 5 for d in holidays)
+
+
+def test_one_working_day_skips_good_friday_weekend_and_easter_monday():
+    thursday = datetime(2025, 4, 17, 10, 0, tzinfo=UTC)
+    assert _local_day(add_working_days(thursday, 1)) == date(2025, 4, 22)
+    assert _local_day(add_working_days(thursday, 0)) == date(2025, 4, 17)
+    assert _local_day(add_working_days(thursday, 2)) == date(2025, 4, 23)
+
+
+def test_deadline_is_end_of_the_local_working_day_in_utc():
+    monday = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # GMT
+    assert add_working_days(monday, 1) == datetime(2025, 3, 4, 23, 59, 59, tzinfo=UTC)
+    summer = datetime(2025, 7, 1, 9, 0, tzinfo=UTC)  # BST: 23:59:59 local is 22:59:59 UTC
+    assert add_working_days(summer, 0) == datetime(2025, 7, 1, 22, 59, 59, tzinfo=UTC)
+
+
+def test_weekend_and_holiday_starts_count_from_the_next_working_day():
+    saturday = datetime(2025, 3, 8, 12, 0, tzinfo=UTC)
+    assert _local_day(add_working_days(saturday, 0)) == date(2025, 3, 10)
+    assert _local_day(add_working_days(saturday, 1)) == date(2025, 3, 11)
+    good_friday = datetime(2025, 4, 18, 12, 0, tzinfo=UTC)
+    assert _local_day(add_working_days(good_friday, 0)) == date(2025, 4, 22)
+    # 23:30 UTC on Friday 27 June 2025 is already Saturday 00:30 in London (BST).
+    late_friday = datetime(2025, 6, 27, 23, 30, tzinfo=UTC)
+    assert _local_day(add_working_days(late_friday, 0)) == date(2025, 6, 30)
+
+
+def test_christmas_and_new_year_2025():
+    christmas_eve = datetime(2025, 12, 24, 9, 0, tzinfo=UTC)
+    assert _local_day(add_working_days(christmas_eve, 1)) == date(2025, 12, 29)
+    assert _local_day(add_working_days(christmas_eve, 3)) == date(2025, 12, 31)
+    assert _local_day(add_working_days(christmas_eve, 4)) == date(2026, 1, 2)
+
+
+def test_five_working_days_is_a_week_without_holidays():
+    monday = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+    assert _local_day(add_working_days(monday, 5)) == date(2025, 3, 10)
+    assert not is_working_day(date(2025, 5, 26)) and is_working_day(date(2025, 5, 27))
+
+
+def test_reminder_start_is_previous_working_day():
+    due = add_working_days(datetime(2025, 4, 17, 9, 0, tzinfo=UTC), 1)  # Tue 22 April
+    assert _local_day(working_days_before(due, 1)) == date(2025, 4, 17)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(InvalidInput):
+        add_working_days(datetime(2025, 3, 3, 9, 0), 1)
+    with pytest.raises(InvalidInput):
+        add_working_days(datetime(2025, 3, 3, 9, 0, tzinfo=UTC), -1)

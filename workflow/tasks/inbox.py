@@ -1,0 +1,78 @@
+"""Task inbox queries: mine, my team's queue, overdue, with filters. Read only.
+
+* ``mine``: outstanding tasks assigned to the user.
+* ``queue``: outstanding, unassigned tasks of the user's role (and agency, when the task's
+  queue has one).
+* ``overdue``: outstanding tasks past their due date: all of them for team leads, admins
+  and auditors; the user's own and queue's otherwise.
+* ``all``: any status; everything for team leads, admins and auditors, else own + queue.
+
+``status`` (open, escalated, done, cancelled), ``case_id`` and ``template`` narrow any
+scope; ``status`` replaces the default "outstanding" filter of mine/queue/overdue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from db.models import Task, User
+from workflow.errors import InvalidInput, NotFound
+from workflow.tasks.routing import OUTSTANDING
+
+SCOPES = ("mine", "queue", "overdue", "all")
+STATUSES = ("open", "escalated", "done", "cancelled")
+OVERSEERS = ("team_lead", "admin", "auditor")
+
+
+def _queue_of(user: User):
+    return and_(Task.assignee_id.is_(None), Task.role == user.role,
+                or_(Task.agency.is_(None), Task.agency == user.agency))
+
+
+def _visible(user: User):
+    return or_(Task.assignee_id == user.id, _queue_of(user))
+
+
+def task_query(user: User, *, scope: str = "mine", now: datetime, status: str | None = None,
+               case_id: int | None = None, template: str | None = None) -> Select:
+    """The SELECT for ``scope`` as seen by ``user`` (see module docstring)."""
+    if scope not in SCOPES:
+        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}", details={"field": "scope"})
+    query = select(Task)
+    if scope == "mine":
+        query = query.where(Task.assignee_id == user.id)
+    elif scope == "queue":
+        query = query.where(_queue_of(user))
+    elif user.role not in OVERSEERS:
+        query = query.where(_visible(user))
+    if scope == "overdue":
+        query = query.where(Task.due_at < now)
+    if status:
+        query = query.where(Task.status == status)
+    elif scope != "all":
+        query = query.where(Task.status.in_(OUTSTANDING))
+    if case_id is not None:
+        query = query.where(Task.case_id == case_id)
+    if template:
+        query = query.where(Task.template == template)
+    return query
+
+
+def list_tasks(session: Session, user: User, *, now: datetime, page: int = 1,
+               per_page: int = 50, **filters) -> tuple[list[Task], int]:
+    """``(tasks, total)``: most urgent first (due date, then id)."""
+    query = task_query(user, now=now, **filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    items = session.scalars(query.order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+                            .offset((page - 1) * per_page).limit(per_page)).all()
+    return list(items), total or 0
+
+
+def get_task(session: Session, task_id: int) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found", details={"task_id": task_id})
+    return task

@@ -1,0 +1,53 @@
+"""The one entry point the scheduler runs for tasks: :func:`run_task_jobs`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from db.models import Case
+from db.session import transaction
+from workflow.tasks.compliance import compliance_rulesets, evaluate_compliance_many
+from workflow.tasks.outbox import DeliveryReport, deliver_outbox
+from workflow.tasks.reminders import ReminderReport, remind_and_escalate
+
+ACTIVE_STATES = ("allocated", "review", "suspended")
+
+
+@dataclass
+class TaskJobReport:
+    raised: int = 0
+    reminders: ReminderReport = field(default_factory=ReminderReport)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    def lines(self) -> list[str]:
+        return ([f"tasks: {self.raised} raised by compliance rules"]
+                + self.reminders.lines() + self.delivery.lines())
+
+
+def run_task_jobs(runtime, now: datetime, *, actor: str = "scheduler",
+                  batch: int = 1000) -> TaskJobReport:
+    """One pass: compliance rules over active cases (catches partner-imported arrests),
+    reminders/escalations/digests, then outbox delivery. Each step is its own
+    transaction, so a failed delivery never undoes the reminders queued before it."""
+    from workflow.advance import Policy
+
+    settings = runtime.settings
+    report = TaskJobReport()
+    with transaction(runtime.sessions) as session:
+        cases = list(session.scalars(select(Case).where(
+            Case.closed_at.is_(None), Case.state.in_(ACTIVE_STATES)).order_by(Case.id)
+            .limit(batch)))
+        report.raised = len(evaluate_compliance_many(
+            session, cases, now=now, actor=actor, policy=Policy.from_settings(settings),
+            rulesets=compliance_rulesets(settings.tasks)))
+    with transaction(runtime.sessions) as session:
+        report.reminders = remind_and_escalate(session, now=now, actor=actor,
+                                               settings=settings)
+    report.delivery = deliver_outbox(
+        runtime.sessions, settings.smtp, now=now,
+        retry_base_seconds=settings.tasks["retry_base_seconds"],
+        retry_max_seconds=settings.tasks["retry_max_seconds"])
+    return report

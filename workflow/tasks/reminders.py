@@ -1,0 +1,129 @@
+"""Reminders before the due date, escalation when overdue, and the daily digest.
+
+``remind_and_escalate`` is idempotent (``task.reminded_at`` / ``task.escalated_at`` and
+the outbox's unique keys):
+
+* reminder: an open task not yet reminded, not yet due, from the start of the working day
+  ``remind_working_days`` (template, default 1) working days before its due date; sent to
+  the assignee, else the queue. Audited ``task.reminded``.
+* escalation: an open task whose due date (plus ``[tasks] escalate_after_working_days``)
+  has passed becomes ``escalated``; every active team lead is notified. Audited
+  ``task.escalated``.
+* digest: from ``[tasks] digest_hour`` (UTC), once a day, each user with outstanding
+  tasks assigned gets one e-mail listing them (key ``digest:{user}:{date}``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from db.models import Task, User
+from workflow import audit
+from workflow.tasks import outbox
+from workflow.tasks.calendar import add_working_days, working_days_before
+from workflow.tasks.routing import OUTSTANDING, queue_members
+from workflow.tasks.templates import remind_days
+
+
+@dataclass
+class ReminderReport:
+    reminded: int = 0
+    escalated: int = 0
+    digests: int = 0
+
+    def lines(self) -> list[str]:
+        return [f"tasks: {self.reminded} reminded, {self.escalated} escalated, "
+                f"{self.digests} digests queued"]
+
+
+def _recipients(session: Session, task: Task) -> list[User]:
+    if task.assignee_id is not None:
+        user = session.get(User, task.assignee_id)
+        return [user] if user is not None else []
+    return queue_members(session, task.role, task.agency)
+
+
+def _remind(session: Session, task: Task, *, now: datetime, actor: str) -> bool:
+    days = remind_days(task.template)
+    if days <= 0 or task.due_at <= now or now < working_days_before(task.due_at, days):
+        return False
+    task.reminded_at = now
+    outbox.notify_task(session, task, _recipients(session, task), kind="reminder",
+                       event="reminder", now=now, prefix="Reminder, due soon")
+    audit.record(session, kind="task.reminded", actor=actor, occurred_at=now,
+                 case_id=task.case_id, person_ref=task.case.person.partner_ref,
+                 summary=f"Reminder for task {task.id} due {task.due_at.isoformat()}",
+                 payload={"task_id": task.id, "template": task.template})
+    return True
+
+
+def _escalate(session: Session, task: Task, leads: list[User], *, now: datetime, actor: str,
+              after_days: int) -> bool:
+    deadline = add_working_days(task.due_at, after_days) if after_days else task.due_at
+    if now <= deadline:
+        return False
+    task.status, task.escalated_at = "escalated", now
+    outbox.notify_task(session, task, leads, kind="escalation", event="escalated", now=now,
+                       prefix="Overdue task escalated")
+    audit.record(session, kind="task.escalated", actor=actor, occurred_at=now,
+                 case_id=task.case_id, person_ref=task.case.person.partner_ref,
+                 summary=f"Task {task.id} '{task.title}' overdue since "
+                         f"{task.due_at.isoformat()}: escalated to the team leads",
+                 payload={"task_id": task.id, "template": task.template,
+                          "due_at": task.due_at, "leads": [u.username for u in leads]})
+    return True
+
+
+def queue_digests(session: Session, *, now: datetime, hour: int) -> int:
+    """Queue today's digest for every user with outstanding assigned tasks (once a day)."""
+    if now.hour < hour:
+        return 0
+    by_user: dict[int, list[Task]] = defaultdict(list)
+    for task in session.scalars(select(Task).where(
+            Task.status.in_(OUTSTANDING), Task.assignee_id.is_not(None))
+            .order_by(Task.due_at, Task.id)):
+        by_user[task.assignee_id].append(task)
+    queued = 0
+    for user in session.scalars(select(User).where(User.id.in_(list(by_user)))):
+        tasks = by_user[user.id]
+        overdue = sum(t.due_at is not None and t.due_at < now for t in tasks)
+        body = "\n".join(f"- [{'OVERDUE' if t.due_at and t.due_at < now else t.priority}] "
+                         f"{t.title} (task {t.id}, case {t.case_id}, due "
+                         f"{t.due_at:%d %b %Y})" for t in tasks)
+        note = outbox.enqueue(session, key=f"digest:{user.id}:{now.date().isoformat()}",
+                              kind="digest", user=user, now=now,
+                              subject=f"[IOM] Your tasks: {len(tasks)} open, {overdue} overdue",
+                              body=body)
+        queued += note is not None
+    return queued
+
+
+def remind_and_escalate(session: Session, *, now: datetime, actor: str,
+                        settings) -> ReminderReport:
+    """Send due reminders, escalate overdue tasks and queue digests; flush (no commit).
+
+    ``settings``: a :class:`~workflow.config.Settings` or a ``[tasks]`` mapping.
+    """
+    tasks_cfg: Mapping = getattr(settings, "tasks", settings) or {}
+    after = int(tasks_cfg.get("escalate_after_working_days", 0))
+    report = ReminderReport()
+    leads = list(session.scalars(select(User).where(User.role == "team_lead",
+                                                    User.active.is_(True))))
+    candidates = session.scalars(select(Task).where(
+        Task.status == "open", Task.due_at.is_not(None),
+        or_(Task.reminded_at.is_(None), Task.escalated_at.is_(None)))
+        .order_by(Task.due_at, Task.id)).all()
+    for task in candidates:
+        if _escalate(session, task, leads, now=now, actor=actor, after_days=after):
+            report.escalated += 1
+        elif task.reminded_at is None and _remind(session, task, now=now, actor=actor):
+            report.reminded += 1
+    report.digests = queue_digests(session, now=now, hour=int(tasks_cfg.get("digest_hour", 7)))
+    session.flush()
+    return report
