@@ -52,7 +52,11 @@ class Case(Base):
 
 class Task(Base):
     __tablename__ = "task"
-    __table_args__ = (Index("ix_task_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_task_status_due", "status", "due_at"),
+        Index("ix_task_case_template_status", "case_id", "template", "status"),
+        Index("ix_task_assignee_status", "assignee_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("iom_case.id", ondelete="CASCADE"))
@@ -71,5 +75,7 @@ class Task(Base):
     ruleset_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="tasks")

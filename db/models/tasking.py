@@ -8,7 +8,6 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, JSONType, UTCDateTime, utcnow
-from db.models.cases import Task
 
 COMPLIANCE_KINDS = ("appointment_kept", "appointment_missed", "drug_test_negative",
                     "drug_test_positive", "arrest", "charge", "conviction", "custody_in",
@@ -16,11 +15,6 @@ COMPLIANCE_KINDS = ("appointment_kept", "appointment_missed", "drug_test_negativ
 NOTIFICATION_KINDS = ("prompt", "reminder", "escalation", "digest")
 
 # Columns added to ``task`` by migration 0005 (reminder and escalation sent, once each).
-# Declared here to keep the change in one module; they may move into ``Task`` itself.
-Task.reminded_at = mapped_column("reminded_at", UTCDateTime, nullable=True)
-Task.escalated_at = mapped_column("escalated_at", UTCDateTime, nullable=True)
-Index("ix_task_case_template_status", Task.case_id, Task.template, Task.status)
-Index("ix_task_assignee_status", Task.assignee_id, Task.status)
 
 
 class ComplianceEvent(Base):
