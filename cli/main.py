@@ -11,6 +11,11 @@ from workflow.errors import IOMError
 # Each module exposes register(subparsers); its handlers are set with set_defaults(func=...).
 COMMAND_MODULES = (
     "cli.core",
+    "cli.lifecycle",
+    "cli.rules",
+    "cli.audit",
+    "cli.partners",
+    "cli.tasks",
 )
 
 

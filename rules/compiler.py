@@ -5,13 +5,21 @@ pushed down to the leaves (De Morgan); a negated comparison also holds when the 
 is missing, matching the reference semantics in ``rules/conditions.py``.
 Every rule is anchored under ``$and`` with a positive test on the fact index: durable
 hangs on a bare or top-level-``$or`` ``$nex`` (measured), never when anchored.
+Nested groups of the same kind are merged (``$and`` in ``$and``, ``$or`` in ``$or``):
+durable refuses a pattern with more than :data:`MAX_GROUPS` ``$and``/``$or`` groups
+(error 113, measured), and :func:`engine_problem` lets a document be refused at load.
 """
 
 from __future__ import annotations
 
-from rules.document import RuleSetDocument
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rules.document imports this module to check rules at load
+    from rules.document import RuleSetDocument
 
 INDEX = "_i"  # position of the fact object within its evaluation batch
+MAX_GROUPS = 15  # durable-rules 2.0.28: at most 15 $and/$or groups in one pattern
 
 _DURABLE = {"eq": "$eq", "ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
 _NEGATE = {"eq": "ne", "ne": "eq", "lt": "gte", "lte": "gt", "gt": "lte", "gte": "lt"}
@@ -24,10 +32,13 @@ def encode_value(value):
     return value
 
 
-def encode_facts(facts: dict, index: int) -> dict:
-    """One engine message: non-null facts, encoded, plus the batch index."""
-    message = {name: encode_value(v) for name, v in facts.items() if v is not None}
-    message[INDEX] = index
+def encode_facts(facts: dict, index: int, names: Iterable[str] | None = None) -> dict:
+    """One engine message: non-null facts (only ``names`` if given), encoded, plus the index."""
+    message = {INDEX: index}  # first: the engine reads it back from the start of a match
+    for name in facts if names is None else names:
+        value = facts.get(name)
+        if value is not None:
+            message[name] = int(value) if value.__class__ is bool else value
     return message
 
 
@@ -58,7 +69,10 @@ def _leaf(node: dict, negate: bool) -> dict:
     # in / not_in
     positive = (op == "in") != negate
     if positive:
-        return {"$or": [_cmp("eq", name, v) for v in value]}
+        members = [_cmp("eq", name, v) for v in value]
+        if negate:  # not(not_in): an absent fact is not "not in", so the negation holds
+            members.append(_missing(name))
+        return {"$or": members}
     excluded = {"$and": [_cmp("ne", name, v) for v in value]}
     if op == "not_in" and not negate:
         return excluded
@@ -73,14 +87,40 @@ def compile_condition(node: dict, negate: bool = False) -> dict:
         return compile_condition(node["not"], not negate)
     key, children = next(iter(node.items()))
     conjunction = (key == "all") != negate
-    compiled = [compile_condition(c, negate) for c in children]
-    return {"$and" if conjunction else "$or": compiled}
+    return _group("$and" if conjunction else "$or",
+                  [compile_condition(c, negate) for c in children])
+
+
+def _group(kind: str, children: list[dict]) -> dict:
+    """``{kind: children}`` with same-kind children merged in and a single child unwrapped."""
+    merged: list[dict] = []
+    for child in children:
+        merged.extend(child[kind] if kind in child else [child])
+    return merged[0] if len(merged) == 1 else {kind: merged}
+
+
+def compile_pattern(when: dict) -> dict:
+    """The anchored durable expression of one rule's validated condition."""
+    return _group("$and", [{"$gte": {INDEX: 0}}, compile_condition(when)])  # always $and
+
+
+def count_groups(expr: dict) -> int:
+    """Number of ``$and``/``$or`` groups in a compiled expression."""
+    for kind in ("$and", "$or"):
+        if kind in expr:
+            return 1 + sum(count_groups(child) for child in expr[kind])
+    return 0
+
+
+def engine_problem(when: dict) -> str | None:
+    """Why the engine would refuse this validated condition, or None when it fits."""
+    groups = count_groups(compile_pattern(when))
+    if groups <= MAX_GROUPS:
+        return None
+    return (f"too complex for the rule engine: {groups} all/any groups once 'not' is "
+            f"expanded (at most {MAX_GROUPS}); split it into several rules")
 
 
 def compile_ruleset(doc: RuleSetDocument) -> dict[str, dict]:
     """``{rule_id: {"all": [{"m": expr}]}}`` ready for the engine (actions added there)."""
-    return {
-        rule.id: {"all": [{"m": {"$and": [{"$gte": {INDEX: 0}},
-                                          compile_condition(rule.when)]}}]}
-        for rule in doc.rules
-    }
+    return {rule.id: {"all": [{"m": compile_pattern(rule.when)}]} for rule in doc.rules}

@@ -17,6 +17,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from rules.actions import REGISTRY
 from rules.catalogue import STAGES
+from rules.compiler import engine_problem
 from rules.conditions import check_condition, condition_facts
 from rules.errors import Problem, RuleSetError
 
@@ -164,8 +165,12 @@ def _check_rules(data: dict, file: str) -> list[Problem]:
         if rid in seen:
             problems.append(Problem(file, rid, f"{base}.id", "duplicate rule id"))
         seen.add(rid)
-        for path, reason in check_condition(rule["when"], f"{base}.when"):
-            problems.append(Problem(file, rid, path, reason))
+        condition = [Problem(file, rid, path, reason)
+                     for path, reason in check_condition(rule["when"], f"{base}.when")]
+        problems.extend(condition)
+        too_complex = None if condition else engine_problem(rule["when"])
+        if too_complex:
+            problems.append(Problem(file, rid, f"{base}.when", too_complex))
         action = REGISTRY.get(rule["then"]["action"])
         if action is None:
             problems.append(Problem(file, rid, f"{base}.then.action",

@@ -1,33 +1,53 @@
 """The only module that imports durable-rules. Evaluation is side-effect free.
 
-durable-rules is used in a measured safe mode:
+durable-rules (pinned 2.0.28) is used in a measured safe mode:
 
 * :class:`_SafeHost` never starts the Host's dispatch/timer threads (they segfault when
   states are created and deleted); time comes from the caller, never from durable timers.
+* The documents evaluated together are registered as one durable rule set (a *group*,
+  each rule named ``position:rule-id``), so each fact is asserted once per call, not
+  once per document.
 * Each batch of facts is asserted into one short-lived sid that is always deleted, so
   live sids stay far below the per-rule-set limit (1024) and no sid outlives a call;
   calls are serialised by a lock, so at most one sid is live at a time and the 32-bit
-  sid hash cannot collide.
-* Actions only append ``(rule id, fact index)`` to an in-memory list: no I/O, nothing
-  that can fail or be slow enough to be re-run.
-* Each version is registered once under ``name@hash12``; re-registration is skipped
-  (durable raises on a repeated name).
+  sid hash cannot collide. Every message carries an explicit ``id`` (its index):
+  durable's own ids are hashes of the message and two distinct facts of one batch were
+  measured to collide (``MessageObservedException``).
+* durable refuses a whole batch when one fact matches no rule, and then loses the
+  actions of the facts that did match (measured). A catch-all rule joins every fact
+  with a pattern no message has, so every fact is "handled" and the join never fires.
+* Queued actions are drained straight from durable's native state (no Python closure
+  per match): each match only yields ``(rule, fact index)``; no user code ever runs.
+  Every batch also carries one sentinel message matched by its own rule: deleting a
+  rule set's first state when no action ever ran on it crashes durable (measured).
+* Each group is registered once under its key; re-registration is skipped (durable
+  raises on a repeated name). A one-document group's key is ``name@hash12``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import math
+import re
 import threading
 from collections.abc import Iterable, Sequence
 
+import durable_rules_engine as _native
 from durable import engine as _durable
 
-from rules.catalogue import validate_facts
+from rules.catalogue import CATALOGUE, validate_facts
 from rules.compiler import INDEX, compile_ruleset, encode_facts
 from rules.decisions import Decision, sort_decisions
-from rules.document import RuleSetDocument
+from rules.document import Rule, RuleSetDocument
 
 _CATCH_ALL = "__every_fact"
+_NEVER = "__never"  # no message carries it: the catch-all join never completes
+_SENTINEL = "__batch"  # one message and one action per batch (see the module docstring)
+_NOT_HANDLED, _OBSERVED, _QUEUED = 1, 2, 3  # durable's result codes
+# A match as durable returns it: {"rule":{"m":{"_i": N, ...}}}; the index is the first key.
+_MATCH = re.compile(r'\{"([^"]+)":\{"m":\{"' + re.escape(INDEX) + r'":\s*(-?\d+)[,}]')
 
 
 class RuleEngineError(RuntimeError):
@@ -41,6 +61,101 @@ class _SafeHost(_durable.Host):
         return None
 
 
+def _never_run(c) -> None:  # durable needs an action per rule; actions are drained natively
+    raise AssertionError("durable actions are not run by this engine")
+
+
+class _Group:
+    """Documents registered together as one durable rule set."""
+
+    def __init__(self, key: str, docs: Sequence[RuleSetDocument]):
+        self.key = key
+        self.docs = tuple(docs)
+        self.rules: dict[str, tuple[int, Rule]] = {
+            f"{pos}:{rule.id}": (pos, rule)
+            for pos, doc in enumerate(self.docs) for rule in doc.rules}
+        self.facts = tuple(dict.fromkeys(
+            name for doc in self.docs for rule in doc.rules for name in rule.facts))
+        self.handle = None  # durable's native rule-set handle, set on registration
+
+    def definition(self) -> dict:
+        """The durable rule-set definition of every document plus the catch-all."""
+        out = {}
+        for pos, doc in enumerate(self.docs):
+            for rule_id, rule in compile_ruleset(doc).items():
+                out[f"{pos}:{rule_id}"] = {**rule, "run": _never_run}
+        out[_CATCH_ALL] = {"all": [{"m": {"$gte": {INDEX: 0}}},
+                                   {"never": {"$eq": {_NEVER: 1}}}],
+                           "run": _never_run}
+        out[_SENTINEL] = {"all": [{"m": {"$eq": {_SENTINEL: 1}}}], "run": _never_run}
+        return out
+
+
+def _parse_match(text: str) -> tuple[str, int]:
+    """``(durable rule name, fact index)`` of one queued action's JSON."""
+    found = _MATCH.match(text)
+    if found:
+        return found.group(1), int(found.group(2))
+    (name, match), = json.loads(text).items()  # any other layout: parse it all
+    return name, match["m"][INDEX]
+
+
+class _FactCheck:
+    """A fast pre-check of facts objects against the catalogue.
+
+    Returns the clean facts (every catalogue fact, missing = None) when every value
+    plainly fits, else None: the caller then runs :func:`validate_facts`, which accepts
+    the remaining valid cases (e.g. 3.0 for an integer) or raises with the reason.
+    """
+
+    def __init__(self):
+        self.names = tuple(CATALOGUE)
+        self.specs = tuple(
+            (f.name, f.type,
+             -math.inf if f.minimum is None else f.minimum,
+             math.inf if f.maximum is None else f.maximum,
+             frozenset(f.choices) if f.choices else None)
+            for f in CATALOGUE.values())
+
+    def __call__(self, facts) -> dict | None:
+        if type(facts) is not dict:
+            return None
+        clean = {}
+        for name, kind, low, high, choices in self.specs:
+            value = facts.get(name)
+            if value is not None:
+                cls = type(value)
+                if kind == "boolean":
+                    fits = cls is bool
+                elif kind == "string":
+                    fits = cls is str and (choices is None or value in choices)
+                else:
+                    fits = ((cls is int or (cls is float and kind == "number"))
+                            and low <= value <= high)
+                if not fits:
+                    return None
+            clean[name] = value
+        return clean
+
+
+_fact_checker: _FactCheck | None = None
+
+
+def _fact_check() -> _FactCheck:
+    """The pre-check for the catalogue as it is now (built on first use)."""
+    global _fact_checker
+    if _fact_checker is None or _fact_checker.names != tuple(CATALOGUE):
+        _fact_checker = _FactCheck()
+    return _fact_checker
+
+
+def _group_key(docs: Sequence[RuleSetDocument]) -> str:
+    if len(docs) == 1:
+        return docs[0].key
+    digest = hashlib.sha256("+".join(d.key for d in docs).encode()).hexdigest()[:12]
+    return f"{'+'.join(d.name for d in docs)}@{digest}"
+
+
 class RuleEngine:
     """Registers rule-set versions and evaluates facts against them.
 
@@ -50,51 +165,66 @@ class RuleEngine:
     def __init__(self, batch_size: int = 500):
         self._host = _SafeHost()
         self._lock = threading.Lock()
-        self._docs: dict[str, RuleSetDocument] = {}
-        self._hits: list[tuple[str, int]] = []
+        self._groups: dict[str, _Group] = {}
         self._sids = itertools.count()
         self.batch_size = batch_size
 
-    def _record(self, rule_id: str):
-        hits = self._hits
-
-        def action(c) -> None:
-            hits.append((rule_id, c.m[INDEX]))
-
-        return action
+    def _group(self, docs: Sequence[RuleSetDocument]) -> _Group:
+        """Compile and register ``docs`` as one group, once; returns the group."""
+        key = _group_key(docs)
+        with self._lock:
+            group = self._groups.get(key)
+            if group is not None:
+                return group
+            group = _Group(key, docs)
+            try:
+                self._host.register_rulesets({key: group.definition()})
+                group.handle = self._host.get_ruleset(key)._handle
+            except Exception as exc:  # durable raises bare Exception
+                raise RuleEngineError(f"{key}: engine refused the rule set: {exc}") from exc
+            self._groups[key] = group
+        return group
 
     def register(self, doc: RuleSetDocument) -> str:
         """Compile and register ``doc`` once; returns its engine key ``name@hash12``."""
-        key = doc.key
-        with self._lock:
-            if key in self._docs:
-                return key
-            definition = compile_ruleset(doc)
-            for rule_id, rule in definition.items():
-                rule["run"] = self._record(rule_id)
-            definition[_CATCH_ALL] = {"all": [{"m": {"$gte": {INDEX: 0}}}],
-                                      "run": lambda c: None}
-            try:
-                self._host.register_rulesets({key: definition})
-            except Exception as exc:  # durable raises bare Exception
-                raise RuleEngineError(f"{key}: engine refused the rule set: {exc}") from exc
-            self._docs[key] = doc
-        return key
+        return self._group([doc]).key
 
-    def _run_batch(self, key: str, messages: list[dict]) -> list[tuple[str, int]]:
+    def _drain(self, handle, state) -> list[str]:
+        """Every queued action of one state, as durable's JSON ``{rule: {"m": fact}}``."""
+        result = _native.start_action_for_state(handle, state)
+        if not result:
+            return []
+        out = [result[1]]
+        while True:
+            following = _native.complete_and_start_action(handle, state)
+            if not following:
+                return out
+            out.append(following)
+
+    def _run_batch(self, group: _Group, messages: list[dict]) -> list[tuple[str, int]]:
+        """Assert ``messages`` into a fresh sid; ``(durable rule name, fact index)`` hits."""
         sid = f"e{next(self._sids)}"
         for m in messages:
             m["sid"] = sid
-        self._hits.clear()
+            m["id"] = m[INDEX]
+        sentinel = {INDEX: -1, _SENTINEL: 1, "id": -1, "sid": sid}
         try:
-            self._host.assert_facts(key, messages)
-            return list(self._hits)
+            code, state = _native.assert_facts(group.handle, json.dumps([*messages, sentinel]))
+            if code in (_NOT_HANDLED, _OBSERVED):
+                raise RuleEngineError(f"{group.key}: durable refused the batch (code {code})")
+            hits = []
+            for text in self._drain(group.handle, 0 if code == _QUEUED else state):
+                name, index = _parse_match(text)
+                if name != _SENTINEL:
+                    hits.append((name, index))
+            return hits
+        except RuleEngineError:
+            raise
         except Exception as exc:
-            raise RuleEngineError(f"{key}: evaluation failed: {exc}") from exc
+            raise RuleEngineError(f"{group.key}: evaluation failed: {exc}") from exc
         finally:
-            self._hits.clear()
             try:
-                self._host.delete_state(key, sid)
+                self._host.delete_state(group.key, sid)
             except Exception:  # noqa: BLE001 - a sid that never got state has nothing to free
                 pass
 
@@ -103,30 +233,35 @@ class RuleEngine:
 
         Facts are checked against the catalogue first (:class:`rules.errors.FactError`).
         """
-        clean = [validate_facts(f, label=f"facts[{i}]") for i, f in enumerate(facts)]
-        key = self.register(doc)
-        rules = {r.id: r for r in doc.rules}
-        out: list[list[Decision]] = [[] for _ in clean]
-        for start in range(0, len(clean), self.batch_size):
-            chunk = clean[start:start + self.batch_size]
-            messages = [encode_facts(f, start + i) for i, f in enumerate(chunk)]
-            with self._lock:
-                hits = self._run_batch(key, messages)
-            for rule_id, index in hits:
-                rule = rules[rule_id]
-                matched = {name: clean[index][name] for name in rule.facts}
-                out[index].append(Decision(rule.id, doc.name, doc.version, rule.action,
-                                           rule.params, rule.priority, matched))
-        return [sort_decisions(d) for d in out]
+        return self.evaluate_all([doc], facts)
 
     def evaluate_all(self, docs: Iterable[RuleSetDocument], facts: Sequence[dict]
                      ) -> list[list[Decision]]:
-        """Decisions of every rule set in ``docs`` for each facts object, merged."""
-        merged: list[list[Decision]] = [[] for _ in facts]
-        for doc in docs:
-            for i, decisions in enumerate(self.evaluate(doc, facts)):
-                merged[i].extend(decisions)
-        return [sort_decisions(d) for d in merged]
+        """Decisions of every rule set in ``docs`` for each facts object, merged.
+
+        Facts are checked against the catalogue first (:class:`rules.errors.FactError`);
+        each facts object is validated and asserted once whatever the number of docs.
+        """
+        check = _fact_check()
+        clean = [c if (c := check(f)) is not None else validate_facts(f, label=f"facts[{i}]")
+                 for i, f in enumerate(facts)]
+        docs = list(docs)
+        out: list[list[Decision]] = [[] for _ in clean]
+        if not docs:
+            return out
+        group = self._group(docs)
+        for start in range(0, len(clean), self.batch_size):
+            messages = [encode_facts(clean[i], i, group.facts)
+                        for i in range(start, min(start + self.batch_size, len(clean)))]
+            with self._lock:
+                hits = self._run_batch(group, messages)
+            for name, index in hits:
+                pos, rule = group.rules[name]
+                doc = group.docs[pos]
+                matched = {n: clean[index][n] for n in rule.facts}
+                out[index].append(Decision(rule.id, doc.name, doc.version, rule.action,
+                                           rule.params, rule.priority, matched))
+        return [sort_decisions(d) if len(d) > 1 else d for d in out]
 
 
 _default: RuleEngine | None = None

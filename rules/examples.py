@@ -15,6 +15,10 @@ from rules.document import RuleSetDocument
 from rules.errors import FactError
 
 
+def _show(outcome: str | None) -> str:
+    return "null" if outcome is None else outcome  # as written in the YAML document
+
+
 @dataclass(frozen=True)
 class ExampleResult:
     """The result of one example: what was expected, what happened, and whether they agree."""
@@ -37,11 +41,11 @@ class ExampleResult:
     def describe(self) -> str:
         """One line: ``PASS|FAIL ruleset: example: expected ...; got ...``."""
         status = "PASS" if self.passed else "FAIL"
-        expected = f"outcome={self.expected_outcome}"
+        expected = f"outcome={_show(self.expected_outcome)}"
         if self.expected_rules is not None:
             expected += f" rules=[{', '.join(sorted(self.expected_rules))}]"
         actual = (f"error: {self.error}" if self.error else
-                  f"outcome={self.actual_outcome} rules=[{', '.join(self.actual_rules)}]")
+                  f"outcome={_show(self.actual_outcome)} rules=[{', '.join(self.actual_rules)}]")
         return f"{status} {self.ruleset}: {self.name}: expected {expected}; got {actual}"
 
 

@@ -33,14 +33,21 @@ def _lines(path):
     return path.read_text(encoding="utf-8").splitlines(keepends=True)
 
 
-def _edit_summary(lines, index):
+def _first_move(lines) -> int:
+    """Index of the first exported transition (its summary says "Moved")."""
+    return next(i for i, line in enumerate(lines) if "Moved" in json.loads(line)["summary"])
+
+
+def _edit_summary(lines, index=None):
+    index = _first_move(lines) if index is None else index
     entry = json.loads(lines[index])
+    assert "Moved" in entry["summary"], "the tamper must change something"
     entry["summary"] = entry["summary"].replace("Moved", "Was not moved")
     return lines[:index] + [json.dumps(entry) + "\n"] + lines[index + 1:]
 
 
 TAMPERED_JSONL = [  # (change to the exported lines, first bad seq, reason)
-    (lambda ls: _edit_summary(ls, 11), 12, "entry edited"),
+    (lambda ls: _edit_summary(ls), lambda ls: _first_move(ls) + 1, "entry edited"),
     (lambda ls: ls[:4] + ls[5:], 5, "missing or out of order"),
     (lambda ls: ls[:4] + [ls[5], ls[4]] + ls[6:], 5, "missing or out of order"),
     (lambda ls: ls[:6] + ['{"seq": 7, "summary": "x"}\n'] + ls[7:], 7, "line 7: missing"),
@@ -60,6 +67,7 @@ def test_jsonl_export_verifies_offline_and_tampering_is_detected(session, histor
         copy.write_text("".join(tamper(_lines(path))), encoding="utf-8")
         result = verify_export(copy)
         assert not result.ok, reason
+        bad_seq = bad_seq(_lines(path)) if callable(bad_seq) else bad_seq
         assert result.first_bad_seq == bad_seq and reason in result.reason
     # Dropping the last line leaves a valid chain: only the recorded head shows it.
     path.write_text("".join(_lines(path)[:-1]), encoding="utf-8")
@@ -137,9 +145,10 @@ def test_cli_audit_commands(session, history, db_url, tmp_path, monkeypatch, cap
     head = capsys.readouterr().err.split("head ")[1].split()[0]
     assert main([*config, "audit", "verify-export", str(out), "--expect-head", head]) == 0
     assert capsys.readouterr().out.startswith("OK: exported chain intact")
-    out.write_text("".join(_edit_summary(_lines(out), 11)), encoding="utf-8")
+    edited = _first_move(_lines(out)) + 1
+    out.write_text("".join(_edit_summary(_lines(out))), encoding="utf-8")
     assert main([*config, "audit", "verify-export", str(out)]) == 1
-    assert capsys.readouterr().out.startswith("FAILED: entry 12: content does not match")
+    assert capsys.readouterr().out.startswith(f"FAILED: entry {edited}: content does not match")
     assert main([*config, "audit", "export", "--format", "text", "--out", "-"]) == 2  # no --case
 
     assert main([*config, "audit", "purge", "--retention-days", "1"]) == 0  # dry run

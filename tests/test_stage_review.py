@@ -146,15 +146,19 @@ def test_every_job_is_idempotent_at_the_same_instant(review_runtime, session, ma
     make_case(ogrs=81)                                           # mapping, due
     session.commit()
     advanced, jobs = run_all(review_runtime, now=now)
-    assert {j.name: bool(j.done or j.note) for j in jobs} == {
+    *case_jobs, task_job = jobs
+    assert {j.name: bool(j.done or j.note) for j in case_jobs} == {
         "reviews due": True, "deferred represented": True, "allocation": True,
         "panel agenda": True}
     for _ in range(3):  # converge: cases entering a rule-driven stage are evaluated next pass
         run_all(review_runtime, now=now)
     count = session.scalar(select(func.count()).select_from(AuditEntry))
     again, jobs = run_all(review_runtime, now=now)
+    *case_jobs, task_job = jobs
     assert again.evaluated == 0 and not again.moved and again.opened == 0
-    assert all(not j.done and not j.failed for j in jobs)
+    assert all(not j.done and not j.failed for j in case_jobs)
+    assert task_job.raised == 0
+    assert (task_job.reminders.reminded, task_job.reminders.escalated) == (0, 0)
     assert session.scalar(select(func.count()).select_from(AuditEntry)) == count
     session.expire_all()
     assert session.get(Case, waiting.id).lead_user_id is None

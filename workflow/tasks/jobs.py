@@ -22,6 +22,12 @@ class TaskJobReport:
     reminders: ReminderReport = field(default_factory=ReminderReport)
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
+    @property
+    def failed(self) -> dict[int, str]:
+        """Per-case failures, as other jobs report them: none here, since undelivered
+        e-mail stays in the outbox and is retried, and the other steps are all-or-nothing."""
+        return {}
+
     def lines(self) -> list[str]:
         return ([f"tasks: {self.raised} raised by compliance rules"]
                 + self.reminders.lines() + self.delivery.lines())

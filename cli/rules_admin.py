@@ -1,0 +1,146 @@
+"""``iom rules`` commands on stored versions: draft, list, show, history, test --stored,
+preview, approve, publish, rollback. The acting team lead is named with ``--as``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from cli.common import parse_now, print_json, runtime
+from db.models import RuleSetVersion, User
+from db.session import transaction
+from workflow import ruleset_admin as admin
+from workflow.advance import Policy
+from workflow.errors import NotFound
+from workflow.preview import preview
+
+
+def _user(session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user {username!r} not found (iom users create)")
+    return user
+
+
+def _split(ref: str) -> tuple[str, str | None]:
+    name, _, version = ref.partition("@")
+    return name, version or None
+
+
+def _draft(args) -> int:
+    with transaction(runtime(args).sessions) as session:
+        row = admin.save_draft(session, Path(args.file).read_text(encoding="utf-8"),
+                               file=args.file, user=_user(session, args.actor),
+                               now=parse_now(None), reason=args.reason)
+        print(f"draft {row.name}@{row.version[:12]} ({row.status})")
+    return 0
+
+
+def _list(args) -> int:
+    with transaction(runtime(args).sessions) as session:
+        rows = session.scalars(select(RuleSetVersion).order_by(
+            RuleSetVersion.name, RuleSetVersion.id.desc())).all()
+        for r in rows:
+            print(f"{r.name:28} {r.version[:12]}  {r.status:9} {r.stage:28} "
+                  f"by {r.created_by} {r.created_at:%Y-%m-%d}")
+    return 0
+
+
+def _show(args) -> int:
+    with transaction(runtime(args).sessions) as session:
+        row = admin.find_version(session, *_split(args.ref))
+        print(f"# {row.name}@{row.version} status={row.status} created_by={row.created_by}"
+              f" approved_by={row.approved_by} published_by={row.published_by}")
+        print(row.document)
+    return 0
+
+
+def _history(args) -> int:
+    with transaction(runtime(args).sessions) as session:
+        versions, publications = admin.history(session, args.name)
+        for p in publications:
+            print(f"{p.published_at:%Y-%m-%d %H:%M} {p.kind:8} {p.version.version[:12]} "
+                  f"by {p.actor}: {p.reason}")
+        print(f"{len(versions)} stored version(s)")
+    return 0
+
+
+def _test_stored(args) -> int:
+    with transaction(runtime(args).sessions) as session:
+        row = admin.find_version(session, *_split(args.ref))
+        results = admin.check_examples(session, row, now=parse_now(None), actor=args.actor)
+        for r in results:
+            print(r.describe())
+        return 0 if row.tested_ok else 1
+
+
+def _preview(args) -> int:
+    rt = runtime(args)
+    with transaction(rt.sessions) as session:
+        row = admin.find_version(session, *_split(args.ref))
+        now = parse_now(None)
+        report = preview(session, row, now=now, policy=Policy.from_settings(rt.settings))
+        admin.mark_previewed(session, row, now=now, actor=args.actor, counts=report.counts)
+    if args.json:
+        print_json(report.as_dict())
+        return 0
+    print(f"{report.ruleset}@{report.version[:12]}: {report.evaluated} open cases evaluated,"
+          f" {len(report.changed)} would change")
+    for label, count in report.counts.items():
+        print(f"  {count:5}  {label}")
+    for c in report.changed:
+        print(f"  case {c.case_id} ({c.person_ref}): {c.label}")
+    print(f"rules that fire on no case: {', '.join(report.silent_rules) or 'none'}")
+    print(f"cases no rule of it matches: {len(report.unmatched_cases)}")
+    return 0
+
+
+def _decide(action):
+    def run(args) -> int:
+        with transaction(runtime(args).sessions) as session:
+            row = admin.find_version(session, *_split(args.ref))
+            action(session, row, user=_user(session, args.actor), now=parse_now(None),
+                   reason=args.reason)
+            print(f"{row.name}@{row.version[:12]} is now {row.status}")
+        return 0
+
+    return run
+
+
+def _rollback(args) -> int:
+    with transaction(runtime(args).sessions) as session:
+        row = admin.rollback(session, args.name, user=_user(session, args.actor),
+                             now=parse_now(None), reason=args.reason)
+        print(f"{row.name}: {row.version[:12]} is in force again")
+    return 0
+
+
+def add_admin_commands(rules_sub) -> None:
+    """Add the stored-version commands to the ``iom rules`` sub-parser."""
+    def command(name, func, help_, *, ref=True, actor=True, reason=False):
+        p = rules_sub.add_parser(name, help=help_)
+        if ref:
+            p.add_argument("ref", metavar="NAME[@VERSION]")
+        if actor:
+            p.add_argument("--as", dest="actor", required=True, help="acting username")
+        if reason:
+            p.add_argument("--reason", required=True)
+        p.set_defaults(func=func)
+        return p
+
+    draft = command("draft", _draft, "store a validated document as a draft", ref=False,
+                    reason=True)
+    draft.add_argument("file")
+    command("list", _list, "every stored version", ref=False, actor=False)
+    command("show", _show, "one stored version with its document", actor=False)
+    command("history", _history, "what was in force when", ref=False, actor=False
+            ).add_argument("name")
+    command("test-stored", _test_stored, "run a stored version's examples and record it")
+    command("preview", _preview, "impact on the live caseload (changes nothing)"
+            ).add_argument("--json", action="store_true")
+    command("approve", _decide(admin.approve), "approve (a second team lead)", reason=True)
+    command("publish", _decide(admin.publish), "put an approved version in force",
+            reason=True)
+    command("rollback", _rollback, "put the previous version back in force", ref=False,
+            reason=True).add_argument("name")
