@@ -17,6 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Assessment, Case, OffendingEvent, PartnerFlag, Person, Supervision
+from workflow.errors import InvalidInput
+from workflow.scoring import default_scorer, inputs_from_history
+from workflow.tasks.facts import compliance_facts
 
 DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
 _BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb")
@@ -77,6 +80,27 @@ def _current_offence(events: list[OffendingEvent]) -> str | None:
     return None
 
 
+def _ogrs(person: Person, assessment: Assessment | None, events: list[OffendingEvent]
+          ) -> dict:
+    """The latest assessment's scores, else OGRS3 computed from the convictions (no writes)."""
+    if assessment is not None:
+        source = "computed" if assessment.source == "computed" else "supplied"
+        return {"ogrs_2yr": assessment.ogrs_2yr, "ogrs_1yr": assessment.ogrs_1yr,
+                "ogrs_source": source}
+    inputs = inputs_from_history(
+        sex=person.sex, date_of_birth=person.date_of_birth,
+        first_sanction_on=person.first_sanction_on,
+        convictions=[(e.occurred_on, e.offence_category) for e in events
+                     if e.kind == "conviction"])
+    try:
+        score = default_scorer().score(inputs) if inputs else None
+    except InvalidInput:  # data no scorer accepts (e.g. an unknown category): no score
+        score = None
+    if score is None:
+        return {"ogrs_2yr": None, "ogrs_1yr": None, "ogrs_source": None}
+    return {"ogrs_2yr": score.ogrs_2yr, "ogrs_1yr": score.ogrs_1yr, "ogrs_source": "computed"}
+
+
 def _load(session: Session, person_ids: list[int], today: date, window: FactWindow):
     since = today - timedelta(days=window.window_days)
     events = defaultdict(list)
@@ -123,8 +147,7 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
             and supervision.start_on >= sentenced_since)
         provider = supervision.provider if supervision else "none"
         out[case.id] = {
-            "ogrs_2yr": assessment.ogrs_2yr if assessment else None,
-            "ogrs_1yr": assessment.ogrs_1yr if assessment else None,
+            **_ogrs(person, assessment, all_events),
             "offence_category": _current_offence(all_events),
             "newly_sentenced": newly,
             "mappa_level": person_flags.get("mappa_level", 0),
@@ -141,4 +164,6 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
             "activity_score": activity_score(recent, today),
             "days_in_state": max((now - case.state_since).days, 0),
         }
+    for case_id, compliance in compliance_facts(session, cases, now, events).items():
+        out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
     return out

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 
 from api.auth import roles
 from workflow.errors import InvalidInput
+from workflow.partners.imports import import_csv
 
 blp = Blueprint("imports", __name__, description="Partner data imports")
 
@@ -36,8 +37,6 @@ class Import(MethodView):
         Good rows are applied, every bad row is reported with row, field and reason;
         re-sending the same file changes nothing.
         """
-        from workflow.partners.imports import import_csv  # TODO(lead): module-level
-
         filename, text = _csv_text()
         report = import_csv(g.session, kind, io.StringIO(text), filename=filename,
                             actor=g.user.username, now=datetime.now(UTC))

@@ -1,0 +1,89 @@
+"""Load a demo borough: demo users, then the generated partner files via the importer.
+
+:func:`load_demo` is idempotent for data: the imports of the same files change nothing.
+Existing demo users are kept but get a fresh token each time, so every ``make run``
+prints tokens that work (these are demo accounts). Users are created first so that the
+supervision import links offender managers to om1 / om2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import User
+from workflow.demo.generate import DEMO_OFFENDER_MANAGERS, generate_borough
+from workflow.partners.imports import ImportReport, import_csv
+from workflow.users import create_user, rotate_token
+
+IMPORT_ORDER = ("people", "events", "supervision", "assessments", "flags")
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: str
+    agency: str | None
+
+
+DEMO_USERS = (
+    DemoUser("lead1", "Laura Bennett", "team_lead", "police"),
+    DemoUser("lead2", "Kwame Asante", "team_lead", "local_authority"),
+    DemoUser("om1", DEMO_OFFENDER_MANAGERS["CRC"], "offender_manager", "CRC"),
+    DemoUser("om2", DEMO_OFFENDER_MANAGERS["NPS"], "offender_manager", "NPS"),
+    DemoUser("police1", "PC Dan Hughes", "police", "police"),
+    DemoUser("auditor1", "Alice Ward", "auditor", None),
+    DemoUser("admin1", "Sanjay Mistry", "admin", None),
+)
+
+
+@dataclass
+class DemoReport:
+    """``users``: one dict per demo user with a working token (``created`` False when the
+    user already existed and its token was rotated)."""
+
+    users: list[dict] = field(default_factory=list)
+    imports: list[ImportReport] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"users": list(self.users), "imports": [r.as_dict() for r in self.imports],
+                "files": {k: str(p) for k, p in self.files.items()}}
+
+
+def ensure_demo_users(session: Session) -> list[dict]:
+    """Create each missing demo user, rotate the token of each existing one; return them
+    all with their working tokens."""
+    out = []
+    existing = {user.username: user for user in session.scalars(select(User).where(
+        User.username.in_([u.username for u in DEMO_USERS])))}
+    for u in DEMO_USERS:
+        user = existing.get(u.username)
+        if user is None:
+            _, token = create_user(session, username=u.username, display_name=u.display_name,
+                                   role=u.role, agency=u.agency)
+        else:
+            token = rotate_token(session, user)
+        out.append({"username": u.username, "display_name": u.display_name, "role": u.role,
+                    "agency": u.agency, "token": token, "created": user is None})
+    return out
+
+
+def load_demo(session: Session, *, people: int, seed: int, now: datetime, actor: str,
+              workdir: Path) -> DemoReport:
+    """Create the demo users, generate a borough as of ``now`` into ``workdir`` and import
+    its five files in dependency order. Flushes, never commits."""
+    report = DemoReport(users=ensure_demo_users(session))
+    report.files = generate_borough(Path(workdir), people=people, seed=seed,
+                                    as_of=now.date())
+    for kind in IMPORT_ORDER:
+        path = report.files[kind]
+        with path.open(newline="", encoding="utf-8") as stream:
+            report.imports.append(import_csv(session, kind, stream, filename=path.name,
+                                             actor=actor, now=now))
+    return report

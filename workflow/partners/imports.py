@@ -1,0 +1,344 @@
+"""Import partner CSV files (people, events, supervision, assessments, flags).
+
+Contract of :func:`import_csv`:
+
+* The header is checked first: an unknown, repeated or missing column raises
+  :class:`InvalidInput` naming it, and nothing is written.
+* Rows are numbered as in a spreadsheet: the header is row 1, the first data row is
+  row 2 (blank lines keep their number and are skipped).
+* Each bad row is refused whole and reported once per bad field as
+  ``{"row", "field", "reason"}`` (``field`` is null when the row as a whole is wrong,
+  e.g. its number of fields). Good rows are applied. A row is never half-applied: it is
+  one record, inserted or updated by one statement.
+* Records are keyed by ``partner_ref``: a new ref is created; a known ref with the same
+  content is unchanged; with different content it is updated. Re-importing a file
+  therefore changes nothing. A ref may appear once per file: a repeat is rejected and
+  the first occurrence wins. (Repeats are found without remembering every ref: records
+  this import created have ids above the table's maximum id when it started, and the
+  older records it matched are marked in a bitmap of those ids.)
+* ``person_ref`` must name a person already in the database (import people first).
+* One :class:`ImportBatch` row and one audit entry (kind ``import``) record the counts.
+* The file is streamed in chunks of :data:`CHUNK_ROWS` rows: per chunk, existing refs
+  and people are looked up with one statement each, new rows are inserted in bulk
+  (:mod:`workflow.partners.bulk`: COPY on PostgreSQL, executemany elsewhere) and changed
+  rows updated with one executemany. Memory is bounded whatever the file size (one
+  chunk, capped caches of person ids and parsed values, one bit per record that existed
+  before the import), except for the list of errors.
+
+The function flushes and never commits; if it raises (e.g. undecodable bytes halfway
+through), the caller must roll back so that nothing of the file remains.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from operator import itemgetter
+from typing import TextIO
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from db.models import ImportBatch, Person
+from workflow import audit
+from workflow.errors import InvalidInput
+from workflow.partners.bulk import insert_rows, ref_lookup
+from workflow.partners.formats import FORMATS, Column, Format
+
+CHUNK_ROWS = 5000
+PERSON_CACHE = 200_000  # person ids remembered across chunks (~25 MB at most; then cleared)
+VALUE_CACHE = 10_000  # parsed values remembered per column (then forgotten)
+_UNSEEN = object()
+ERRORS_KEPT = 1000  # errors stored on the ImportBatch row (the report keeps all)
+
+Layout = list[tuple[int | None, Column]]
+
+
+@dataclass
+class ImportReport:
+    """Counts of one import; ``total`` = created + updated + unchanged + rejected."""
+
+    kind: str
+    filename: str
+    batch_id: int | None = None
+    sha256: str = ""
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def reject(self, row: int, problems: list[tuple[str | None, str]]) -> None:
+        self.rejected += 1
+        self.errors.extend({"row": row, "field": f, "reason": r} for f, r in problems)
+
+    @property
+    def counts(self) -> dict:
+        return {"total": self.total, "created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "rejected": self.rejected}
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "filename": self.filename, "batch_id": self.batch_id,
+                "sha256": self.sha256, **self.counts, "errors": list(self.errors)}
+
+    def summary(self) -> str:
+        return (f"{self.kind} {self.filename}: {self.total} rows, {self.created} created, "
+                f"{self.updated} updated, {self.unchanged} unchanged, "
+                f"{self.rejected} rejected")
+
+
+def format_for(kind: str) -> Format:
+    fmt = FORMATS.get(kind)
+    if fmt is None:
+        raise InvalidInput(f"unknown import kind {kind!r}; expected one of "
+                           f"{', '.join(FORMATS)}", details={"field": "kind"})
+    return fmt
+
+
+def _hashed(stream: TextIO, hasher) -> Iterator[str]:
+    for line in stream:
+        hasher.update(line.encode("utf-8"))
+        yield line
+
+
+def read_header(reader: Iterator[list[str]], fmt: Format) -> tuple[Layout, int]:
+    """Map each format column to its position (None = optional column left out).
+
+    Raises :class:`InvalidInput` naming unknown, repeated and missing columns.
+    """
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput("the file is empty: expected a header row",
+                           details={"row": 1}) from None
+    names = [h.lstrip("\ufeff").strip().lower() for h in header]
+    known = {c.name: c for c in fmt.columns}
+    unknown = [n for n in names if n not in known]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    missing = [c.name for c in fmt.columns if c.in_header and c.name not in names]
+    if unknown or repeated or missing:
+        parts = [f"{label} column{'s' if len(cols) > 1 else ''} {', '.join(map(repr, cols))}"
+                 for label, cols in (("unknown", unknown), ("repeated", repeated),
+                                     ("missing", missing)) if cols]
+        raise InvalidInput(
+            f"{fmt.kind} header (row 1): {'; '.join(parts)}; expected "
+            f"{', '.join(c.name for c in fmt.columns)}",
+            details={"row": 1, "unknown": unknown, "repeated": repeated,
+                     "missing": missing})
+    layout = [(names.index(c.name) if c.name in names else None, c) for c in fmt.columns]
+    return layout, len(names)
+
+
+class RowParser:
+    """Turns one CSV record into stored values, or None and every ``(field, reason)``.
+
+    Parsed values of columns whose values repeat (kinds, dates, categories, person refs)
+    are remembered per column, up to :data:`VALUE_CACHE` distinct values, so most
+    fields of a large file cost one dictionary lookup.
+    """
+
+    def __init__(self, fmt: Format, layout: Layout, width: int, today: date):
+        self.fmt, self.width, self.today = fmt, width, today
+        self.columns = [(index, c.name, c.parse, {} if c.repeats else None)
+                        for index, c in layout]
+
+    def __call__(self, record: list[str]) -> tuple[dict | None, list[tuple[str | None, str]]]:
+        if len(record) != self.width:
+            return None, [(None, f"has {len(record)} fields, the header has {self.width}")]
+        values: dict = {}
+        problems: list[tuple[str | None, str]] = []
+        for index, name, parse, cache in self.columns:
+            raw = record[index].strip() if index is not None else ""
+            if cache is not None:
+                value = cache.get(raw, _UNSEEN)
+                if value is not _UNSEEN:
+                    values[name] = value
+                    continue
+            try:
+                values[name] = value = parse(raw, self.today)
+            except ValueError as exc:
+                problems.append((name, str(exc)))
+                continue
+            if cache is not None:
+                if len(cache) >= VALUE_CACHE:
+                    cache.clear()
+                cache[raw] = value
+        if not problems and self.fmt.check is not None:
+            problem = self.fmt.check(values)
+            if problem:
+                problems.append(problem)
+        return (None if problems else values), problems
+
+
+def _chunks(records: Iterable[list[str]], parse: RowParser, report: ImportReport
+            ) -> Iterator[list[tuple[int, dict]]]:
+    """Good rows as ``(row number, values)`` per chunk; bad rows go to ``report``."""
+    chunk: list[tuple[int, dict]] = []
+    seen = 0
+    for row, record in enumerate(records, start=2):
+        if not any(record):
+            continue
+        report.total += 1
+        seen += 1
+        values, problems = parse(record)
+        if values is None:
+            report.reject(row, problems)
+        else:
+            chunk.append((row, values))
+        if seen >= CHUNK_ROWS:
+            yield chunk
+            chunk, seen = [], 0
+    if seen:
+        yield chunk
+
+
+class _Writer:
+    """Applies chunks of good rows for one format: bulk lookups, then executemany."""
+
+    def __init__(self, session: Session, fmt: Format, now: datetime):
+        self.session, self.fmt = session, fmt
+        table = fmt.table
+        self.table = table
+        self.lookup = [table.c.id, table.c.partner_ref, *(table.c[c] for c in fmt.compare)]
+        self.update = (update(table).where(table.c.id == bindparam("b_id"))
+                       .values({c: bindparam(f"b_{c}") for c in fmt.compare}))
+        self.insert_extra = dict(fmt.constants)
+        if fmt.stamp:
+            self.insert_extra[fmt.stamp] = now
+        self.derive = fmt.deriver(session) if fmt.deriver else None
+        self.content = itemgetter(*fmt.compare)
+        self.person_ids: dict[str, int] = {}
+        # Records this import met: ids above the watermark were created by it, older
+        # ones it matched are set in the bitmap (one bit per id, not per row).
+        self.watermark = session.scalar(select(func.max(table.c.id))) or 0
+        self.seen = bytearray((self.watermark >> 3) + 1)
+        self.updated_any = False
+
+    def apply(self, chunk: list[tuple[int, dict]], report: ImportReport) -> None:
+        if self.fmt.has_person:
+            chunk = self._link_people(chunk, report)
+        if self.derive is not None:
+            for _, values in chunk:
+                self.derive(values)
+        existing = {r[1]: (r[0], tuple(r[2:])) for r in self.session.execute(
+            select(*self.lookup).where(ref_lookup(self.session, self.table.c.partner_ref,
+                                                  {v["partner_ref"] for _, v in chunk}))
+        ).all()} if chunk else {}
+        inserts, updates = self._classify(chunk, existing, report)
+        insert_rows(self.session, self.table, list(inserts.values()))
+        if updates:
+            self.session.execute(self.update, updates)
+            self.updated_any = True
+
+    def _link_people(self, chunk, report: ImportReport) -> list[tuple[int, dict]]:
+        ids = self.person_ids
+        if len(ids) > PERSON_CACHE:
+            ids.clear()
+        missing = {v["person_ref"] for _, v in chunk} - ids.keys()
+        if missing:
+            ids.update(self.session.execute(
+                select(Person.partner_ref, Person.id).where(
+                    ref_lookup(self.session, Person.partner_ref, missing))).all())
+        kept = []
+        for row, values in chunk:
+            ref = values.pop("person_ref")
+            person_id = ids.get(ref)
+            if person_id is None:
+                report.reject(row, [("person_ref", f"unknown person_ref {ref!r}: no such "
+                                     "person (import the people file first)")])
+                continue
+            values["person_id"] = person_id
+            kept.append((row, values))
+        return kept
+
+    def _met(self, record_id: int) -> bool:
+        """Whether this import already created or matched the record ``record_id``."""
+        if record_id > self.watermark:
+            return True
+        byte, bit = record_id >> 3, 1 << (record_id & 7)
+        met = bool(self.seen[byte] & bit)
+        self.seen[byte] |= bit
+        return met
+
+    def _classify(self, chunk, existing: dict, report: ImportReport
+                  ) -> tuple[dict[str, dict], list[dict]]:
+        """Decide created / updated / unchanged / repeat for each row, in file order."""
+        compare, content, extra = self.fmt.compare, self.content, self.insert_extra
+        inserts: dict[str, dict] = {}
+        updates: dict[int, dict] = {}
+        first_row: dict[str, int] = {}
+        for row, values in chunk:
+            ref = values["partner_ref"]
+            found = existing.get(ref)
+            if ref in first_row or (found is not None and self._met(found[0])):
+                where = f"row {first_row[ref]}" if ref in first_row else "an earlier row"
+                report.reject(row, [("partner_ref", f"{ref!r} repeats {where} of this "
+                                     "file (the first occurrence is kept)")])
+                continue
+            first_row[ref] = row
+            if found is None:
+                values.update(extra)
+                inserts[ref] = values
+                report.created += 1
+            elif found[1] == content(values):
+                report.unchanged += 1
+            else:
+                updates[found[0]] = {"b_id": found[0],
+                                     **{f"b_{c}": values[c] for c in compare}}
+                report.updated += 1
+        return inserts, list(updates.values())
+
+
+def _record_batch(session: Session, report: ImportReport, *, actor: str, now: datetime
+                  ) -> None:
+    batch = ImportBatch(kind=report.kind, filename=report.filename[:260],
+                        sha256=report.sha256, actor=actor, started_at=now,
+                        rows_total=report.total, rows_created=report.created,
+                        rows_updated=report.updated, rows_unchanged=report.unchanged,
+                        rows_rejected=report.rejected, errors=report.errors[:ERRORS_KEPT])
+    session.add(batch)
+    session.flush()
+    report.batch_id = batch.id
+    audit.record(session, kind="import", actor=actor, occurred_at=now,
+                 summary=f"Imported {report.summary()}",
+                 payload={"batch_id": batch.id, "kind": report.kind,
+                          "filename": report.filename, "sha256": report.sha256,
+                          **report.counts})
+
+
+def import_csv(session: Session, kind: str, stream: TextIO, *, filename: str, actor: str,
+               now: datetime, progress: Callable[[int], None] | None = None
+               ) -> ImportReport:
+    """Import one partner CSV of ``kind`` (see the module docstring for the contract).
+
+    ``stream`` is a text stream (open files with ``newline=""``); ``progress`` is called
+    with the number of rows read so far after each chunk. Raises :class:`InvalidInput`
+    for a bad kind, a bad header or an unreadable file.
+    """
+    fmt = format_for(kind)
+    hasher = hashlib.sha256()
+    reader = csv.reader(_hashed(stream, hasher))
+    try:
+        layout, width = read_header(reader, fmt)
+        session.flush()
+        report = ImportReport(kind=kind, filename=filename)
+        writer = _Writer(session, fmt, now)
+        for chunk in _chunks(reader, RowParser(fmt, layout, width, now.date()), report):
+            writer.apply(chunk, report)
+            if progress is not None:
+                progress(report.total)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{filename}: unreadable near line {reader.line_num}: {exc}",
+                           details={"line": reader.line_num}) from exc
+    report.errors.sort(key=lambda e: e["row"])  # stable: a row's fields stay in order
+    if writer.updated_any:  # rows changed behind the ORM's back: reload on next access
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, fmt.model):
+                session.expire(obj)
+    report.sha256 = hasher.hexdigest()
+    _record_batch(session, report, actor=actor, now=now)
+    return report
