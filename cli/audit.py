@@ -12,21 +12,11 @@ import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from cli.common import parse_now, print_json, runtime
-from db.session import transaction
+from cli.common import parse_now, print_json, session_scope
 from workflow import audit
 from workflow.errors import InvalidInput
 
-
-@contextmanager
-def _session(args):
-    """One transaction on a runtime that is closed afterwards (commit on success)."""
-    rt = runtime(args)
-    try:
-        with transaction(rt.sessions) as session:
-            yield session
-    finally:
-        rt.close()
+_session = session_scope
 
 
 def _actor(args) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from db.session import transaction
 from workflow.config import load_settings
 from workflow.errors import InvalidInput
 from workflow.runtime import Runtime
@@ -13,6 +16,23 @@ from workflow.runtime import Runtime
 
 def runtime(args) -> Runtime:
     return Runtime.from_settings(load_settings(getattr(args, "config", None)))
+
+
+@contextmanager
+def open_runtime(args) -> Iterator[Runtime]:
+    """The runtime for one command, its connections closed afterwards."""
+    rt = runtime(args)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+@contextmanager
+def session_scope(args):
+    """One transaction (committed on success) on a runtime closed afterwards."""
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        yield session
 
 
 def parse_now(value: str | None) -> datetime:

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import parse_now, print_json, runtime
+from cli.common import open_runtime, parse_now, print_json, runtime, session_scope
 from db.session import transaction
 from rules.library import load_file
 from workflow.advance import Policy
@@ -17,10 +17,10 @@ def _db_upgrade(args) -> int:
     from db.migrate import upgrade
     from workflow.rulesets import sync_shipped
 
-    rt = runtime(args)
-    upgrade(rt.settings.database_url)
-    with transaction(rt.sessions) as session:
-        published = sync_shipped(session, now=parse_now(None))
+    with open_runtime(args) as rt:
+        upgrade(rt.settings.database_url)
+        with transaction(rt.sessions) as session:
+            published = sync_shipped(session, now=parse_now(None))
     print(f"database at head; shipped rule sets published: {', '.join(published) or 'none new'}")
     return 0
 
@@ -28,7 +28,8 @@ def _db_upgrade(args) -> int:
 def _tick(args) -> int:
     from scheduler.jobs import run_all
 
-    report, jobs = run_all(runtime(args), now=parse_now(args.now))
+    with open_runtime(args) as rt:
+        report, jobs = run_all(rt, now=parse_now(args.now))
     print("\n".join(report.lines() + [line for job in jobs for line in job.lines()]))
     return 1 if report.failed or any(job.failed for job in jobs) else 0
 
@@ -46,10 +47,9 @@ def _read_facts(path: str) -> list:
 def _evaluate(args) -> int:
     from workflow.evaluate import evaluate_facts
 
-    rt = runtime(args)
     items = _read_facts(args.facts)
     docs = [load_file(p) for p in args.ruleset_file] if args.ruleset_file else None
-    with transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         result = evaluate_facts(session, items, now=parse_now(args.now),
                                 policy=Policy.from_settings(rt.settings), stage=args.stage,
                                 ruleset=args.ruleset, documents=docs)
@@ -60,7 +60,7 @@ def _evaluate(args) -> int:
 def _users_create(args) -> int:
     from workflow.users import create_user
 
-    with transaction(runtime(args).sessions) as session:
+    with session_scope(args) as session:
         user, token = create_user(session, username=args.username,
                                   display_name=args.name or args.username, role=args.role,
                                   agency=args.agency, email=args.email)

@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
-from sqlalchemy import select
-
-from cli.common import parse_now, print_json, runtime
-from db.models import User
+from cli.common import open_runtime, parse_now, print_json
 from db.session import transaction
-from workflow.errors import InvalidInput, NotFound
-
-
-@contextmanager
-def _runtime(args) -> Iterator:
-    """The runtime for one command, its engine disposed afterwards."""
-    rt = runtime(args)
-    try:
-        yield rt
-    finally:
-        rt.close()
-
-
-def _user(session, username: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active:
-        raise NotFound(f"no active user {username!r}")
-    return user
+from workflow.errors import InvalidInput
+from workflow.users import active_user
 
 
 def _panel_list(args) -> int:
     from workflow.panel import list_meetings
 
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         for m in list_meetings(session):
             decided = sum(i.decision is not None for i in m.items)
             built = m.agenda_built_at.isoformat() if m.agenda_built_at else "not built"
@@ -46,7 +25,7 @@ def _panel_list(args) -> int:
 def _panel_agenda(args) -> int:
     from workflow.panel import build_agenda, get_meeting
 
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         if args.build:
             meeting = build_agenda(session, now=parse_now(args.now), settings=rt.settings)
             print(f"agenda built for meeting {meeting.id} ({meeting.held_on})" if meeting
@@ -70,10 +49,10 @@ def _panel_decide(args) -> int:
         defer_until = date.fromisoformat(args.defer_until) if args.defer_until else None
     except ValueError as exc:
         raise InvalidInput(f"--defer-until: {args.defer_until!r} is not a date") from exc
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         item = decide(session, args.meeting, args.case, decision=args.decision,
                       reason=args.reason, defer_until=defer_until, now=parse_now(args.now),
-                      user=_user(session, args.as_user), settings=rt.settings)
+                      user=active_user(session, args.as_user), settings=rt.settings)
         print(f"case {item.case_id}: {item.decision} by {item.decided_by} "
               f"({item.decided_role}); case now {item.case.state}")
     return 0
@@ -82,7 +61,7 @@ def _panel_decide(args) -> int:
 def _panel_minutes(args) -> int:
     from workflow.panel import minutes, minutes_markdown
 
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         data = minutes(session, args.meeting)
     if args.format == "json":
         print_json(data)
@@ -94,7 +73,7 @@ def _panel_minutes(args) -> int:
 def _capacity(args) -> int:
     from workflow.allocation import capacity_report
 
-    with _runtime(args) as rt:
+    with open_runtime(args) as rt:
         report = capacity_report(args.cohort, rt.settings.capacity)
     if args.json:
         print_json(report)
@@ -112,10 +91,10 @@ def _custody(args) -> int:
     from workflow.cases import get_case
     from workflow.review import custody
 
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         case = get_case(session, args.case)
         custody(session, case, event=f"custody_{args.direction}", reason=args.reason,
-                now=parse_now(args.now), user=_user(session, args.as_user),
+                now=parse_now(args.now), user=active_user(session, args.as_user),
                 settings=rt.settings)
         print(f"case {case.id}: now {case.state}")
     return 0

@@ -11,8 +11,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from cli.common import parse_now, print_json, runtime
-from db.session import transaction
+from cli.common import parse_now, print_json, session_scope
 from workflow.errors import InvalidInput
 from workflow.partners.formats import KINDS
 
@@ -43,7 +42,7 @@ def _import(args) -> int:
 
     path = Path(args.file)
     tty = sys.stderr.isatty()
-    with _open(path) as stream, transaction(runtime(args).sessions) as session:
+    with _open(path) as stream, session_scope(args) as session:
         try:
             report = import_csv(session, args.kind, stream, filename=path.name,
                                 actor=args.actor, now=parse_now(args.now),
@@ -76,7 +75,7 @@ def _demo_load(args) -> int:
 
     now = parse_now(args.now)
     with tempfile.TemporaryDirectory(prefix="iom-demo-") as tmp, \
-            transaction(runtime(args).sessions) as session:
+            session_scope(args) as session:
         report = load_demo(session, people=args.people, seed=args.seed, now=now,
                            actor=args.actor, workdir=Path(args.workdir or tmp))
     for r in report.imports:
@@ -90,7 +89,7 @@ def _top_arrested(args) -> int:
     from workflow.partners.reports import top_arrested
 
     start, end = _parse_date(args.start, "--from"), _parse_date(args.end, "--to")
-    with transaction(runtime(args).sessions) as session:
+    with session_scope(args) as session:
         result = top_arrested(session, start=start, end=end)
     if args.json:
         print_json(result)

@@ -7,20 +7,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cli.common import parse_now, print_json, runtime
-from db.models import RuleSetVersion, User
+from cli.common import open_runtime, parse_now, print_json
+from db.models import RuleSetVersion
 from db.session import transaction
 from workflow import ruleset_admin as admin
 from workflow.advance import Policy
-from workflow.errors import NotFound
 from workflow.preview import preview
-
-
-def _user(session, username: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise NotFound(f"user {username!r} not found (iom users create)")
-    return user
+from workflow.users import active_user
 
 
 def _split(ref: str) -> tuple[str, str | None]:
@@ -29,16 +22,16 @@ def _split(ref: str) -> tuple[str, str | None]:
 
 
 def _draft(args) -> int:
-    with transaction(runtime(args).sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.save_draft(session, Path(args.file).read_text(encoding="utf-8"),
-                               file=args.file, user=_user(session, args.actor),
+                               file=args.file, user=active_user(session, args.actor),
                                now=parse_now(None), reason=args.reason)
         print(f"draft {row.name}@{row.version[:12]} ({row.status})")
     return 0
 
 
 def _list(args) -> int:
-    with transaction(runtime(args).sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         rows = session.scalars(select(RuleSetVersion).order_by(
             RuleSetVersion.name, RuleSetVersion.id.desc())).all()
         for r in rows:
@@ -48,7 +41,7 @@ def _list(args) -> int:
 
 
 def _show(args) -> int:
-    with transaction(runtime(args).sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
         print(f"# {row.name}@{row.version} status={row.status} created_by={row.created_by}"
               f" approved_by={row.approved_by} published_by={row.published_by}")
@@ -57,7 +50,7 @@ def _show(args) -> int:
 
 
 def _history(args) -> int:
-    with transaction(runtime(args).sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         versions, publications = admin.history(session, args.name)
         for p in publications:
             print(f"{p.published_at:%Y-%m-%d %H:%M} {p.kind:8} {p.version.version[:12]} "
@@ -67,7 +60,7 @@ def _history(args) -> int:
 
 
 def _test_stored(args) -> int:
-    with transaction(runtime(args).sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
         results = admin.check_examples(session, row, now=parse_now(None), actor=args.actor)
         for r in results:
@@ -76,8 +69,7 @@ def _test_stored(args) -> int:
 
 
 def _preview(args) -> int:
-    rt = runtime(args)
-    with transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
         now = parse_now(None)
         report = preview(session, row, now=now, policy=Policy.from_settings(rt.settings))
@@ -98,9 +90,9 @@ def _preview(args) -> int:
 
 def _decide(action):
     def run(args) -> int:
-        with transaction(runtime(args).sessions) as session:
+        with open_runtime(args) as rt, transaction(rt.sessions) as session:
             row = admin.find_version(session, *_split(args.ref))
-            action(session, row, user=_user(session, args.actor), now=parse_now(None),
+            action(session, row, user=active_user(session, args.actor), now=parse_now(None),
                    reason=args.reason)
             print(f"{row.name}@{row.version[:12]} is now {row.status}")
         return 0
@@ -109,8 +101,8 @@ def _decide(action):
 
 
 def _rollback(args) -> int:
-    with transaction(runtime(args).sessions) as session:
-        row = admin.rollback(session, args.name, user=_user(session, args.actor),
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        row = admin.rollback(session, args.name, user=active_user(session, args.actor),
                              now=parse_now(None), reason=args.reason)
         print(f"{row.name}: {row.version[:12]} is in force again")
     return 0

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import select
-
-from cli.common import parse_now, print_json, runtime
+from cli.common import open_runtime, parse_now, print_json
 from db.session import transaction
-from workflow.errors import InvalidInput, NotFound
-
-
-@contextmanager
-def _runtime(args) -> Iterator:
-    """The runtime for one command, its connections closed afterwards."""
-    rt = runtime(args)
-    try:
-        yield rt
-    finally:
-        rt.close()
-
-
-def _user(session, username: str):
-    from db.models import User
-
-    user = session.scalars(select(User).where(User.username == username)).first()
-    if user is None:
-        raise NotFound(f"user {username} not found")
-    return user
+from workflow.errors import InvalidInput
+from workflow.users import active_user
 
 
 def _row(task) -> dict:
@@ -42,8 +20,8 @@ def _row(task) -> dict:
 def _list(args) -> int:
     from workflow.tasks.inbox import list_tasks
 
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
-        items, total = list_tasks(session, _user(session, args.user), now=parse_now(args.now),
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        items, total = list_tasks(session, active_user(session, args.user), now=parse_now(args.now),
                                   scope=args.scope, status=args.status, case_id=args.case,
                                   template=args.template, per_page=args.limit)
         print_json({"total": total, "items": [_row(t) for t in items]})
@@ -54,8 +32,8 @@ def _complete(args) -> int:
     from workflow.tasks.inbox import get_task
     from workflow.tasks.service import complete
 
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
-        task = complete(session, get_task(session, args.task), user=_user(session, args.user),
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        task = complete(session, get_task(session, args.task), user=active_user(session, args.user),
                         outcome=args.outcome, now=parse_now(args.now))
         print(f"task {task.id} done: {task.outcome}")
     return 0
@@ -64,7 +42,7 @@ def _complete(args) -> int:
 def _remind(args) -> int:
     from workflow.tasks.reminders import remind_and_escalate
 
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         report = remind_and_escalate(session, now=parse_now(args.now), actor="cli",
                                      settings=rt.settings)
     print("\n".join(report.lines()))
@@ -74,7 +52,7 @@ def _remind(args) -> int:
 def _deliver(args) -> int:
     from workflow.tasks.outbox import deliver_outbox
 
-    with _runtime(args) as rt:
+    with open_runtime(args) as rt:
         report = deliver_outbox(rt.sessions, rt.settings.smtp, now=parse_now(args.now),
                                 retry_base_seconds=rt.settings.tasks["retry_base_seconds"],
                                 retry_max_seconds=rt.settings.tasks["retry_max_seconds"])
@@ -85,7 +63,7 @@ def _deliver(args) -> int:
 def _jobs(args) -> int:
     from workflow.tasks.jobs import run_task_jobs
 
-    with _runtime(args) as rt:
+    with open_runtime(args) as rt:
         report = run_task_jobs(rt, parse_now(args.now))
     print("\n".join(report.lines()))
     return 1 if report.delivery.failed else 0
@@ -100,7 +78,7 @@ def _import_events(args) -> int:
         data = Path(args.file).read_bytes()
     except FileNotFoundError as exc:
         raise InvalidInput(f"{args.file}: file not found") from exc
-    with _runtime(args) as rt, transaction(rt.sessions) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         report = import_events(session, data, filename=args.file, actor=args.actor,
                                now=parse_now(args.now), policy=Policy.from_settings(rt.settings),
                                rulesets=compliance_rulesets(rt.settings.tasks))

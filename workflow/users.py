@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import ROLES, User
-from workflow.errors import Conflict, InvalidInput, Unauthenticated
+from workflow.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 
 
 def hash_token(token: str) -> str:
@@ -46,4 +46,13 @@ def authenticate(session: Session, token: str | None) -> User:
     user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
     if user is None or not user.active:
         raise Unauthenticated("invalid or revoked token")
+    return user
+
+
+def active_user(session: Session, username: str) -> User:
+    """The active user named ``username``; raises :class:`NotFound`."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise NotFound(f"no active user {username!r} (iom users create)",
+                       details={"username": username})
     return user
