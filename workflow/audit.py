@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from db.models import AuditEntry
@@ -41,16 +41,43 @@ def entry_hash(*, seq: int, occurred_at: datetime, actor: str, kind: str,
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, summary: str,
-           payload: dict, case_id: int | None = None, person_ref: str | None = None
-           ) -> AuditEntry:
-    """Append one entry to the chain and flush. ``payload`` must be JSON-serialisable."""
-    if session.get_bind().dialect.name == "postgresql":
+_HEAD = "iom.audit.head"  # (seq, hash) of the last entry this transaction appended
+_LOCKED = "iom.audit.locked"  # this root transaction holds the PostgreSQL advisory lock
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction) -> None:
+    """Any transaction or savepoint end may undo appends: re-read the head next time."""
+    session.info.pop(_HEAD, None)
+    if transaction.parent is None:
+        session.info.pop(_LOCKED, None)
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """The chain head; cached once this transaction holds the chain (it appended)."""
+    cached = session.info.get(_HEAD)
+    if cached is not None:
+        return cached
+    if session.get_bind().dialect.name == "postgresql" and not session.info.get(_LOCKED):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        session.info[_LOCKED] = True
     last = session.execute(
         select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
-    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    return (last.seq, last.hash) if last else (0, GENESIS)
+
+
+def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, summary: str,
+           payload: dict, case_id: int | None = None, person_ref: str | None = None
+           ) -> AuditEntry:
+    """Append one entry to the chain and flush. ``payload`` must be JSON-serialisable.
+
+    The first append of a transaction takes the chain (advisory lock on PostgreSQL; the
+    write lock on SQLite once flushed) and reads its head; later appends in the same
+    transaction continue from the cached head.
+    """
+    last_seq, prev = _head(session)
+    seq = last_seq + 1
     payload = json.loads(json.dumps(payload, default=str))  # what the database will return
     entry = AuditEntry(
         seq=seq, occurred_at=occurred_at, actor=actor, kind=kind, case_id=case_id,
@@ -61,6 +88,7 @@ def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, su
     )
     session.add(entry)
     session.flush()
+    session.info[_HEAD] = (seq, entry.hash)
     return entry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from db.models import Case, Person
 from workflow import audit
@@ -56,7 +56,8 @@ def get_case(session: Session, case_id: int) -> Case:
 
 def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
-    query = select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
+    query = (select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
+             .options(selectinload(Case.person)))  # audit lines name the person
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(session.scalars(query))
