@@ -33,8 +33,9 @@ def _complete(args) -> int:
     from workflow.tasks.service import complete
 
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        task = complete(session, get_task(session, args.task), user=active_user(session, args.user),
-                        outcome=args.outcome, now=parse_now(args.now))
+        task = complete(session, get_task(session, args.task),
+                        user=active_user(session, args.user), outcome=args.outcome,
+                        now=parse_now(args.now), reevaluate_states=tuple(rt.settings.stages))
         print(f"task {task.id} done: {task.outcome}")
     return 0
 

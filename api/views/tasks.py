@@ -129,7 +129,8 @@ class TaskComplete(MethodView):
     def post(self, body, task_id):
         """Close the task with one of its template's outcomes."""
         return service.complete(g.session, get_task(g.session, task_id), user=g.user,
-                                outcome=body["outcome"], now=_now())
+                                outcome=body["outcome"], now=_now(),
+                                reevaluate_states=tuple(g.runtime.settings.stages))
 
 
 @blp.route("/tasks/<int:task_id>/cancel")

@@ -11,6 +11,7 @@ has one); team leads and admins may do anything, and only they may cancel.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -178,9 +179,13 @@ def reassign(session: Session, task: Task, *, user: User, assignee: User, now: d
     return task
 
 
-def complete(session: Session, task: Task, *, user: User, outcome: str, now: datetime
-             ) -> Task:
-    """Record the task's outcome and close it. The outcome must be one of the template's."""
+def complete(session: Session, task: Task, *, user: User, outcome: str, now: datetime,
+             reevaluate_states: Collection[str] = ()) -> Task:
+    """Record the task's outcome and close it. The outcome must be one of the template's.
+
+    Outcomes are facts the rules use: when the case is in one of ``reevaluate_states``
+    (the rule-evaluated stages) it is made due now, so the next pass applies them.
+    """
     _check_outstanding(task)
     if not _may_act(task, user):
         raise Forbidden(f"task {task.id} is not yours or your queue's")
@@ -191,6 +196,10 @@ def complete(session: Session, task: Task, *, user: User, outcome: str, now: dat
     task.status, task.outcome, task.completed_at = "done", outcome, now
     if task.assignee_id is None:
         task.assignee_id = user.id
+    case = task.case
+    if (case.state in reevaluate_states and case.next_due_at is not None
+            and case.next_due_at > now):
+        case.next_due_at = now
     session.flush()
     _record(session, task, "task.completed",
             f"{user.username} completed task {task.id} '{task.title}': {outcome}",
