@@ -124,8 +124,9 @@ def _advance_chunk(runtime: Runtime, due: list[tuple[int, int]], *, now, actor, 
                      and c.next_due_at <= now]
             evaluations = evaluate_cases(session, cases, now=now, policy=policy)
             results = [apply_evaluation(session, case, ev, now=now, actor=actor,
-                                        policy=policy)
+                                        policy=policy, flush=False)
                        for case, ev in zip(cases, evaluations, strict=True)]
+            session.flush()  # the whole chunk in one flush: batched inserts and updates
     except Exception:  # noqa: BLE001 - isolate the failure: redo this chunk case by case
         log.info("chunk of %d cases rolled back; retrying one case at a time", len(due))
         return False

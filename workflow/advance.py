@@ -133,10 +133,10 @@ def advance(session: Session, case: Case, *, now: datetime, actor: str, policy: 
 
 
 def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datetime,
-                     actor: str, policy: Policy) -> AdvanceResult:
+                     actor: str, policy: Policy, flush: bool = True) -> AdvanceResult:
     """Apply one evaluation of ``case`` (made in its current state): transition or audit
-    of a changed outcome, intensity, next due date. Flushes; raises what :func:`fire`
-    raises."""
+    of a changed outcome, intensity, next due date. Flushes unless ``flush`` is False (a
+    batch caller flushing many cases at once); raises what :func:`fire` raises."""
     source = case.state
     target = transition_for(source, ev.event).target if ev.event else source
     case.activity_score = ev.facts["activity_score"]
@@ -149,11 +149,12 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
         if select_params:
             case.cohort = select_params[0].get("cohort")
         case.last_versions = sorted({f"{d.ruleset}@{d.version}" for d in ev.decisions})
-        fire(session, case, ev.event, now=now, actor=actor, cause=_cause(ev))  # flushes
+        fire(session, case, ev.event, now=now, actor=actor, cause=_cause(ev), flush=False)
     else:
         _record_outcome_change(session, case, ev, now=now, actor=actor)
     raise_tasks(session, case, ev.decisions, now=now, actor=actor, facts=ev.facts)
-    session.flush()
+    if flush:
+        session.flush()
     return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
 
 

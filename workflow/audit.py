@@ -70,11 +70,12 @@ def _head(session: Session) -> tuple[int, str]:
 def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, summary: str,
            payload: dict, case_id: int | None = None, person_ref: str | None = None
            ) -> AuditEntry:
-    """Append one entry to the chain and flush. ``payload`` must be JSON-serialisable.
+    """Append one entry to the chain (added to the session; written by the caller's next
+    flush or autoflush). ``payload`` must be JSON-serialisable.
 
     The first append of a transaction takes the chain (advisory lock on PostgreSQL; the
-    write lock on SQLite once flushed) and reads its head; later appends in the same
-    transaction continue from the cached head.
+    write lock on SQLite when written) and reads its head; later appends in the same
+    transaction continue from the cached head, so many entries go out in one flush.
     """
     last_seq, prev = _head(session)
     seq = last_seq + 1
@@ -87,7 +88,6 @@ def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, su
                         payload=payload, prev_hash=prev),
     )
     session.add(entry)
-    session.flush()
     session.info[_HEAD] = (seq, entry.hash)
     return entry
 

@@ -121,7 +121,7 @@ def on_transition(listener: Listener) -> Listener:
 
 
 def fire(session: Session, case: Case, event: str, *, now: datetime, actor: str,
-         cause: dict) -> Transition:
+         cause: dict, flush: bool = True) -> Transition:
     """Move ``case`` by ``event``, call every listener, flush. Never commits.
 
     ``cause`` says why: rule decisions with facts and versions, or a human decision
@@ -136,5 +136,6 @@ def fire(session: Session, case: Case, event: str, *, now: datetime, actor: str,
         case.next_due_at = None
     for listener in LISTENERS:
         listener(session, case, transition, source=source, now=now, actor=actor, cause=cause)
-    session.flush()
+    if flush:  # a batch caller (the scheduler's chunk) may flush once for many cases
+        session.flush()
     return transition
