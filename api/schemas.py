@@ -36,11 +36,14 @@ class CaseOut(Schema):
     last_error = fields.String(allow_none=True)
 
 
-class CasePage(Schema):
-    items = fields.List(fields.Nested(CaseOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
+def page_of(item: type[Schema], name: str) -> type[Schema]:
+    """A page of ``item``: ``{items, total, page, per_page}``, named for the OpenAPI doc."""
+    return Schema.from_dict({"items": fields.List(fields.Nested(item)),
+                             "total": fields.Integer(), "page": fields.Integer(),
+                             "per_page": fields.Integer()}, name=name)
+
+
+CasePage = page_of(CaseOut, "CasePage")
 
 
 class AuditEntryOut(Schema):

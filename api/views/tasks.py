@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
+from api.schemas import page_of
 from db.models import User
 from workflow.errors import NotFound
 from workflow.tasks import service
@@ -53,11 +54,7 @@ class TaskOut(Schema):
     escalated_at = fields.DateTime(allow_none=True)
 
 
-class TaskPage(Schema):
-    items = fields.List(fields.Nested(TaskOut))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
+TaskPage = page_of(TaskOut, "TaskPage")
 
 
 class ReassignIn(Schema):
