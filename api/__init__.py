@@ -60,8 +60,8 @@ def create_app(runtime: Runtime) -> Flask:
             session.rollback()
             session.close()
 
-    from api.views import cases, evaluate, events, health, imports, panel, rulesets, tasks
+    from api.views import cases, evaluate, events, health, imports, panel, reports, rulesets, tasks
 
-    for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events):
+    for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     return app
