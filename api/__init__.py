@@ -16,23 +16,9 @@ class _Api(Api):
         return errors.handle_http_exception(error)
 
 
-def create_app(runtime: Runtime) -> Flask:
-    """Build the app on ``runtime``. Each request runs in one transaction: committed when
-    the response is a success, rolled back otherwise."""
-    app = Flask("iom")
-    app.config.update(
-        API_TITLE="IOM case workflow",
-        API_VERSION="v1",
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/api/v1",
-        OPENAPI_JSON_PATH="openapi.json",
-        API_SPEC_OPTIONS={"components": {"securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]},
-        JSON_SORT_KEYS=False,
-    )
-    app.extensions["iom_runtime"] = runtime
-    api = _Api(app)
-    errors.register(app)
+def _transaction_per_request(app: Flask, runtime: Runtime) -> None:
+    """Each request gets a session and an authenticated user; the response decides:
+    commit below 400, roll back otherwise (and on any unhandled exception)."""
 
     @app.before_request
     def _open_session():
@@ -59,6 +45,27 @@ def create_app(runtime: Runtime) -> Flask:
         if session is not None:
             session.rollback()
             session.close()
+
+
+def create_app(runtime: Runtime) -> Flask:
+    """Build the app on ``runtime``. Each request runs in one transaction: committed when
+    the response is a success, rolled back otherwise."""
+    app = Flask("iom")
+    app.config.update(
+        API_TITLE="IOM case workflow",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]},
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["iom_runtime"] = runtime
+    api = _Api(app)
+    errors.register(app)
+
+    _transaction_per_request(app, runtime)
 
     from api.views import cases, evaluate, events, health, imports, panel, reports, rulesets, tasks
 

@@ -124,6 +124,35 @@ def _load(session: Session, person_ids: list[int], today: date, window: FactWind
     return since, events, assessments, flags, supervisions
 
 
+def _person_facts(person: Person, all_events: list[OffendingEvent], since: date,
+                  sentenced_since: date, assessment: Assessment | None,
+                  supervision: Supervision | None, person_flags: dict, today: date) -> dict:
+    """The catalogue facts that depend on the person's partner data alone."""
+    recent = [e for e in all_events if e.occurred_on >= since]
+    newly = any(e.kind == "conviction" and e.occurred_on >= sentenced_since
+                for e in all_events) or bool(
+        supervision and supervision.provider != "none"
+        and supervision.start_on >= sentenced_since)
+    provider = supervision.provider if supervision else "none"
+    return {
+        **_ogrs(person, assessment, all_events),
+        "offence_category": _current_offence(all_events),
+        "newly_sentenced": newly,
+        "mappa_level": person_flags.get("mappa_level", 0),
+        "statutory": provider in ("NPS", "CRC"),
+        "supervision": provider,
+        "sex": person.sex,
+        "age": _age(person.date_of_birth, today),
+        **{k: person_flags.get(k, False) for k in _BOOL_FLAGS},
+        "gang_grade": person_flags.get("gang_grade"),
+        "arrests_window": sum(e.kind == "arrest" for e in recent),
+        "drug_arrests_window": sum(e.kind == "arrest" and e.offence_category
+                                   in DRUG_CATEGORIES for e in recent),
+        "convictions_window": sum(e.kind == "conviction" for e in recent),
+        "activity_score": activity_score(recent, today),
+    }
+
+
 def facts_for_cases(session: Session, cases: list[Case], now: datetime,
                     window: FactWindow = FactWindow()) -> dict[int, dict]:
     """``{case.id: facts}`` for every case, as of ``now``."""
@@ -132,36 +161,14 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
         select(Person).where(Person.id.in_({c.person_id for c in cases})))}
     since, events, assessments, flags, supervisions = _load(
         session, list(persons), today, window)
+    sentenced_since = today - timedelta(days=window.newly_sentenced_days)
     out = {}
     for case in cases:
         person = persons[case.person_id]
-        all_events = events.get(person.id, [])
-        recent = [e for e in all_events if e.occurred_on >= since]
-        assessment = assessments.get(person.id)
-        supervision = supervisions.get(person.id)
-        person_flags = flags.get(person.id, {})
-        sentenced_since = today - timedelta(days=window.newly_sentenced_days)
-        newly = any(e.kind == "conviction" and e.occurred_on >= sentenced_since
-                    for e in all_events) or bool(
-            supervision and supervision.provider != "none"
-            and supervision.start_on >= sentenced_since)
-        provider = supervision.provider if supervision else "none"
         out[case.id] = {
-            **_ogrs(person, assessment, all_events),
-            "offence_category": _current_offence(all_events),
-            "newly_sentenced": newly,
-            "mappa_level": person_flags.get("mappa_level", 0),
-            "statutory": provider in ("NPS", "CRC"),
-            "supervision": provider,
-            "sex": person.sex,
-            "age": _age(person.date_of_birth, today),
-            **{k: person_flags.get(k, False) for k in _BOOL_FLAGS},
-            "gang_grade": person_flags.get("gang_grade"),
-            "arrests_window": sum(e.kind == "arrest" for e in recent),
-            "drug_arrests_window": sum(e.kind == "arrest" and e.offence_category
-                                       in DRUG_CATEGORIES for e in recent),
-            "convictions_window": sum(e.kind == "conviction" for e in recent),
-            "activity_score": activity_score(recent, today),
+            **_person_facts(person, events.get(person.id, []), since, sentenced_since,
+                            assessments.get(person.id), supervisions.get(person.id),
+                            flags.get(person.id, {}), today),
             "days_in_state": max((now - case.state_since).days, 0),
         }
     for case_id, compliance in compliance_facts(session, cases, now, events).items():
