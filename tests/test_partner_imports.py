@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from db.models import (
     AuditEntry,
@@ -263,6 +263,42 @@ def test_undecodable_bytes_are_a_file_error_and_rollback_removes_every_row(
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Person)) == 0
 
+
+
+_REFUSE_REF = {
+    "sqlite": ["CREATE TRIGGER refuse_bad BEFORE INSERT ON offending_event "
+               "WHEN NEW.partner_ref = 'E_BAD' BEGIN SELECT RAISE(ABORT, 'refused E_BAD'); "
+               "END"],
+    "postgresql": ["CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                   "BEGIN IF NEW.partner_ref = 'E_BAD' THEN RAISE EXCEPTION 'refused E_BAD';"
+                   " END IF; RETURN NEW; END $$",
+                   "CREATE TRIGGER refuse_bad BEFORE INSERT ON offending_event "
+                   "FOR EACH ROW EXECUTE FUNCTION refuse_bad()"]}
+
+
+@pytest.mark.parametrize("bad_chunk", ["first", "last"])
+def test_a_database_failure_inserting_a_chunk_surfaces_and_rollback_keeps_nothing(
+        session, now, make_person, monkeypatch, bad_chunk):
+    """On PostgreSQL the chunk's COPY runs on a background thread: its failure must
+    still reach the caller (at the next chunk, or at the end) and leave nothing."""
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    make_person("P1")
+    session.commit()
+    for statement in _REFUSE_REF[session.get_bind().dialect.name]:
+        session.execute(text(statement))  # PostgreSQL: rolled back with the test
+    refs = ["E1", "E2", "E3", "E4", "E5", "E6"]
+    refs[0 if bad_chunk == "first" else -1] = "E_BAD"
+    body = "partner_ref,person_ref,kind,occurred_on,offence_category\n" + "".join(
+        f"{ref},P1,arrest,2024-01-0{i + 1},theft\n" for i, ref in enumerate(refs))
+    with pytest.raises(Exception, match="refused E_BAD"):
+        _import(session, "events", body, now)
+    session.rollback()
+    session.execute(text("DROP TRIGGER IF EXISTS refuse_bad"
+                         + (" ON offending_event" if session.get_bind().dialect.name
+                            == "postgresql" else "")))
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(OffendingEvent)) == 0
+    assert session.scalar(select(func.count()).select_from(ImportBatch)) == 0
 
 # --- the CLI, as a real subprocess against a temporary SQLite database ---------------
 

@@ -9,13 +9,18 @@
   any other backend SQLAlchemy's executemany. Values go through each column type's own
   bind processor, so they are stored exactly as SQLAlchemy would store them. Column
   defaults are not applied: callers pass every column they want set.
+* :class:`ChunkInserter`: :func:`insert_rows` chunk after chunk; on PostgreSQL each
+  chunk's COPY runs on a background thread while the caller reads and checks the next
+  chunk. Half of a COPY's time is the server checking the foreign key of every row, so
+  overlapping it with parsing is the largest saving left (measured in bench/import).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, suppress
 from operator import itemgetter
 
 from sqlalchemy import ColumnElement, String, Table, bindparam, func, insert, select
@@ -46,11 +51,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        copy_sql = f'COPY "{table.name}" ({", ".join(names)}) FROM STDIN'
-        with connection.connection.dbapi_connection.cursor() as cursor, \
-                cursor.copy(copy_sql) as copy:
-            for params in _db_values(table, names, rows, dialect):
-                copy.write_row(params)
+        _copy(connection, table, rows)
     elif dialect.name == "sqlite":
         sql = (f'INSERT INTO "{table.name}" ({", ".join(names)}) '
                f'VALUES ({", ".join("?" * len(names))})')
@@ -58,6 +59,34 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
             cursor.executemany(sql, _db_values(table, names, rows, dialect))
     else:
         session.execute(insert(table), rows)
+
+
+_BINARY_TYPES = frozenset({"character varying", "text", "integer", "bigint", "smallint",
+                           "date", "boolean", "timestamp with time zone",
+                           "timestamp without time zone"})
+
+
+def _copy(connection, table: Table, rows: list[dict]) -> None:
+    """PostgreSQL ``COPY table (columns) FROM STDIN`` of ``rows`` on ``connection``.
+
+    Binary when every column is of a plain type (the server then parses nothing: about
+    10% faster); text otherwise (JSON values arrive already serialised as text).
+    """
+    names = list(rows[0])
+    raw = connection.connection.dbapi_connection
+    with raw.cursor() as cursor:
+        types = [t for (t,) in cursor.execute(
+            "SELECT format_type(atttypid, NULL) FROM pg_attribute, unnest(%s::text[])"
+            " WITH ORDINALITY AS n(name, i) WHERE attrelid = %s::regclass"
+            " AND attname = n.name ORDER BY n.i", (names, f'"{table.name}"'))]
+        binary = len(types) == len(names) and set(types) <= _BINARY_TYPES
+        copy_sql = (f'COPY "{table.name}" ({", ".join(names)}) FROM STDIN'
+                    + (" (FORMAT BINARY)" if binary else ""))
+        with cursor.copy(copy_sql) as copy:
+            if binary:
+                copy.set_types(types)
+            for params in _db_values(table, names, rows, connection.dialect):
+                copy.write_row(params)
 
 
 def _db_values(table: Table, names: list[str], rows: list[dict], dialect
@@ -73,3 +102,56 @@ def _db_values(table: Table, names: list[str], rows: list[dict], dialect
             for i, proc in procs:
                 values[i] = proc(values[i])
         yield values
+
+
+class ChunkInserter:
+    """Inserts chunks into ``table`` in the session's transaction, overlapping on PostgreSQL.
+
+    Contract: between :meth:`insert` and the next :meth:`wait` (which :meth:`insert`
+    and :meth:`close` call first) the caller must not use the session: on PostgreSQL
+    the connection is busy with a COPY on a background thread. :meth:`wait` re-raises
+    that COPY's error (e.g. a unique or foreign-key violation), after which the caller
+    must roll back. Use as a context manager: leaving it waits for the last chunk, and
+    when the block is already raising, the COPY's own error is dropped in its favour.
+    """
+
+    def __init__(self, session: Session, table: Table):
+        self.session, self.table = session, table
+        dialect = session.get_bind().dialect
+        background = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self._pool = ThreadPoolExecutor(1, "iom-copy") if background else None
+        self._pending: Future | None = None
+
+    def insert(self, rows: list[dict]) -> None:
+        """Start inserting ``rows`` (see :func:`insert_rows`); may return before done."""
+        self.wait()
+        if not rows:
+            return
+        if self._pool is None:
+            insert_rows(self.session, self.table, rows)
+            return
+        connection = self.session.connection()  # checked out here, not on the thread
+        self._pending = self._pool.submit(_copy, connection, self.table, rows)
+
+    def wait(self) -> None:
+        """Block until the last chunk is in; raise its error if it failed."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+
+    def __enter__(self) -> ChunkInserter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        with suppress(Exception):  # the block's own error is the one to report
+            self.close()

@@ -21,9 +21,11 @@ Contract of :func:`import_csv`:
 * The file is streamed in chunks of :data:`CHUNK_ROWS` rows: per chunk, existing refs
   and people are looked up with one statement each, new rows are inserted in bulk
   (:mod:`workflow.partners.bulk`: COPY on PostgreSQL, executemany elsewhere) and changed
-  rows updated with one executemany. Memory is bounded whatever the file size (one
-  chunk, capped caches of person ids and parsed values, one bit per record that existed
-  before the import), except for the list of errors.
+  rows updated with one executemany. On PostgreSQL a chunk's COPY runs on a background
+  thread while the next chunk is read and checked; the import returns only once it is
+  in. Memory is bounded whatever the file size (two chunks, capped caches of person ids
+  and parsed values, one bit per record that existed before the import), except for
+  the list of errors.
 
 The function flushes and never commits; if it raises (e.g. undecodable bytes halfway
 through), the caller must roll back so that nothing of the file remains.
@@ -45,7 +47,7 @@ from sqlalchemy.orm import Session
 from db.models import ImportBatch, Person
 from workflow import audit
 from workflow.errors import InvalidInput
-from workflow.partners.bulk import insert_rows, ref_lookup
+from workflow.partners.bulk import ChunkInserter, ref_lookup
 from workflow.partners.formats import FORMATS, Column, Format
 
 CHUNK_ROWS = 5000
@@ -217,8 +219,11 @@ class _Writer:
         self.watermark = session.scalar(select(func.max(table.c.id))) or 0
         self.seen = bytearray((self.watermark >> 3) + 1)
         self.updated_any = False
+        self.inserter = ChunkInserter(session, table)
 
     def apply(self, chunk: list[tuple[int, dict]], report: ImportReport) -> None:
+        """Apply one chunk; its new rows may still be going in when this returns."""
+        self.inserter.wait()  # the previous chunk's rows are in: the session is ours
         if self.fmt.has_person:
             chunk = self._link_people(chunk, report)
         if self.derive is not None:
@@ -229,10 +234,10 @@ class _Writer:
                                                   {v["partner_ref"] for _, v in chunk}))
         ).all()} if chunk else {}
         inserts, updates = self._classify(chunk, existing, report)
-        insert_rows(self.session, self.table, list(inserts.values()))
         if updates:
             self.session.execute(self.update, updates)
             self.updated_any = True
+        self.inserter.insert(list(inserts.values()))
 
     def _link_people(self, chunk, report: ImportReport) -> list[tuple[int, dict]]:
         ids = self.person_ids
@@ -327,10 +332,12 @@ def import_csv(session: Session, kind: str, stream: TextIO, *, filename: str, ac
         session.flush()
         report = ImportReport(kind=kind, filename=filename)
         writer = _Writer(session, fmt, now)
-        for chunk in _chunks(reader, RowParser(fmt, layout, width, now.date()), report):
-            writer.apply(chunk, report)
-            if progress is not None:
-                progress(report.total)
+        with writer.inserter:  # the next chunk is parsed while the last one is copied
+            for chunk in _chunks(reader, RowParser(fmt, layout, width, now.date()),
+                                 report):
+                writer.apply(chunk, report)
+                if progress is not None:
+                    progress(report.total)
     except (csv.Error, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{filename}: unreadable near line {reader.line_num}: {exc}",
                            details={"line": reader.line_num}) from exc
