@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
+from db import versioning
 from db.models import Case, Person
 from workflow import audit
 from workflow.errors import NotFound
@@ -41,9 +42,13 @@ def claim(session: Session, case_id: int) -> Case | None:
 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``. SQLite serialises writers itself.
     """
-    query = select(Case).where(Case.id == case_id)
+    query = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
+        case = session.scalars(query).first()
+        if case is not None:
+            versioning.hold(session, [case.id])  # locked: its version cannot move
+        return case
     return session.scalars(query).first()
 
 
@@ -57,7 +62,10 @@ def get_case(session: Session, case_id: int) -> Case:
 def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
     query = (select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
-             .options(selectinload(Case.person)))  # audit lines name the person
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+             .options(selectinload(Case.person))  # audit lines name the person
+             .execution_options(populate_existing=True))  # the locked row, not a stale copy
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.scalars(query))
+    cases = list(session.scalars(query.with_for_update(skip_locked=True)))
+    versioning.hold(session, [c.id for c in cases])  # locked: their versions cannot move
+    return cases

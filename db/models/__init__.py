@@ -23,3 +23,7 @@ __all__ = [
     "Case", "Task", "RuleSetPublication",
     "DECISIONS", "PanelItem", "PanelMeeting",
 ]
+
+# Case versions are kept by Session listeners; registering them with the models means
+# no session can write a case without them.
+from db import versioning  # noqa: E402, F401

@@ -22,6 +22,7 @@ class Case(Base):
             sqlite_where=text("closed_at IS NULL"),
             postgresql_where=text("closed_at IS NULL"),
         ),
+        Index("ix_iom_case_person", "person_id"),  # every episode: anti-joins, FK checks
         Index("ix_iom_case_due", "next_due_at"),
         Index("ix_iom_case_state", "state"),
     )
@@ -42,12 +43,11 @@ class Case(Base):
     activity_score: Mapped[float | None]
     lead_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Bumped by every flush that changes the case (db/versioning.py), in batches.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     person: Mapped[Person] = relationship()
     tasks: Mapped[list[Task]] = relationship(back_populates="case")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class Task(Base):
