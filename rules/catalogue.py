@@ -96,6 +96,11 @@ CATALOGUE: dict[str, Fact] = {f.name: f for f in (
     Fact("warnings_30d", "integer", "warnings", "formal warnings issued in the last 30 days",
          "enforcement_warning tasks completed with outcome warning_issued within 30 days",
          minimum=0),
+    *(Fact(f"lead_room_{agency.lower()}", "boolean", "",
+           f"an active {who} has room for one more case (known at allocation only)",
+           f"active {who}s' open led cases below the [capacity] caseload limit")
+      for agency, who in (("NPS", "NPS offender manager"), ("CRC", "CRC offender manager"),
+                          ("police", "police lead"))),
 )}
 
 

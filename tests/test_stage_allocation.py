@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -41,6 +42,9 @@ def test_over_capacity_waits_flagged_once_then_allocates(session, settings, runt
     assert list(kinds).count("allocation.waiting") == 1
     tasks = session.scalars(select(Task).where(Task.case_id == second.id)).all()
     assert [(t.role, t.status) for t in tasks] == [("team_lead", "open")]
+    assert (tasks[0].ruleset, tasks[0].rule_id) == ("lead-professional", "wait-police")
+    assert tasks[0].priority == "high" and tasks[0].due_at.date() == date(2025, 3, 4)
+    assert "waits for a lead professional" in tasks[0].title
     pc2, _ = make_user("pc2", role="police", agency="police")
     assert allocate_waiting(rt, now=now).done == [second.id]
     assert allocate_waiting(rt, now=now).done == []

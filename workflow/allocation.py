@@ -7,9 +7,12 @@ limits follow the Pan-London ratios in ``[capacity]`` (per ``nominals_per_unit``
 NPS 0.8 offender managers, CRC 1.3, 1 police officer): an NPS offender manager leads at
 most 40/0.8 = 50 cases, a CRC one 40/1.3 = 30, a police lead 40.
 
-Over capacity never overloads silently: the case stays allocated with no lead, an
-``allocation.waiting`` audit entry is written once and the team lead gets a task; the
-scheduler retries waiting cases every pass.
+Over capacity never overloads silently: the case stays allocated with no lead and an
+``allocation.waiting`` audit entry is written once per wait. The team lead's task comes
+from the rules like every task: the allocation rule sets see ``lead_room_nps``,
+``lead_room_crc`` and ``lead_room_police`` (whether anyone of that agency has room) and
+``lead-professional/wait-*`` asks for an ``allocation_waiting`` task. The scheduler retries
+waiting cases every pass; the task is closed when a lead is assigned.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Case, Task, User
+from db.models import AuditEntry, Case, Task, User
 from rules.decisions import Decision
 from rules.engine import RuleEngine, default_engine
 from workflow import audit
@@ -31,9 +34,11 @@ from workflow.config import Settings
 from workflow.errors import IllegalTransition
 from workflow.facts import facts_for_cases
 from workflow.rulesets import active_documents
+from workflow.tasks.service import raise_tasks
 
 WAITING_TEMPLATE = "allocation_waiting"
 LEAD_STATES = ("allocated", "review", "suspended")
+AGENCIES = ("NPS", "CRC", "police")
 
 
 @dataclass
@@ -57,15 +62,24 @@ def caseload_limit(capacity: Mapping, agency: str) -> int:
 
 
 def lead_decisions(session: Session, case: Case, *, now: datetime, settings: Settings,
-                   engine: RuleEngine | None = None) -> list[Decision]:
-    """Evaluate the ``[allocation]`` rule sets for ``case``; writes nothing.
+                   engine: RuleEngine | None = None) -> tuple[list[Decision], dict]:
+    """Evaluate the ``[allocation]`` rule sets for ``case``: ``(decisions, facts)``.
 
-    Raises :class:`ConfigError` when a configured rule set is not published.
+    The facts are the case's plus :func:`capacity_facts`. Writes nothing (it locks the
+    candidate professionals' rows on PostgreSQL). Raises :class:`ConfigError` when a
+    configured rule set is not published.
     """
     docs = active_documents(session, "allocated", tuple(settings.allocation["rulesets"]),
                             now=now)
     facts = facts_for_cases(session, [case], now, Policy.from_settings(settings).window)
-    return (engine or default_engine()).evaluate_all(docs, [facts[case.id]])[0]
+    facts = {**facts[case.id], **capacity_facts(session, settings.capacity)}
+    return (engine or default_engine()).evaluate_all(docs, [facts])[0], facts
+
+
+def capacity_facts(session: Session, capacity: Mapping) -> dict[str, bool]:
+    """``lead_room_<agency>``: whether an active professional of it has room for a case."""
+    return {f"lead_room_{agency.lower()}": pick_lead(session, agency, capacity) is not None
+            for agency in AGENCIES}
 
 
 def _candidates(session: Session, agency: str) -> list[User]:
@@ -104,18 +118,22 @@ def _open_waiting_task(session: Session, case: Case) -> Task | None:
         Task.status == "open")).first()
 
 
-def _wait(session: Session, case: Case, reason: str, *, now, actor, agency) -> None:
-    """Flag the case as waiting, once: audit entry and a team-lead task."""
-    if _open_waiting_task(session, case) is not None:
+def _wait(session: Session, case: Case, reason: str, decisions: list[Decision],
+          facts: dict, *, now, actor, agency) -> None:
+    """Raise the tasks the rules ask for (once: see ``routing.suppressed``) and write the
+    ``allocation.waiting`` entry once since the case entered allocated."""
+    tasks = raise_tasks(session, case, decisions, now=now, actor=actor, facts=facts)
+    noted = session.scalar(select(AuditEntry.seq).where(
+        AuditEntry.case_id == case.id, AuditEntry.kind == "allocation.waiting",
+        AuditEntry.occurred_at >= case.state_since).limit(1))
+    if noted is not None and not tasks:
         return
-    session.add(Task(case=case, template=WAITING_TEMPLATE, role="team_lead",
-                     title=f"Case {case.id} waits for a lead professional",
-                     body=reason, priority="high", status="open", created_at=now,
-                     due_at=now + timedelta(days=1)))
     audit.record(session, kind="allocation.waiting", actor=actor, occurred_at=now,
                  case_id=case.id, person_ref=case.person.partner_ref,
                  summary=f"Case {case.id} waits for a lead professional: {reason}",
-                 payload={"agency": agency, "reason": reason})
+                 payload={"agency": agency, "reason": reason,
+                          "tasks": [t.id for t in tasks],
+                          "decisions": [d.as_dict() for d in decisions]})
 
 
 def allocate(session: Session, case: Case, *, now: datetime, actor: str, settings: Settings,
@@ -130,7 +148,8 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
                                 details={"state": case.state})
     if case.lead_user_id is not None:
         return AllocationResult(case.id, case.lead_user_id, None, "already led")
-    decisions = lead_decisions(session, case, now=now, settings=settings, engine=engine)
+    decisions, facts = lead_decisions(session, case, now=now, settings=settings,
+                                      engine=engine)
     apply_intensity(case, decisions)
     leads = [d.params for d in decisions if d.action == "assign_lead"]
     agency = leads[0]["agency"] if leads else None
@@ -139,7 +158,7 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
         reason = (f"every {agency} lead is at capacity "
                   f"({caseload_limit(settings.capacity, agency)} cases each)"
                   if agency else "no lead-professional rule decided the case")
-        _wait(session, case, reason, now=now, actor=actor, agency=agency)
+        _wait(session, case, reason, decisions, facts, now=now, actor=actor, agency=agency)
         session.flush()
         return AllocationResult(case.id, None, agency, reason, decisions)
     return _assign(session, case, user, agency, decisions, now=now, actor=actor)
