@@ -22,6 +22,10 @@ durable-rules (pinned 2.0.28) is used in a measured safe mode:
   rule set's first state when no action ever ran on it crashes durable (measured).
 * Each group is registered once under its key; re-registration is skipped (durable
   raises on a repeated name). A one-document group's key is ``name@hash12``.
+* At most ``max_groups`` groups stay registered: beyond that the least recently used
+  group that no evaluation is using is deleted (``delete_ruleset``) and registered again
+  if needed later. Each registered group costs about 120 KB of native memory, so
+  previews of many drafts would otherwise grow a long-running process without bound.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import json
 import math
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import durable_rules_engine as _native
@@ -77,6 +82,7 @@ class _Group:
         self.facts = tuple(dict.fromkeys(
             name for doc in self.docs for rule in doc.rules for name in rule.facts))
         self.handle = None  # durable's native rule-set handle, set on registration
+        self.pins = 0  # evaluations using the group now: it must not be deleted
 
     def definition(self) -> dict:
         """The durable rule-set definition of every document plus the catch-all."""
@@ -160,30 +166,57 @@ class RuleEngine:
     """Registers rule-set versions and evaluates facts against them.
 
     Thread-safe; one instance per process is enough (:func:`default_engine`).
+    ``max_groups`` bounds the groups kept registered (see the module docstring).
     """
 
-    def __init__(self, batch_size: int = 500):
+    def __init__(self, batch_size: int = 500, max_groups: int = 64):
         self._host = _SafeHost()
         self._lock = threading.Lock()
-        self._groups: dict[str, _Group] = {}
+        self._groups: OrderedDict[str, _Group] = OrderedDict()  # least recently used first
         self._sids = itertools.count()
         self.batch_size = batch_size
+        self.max_groups = max_groups
 
-    def _group(self, docs: Sequence[RuleSetDocument]) -> _Group:
-        """Compile and register ``docs`` as one group, once; returns the group."""
+    @property
+    def registered(self) -> tuple[str, ...]:
+        """Keys of the groups registered now, least recently used first."""
+        with self._lock:
+            return tuple(self._groups)
+
+    def _group(self, docs: Sequence[RuleSetDocument], *, pin: bool = False) -> _Group:
+        """Compile and register ``docs`` as one group, once; returns the group.
+
+        With ``pin`` the group is kept registered until :meth:`_unpin`.
+        """
         key = _group_key(docs)
         with self._lock:
             group = self._groups.get(key)
-            if group is not None:
-                return group
-            group = _Group(key, docs)
-            try:
-                self._host.register_rulesets({key: group.definition()})
-                group.handle = self._host.get_ruleset(key)._handle
-            except Exception as exc:  # durable raises bare Exception
-                raise RuleEngineError(f"{key}: engine refused the rule set: {exc}") from exc
-            self._groups[key] = group
+            if group is None:
+                group = _Group(key, docs)
+                try:
+                    self._host.register_rulesets({key: group.definition()})
+                    group.handle = self._host.get_ruleset(key)._handle
+                except Exception as exc:  # durable raises bare Exception
+                    self._host._ruleset_directory.pop(key, None)
+                    raise RuleEngineError(f"{key}: engine refused the rule set: {exc}") from exc
+                self._groups[key] = group
+            self._groups.move_to_end(key)
+            group.pins += pin
+            self._evict()
         return group
+
+    def _unpin(self, group: _Group) -> None:
+        with self._lock:
+            group.pins -= 1
+            self._evict()
+
+    def _evict(self) -> None:
+        """Delete least recently used unpinned groups beyond ``max_groups`` (lock held)."""
+        excess = len(self._groups) - self.max_groups
+        for key in [k for k, g in self._groups.items() if not g.pins][:max(excess, 0)]:
+            group = self._groups.pop(key)
+            self._host._ruleset_directory.pop(key, None)
+            _native.delete_ruleset(group.handle)
 
     def register(self, doc: RuleSetDocument) -> str:
         """Compile and register ``doc`` once; returns its engine key ``name@hash12``."""
@@ -249,18 +282,21 @@ class RuleEngine:
         out: list[list[Decision]] = [[] for _ in clean]
         if not docs:
             return out
-        group = self._group(docs)
-        for start in range(0, len(clean), self.batch_size):
-            messages = [encode_facts(clean[i], i, group.facts)
-                        for i in range(start, min(start + self.batch_size, len(clean)))]
-            with self._lock:
-                hits = self._run_batch(group, messages)
-            for name, index in hits:
-                pos, rule = group.rules[name]
-                doc = group.docs[pos]
-                matched = {n: clean[index][n] for n in rule.facts}
-                out[index].append(Decision(rule.id, doc.name, doc.version, rule.action,
-                                           rule.params, rule.priority, matched))
+        group = self._group(docs, pin=True)
+        try:
+            for start in range(0, len(clean), self.batch_size):
+                messages = [encode_facts(clean[i], i, group.facts)
+                            for i in range(start, min(start + self.batch_size, len(clean)))]
+                with self._lock:
+                    hits = self._run_batch(group, messages)
+                for name, index in hits:
+                    pos, rule = group.rules[name]
+                    doc = group.docs[pos]
+                    matched = {n: clean[index][n] for n in rule.facts}
+                    out[index].append(Decision(rule.id, doc.name, doc.version, rule.action,
+                                               rule.params, rule.priority, matched))
+        finally:
+            self._unpin(group)
         return [sort_decisions(d) if len(d) > 1 else d for d in out]
 
 

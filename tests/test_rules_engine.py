@@ -140,3 +140,49 @@ def test_concurrent_evaluations_agree_with_serial():
         parallel = list(pool.map(lambda _: _fired(engine.evaluate_all(MAPPING, facts)),
                                  range(4)))
     assert all(p == serial for p in parallel)
+
+
+def _renamed(doc, name):
+    """The shipped ``doc`` as another rule set (another name, hence another engine key)."""
+    from pathlib import Path
+
+    from rules.document import load_document
+
+    text = (Path(__file__).resolve().parents[1] / "rules" / "sets" / f"{doc.name}.yaml"
+            ).read_text(encoding="utf-8")
+    return load_document(text.replace(f"name: {doc.name}", f"name: {name}", 1),
+                         file=f"{name}.yaml")
+
+
+def test_least_recently_used_groups_are_deleted_beyond_the_bound_and_come_back():
+    """Each registered group holds ~120 KB of native memory: previews of many drafts
+    must not grow a long-running process without bound."""
+    engine = RuleEngine(max_groups=3)
+    base = SHIPPED["pan-london-selection"]
+    facts = [{"ogrs_2yr": 80, "newly_sentenced": True, "offence_category": "robbery"}]
+    drafts = [_renamed(base, f"draft-{i}") for i in range(8)]
+    first = _fired(engine.evaluate(drafts[0], facts))
+    assert first == [{("draft-0", r) for _, r in _fired(engine.evaluate(base, facts))[0]}]
+    for doc in drafts[1:]:
+        engine.evaluate(doc, facts)
+    assert engine.registered == tuple(d.key for d in drafts[-3:])
+    assert _fired(engine.evaluate(drafts[0], facts)) == first  # registered again
+    assert engine.registered[-1] == drafts[0].key and len(engine.registered) == 3
+
+
+def test_a_group_in_use_is_never_deleted_under_a_running_evaluation():
+    """Two threads alternate between more groups than the bound; a deleted group still
+    in use would crash the process or lose decisions."""
+    engine = RuleEngine(batch_size=10, max_groups=1)
+    base = SHIPPED["pan-london-selection"]
+    docs = [_renamed(base, f"draft-{i}") for i in range(4)]
+    facts = [{"ogrs_2yr": 50 + s % 50, "newly_sentenced": True, "offence_category": "robbery"}
+             for s in range(60)]
+    expected = {d.name: _fired(engine.evaluate(d, facts)) for d in docs}
+
+    def run(i):
+        doc = docs[i % len(docs)]
+        return _fired(engine.evaluate(doc, facts)) == expected[doc.name]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert all(pool.map(run, range(40)))
+    assert len(engine.registered) == 1
