@@ -86,9 +86,11 @@ def _demo_load(args) -> int:
 
 
 def _top_arrested(args) -> int:
-    from workflow.partners.reports import top_arrested
+    from workflow.partners.reports import default_window, top_arrested
 
-    start, end = _parse_date(args.start, "--from"), _parse_date(args.end, "--to")
+    start, end = default_window(args.start and _parse_date(args.start, "--from"),
+                                args.end and _parse_date(args.end, "--to"),
+                                today=parse_now(args.now).date())
     with session_scope(args) as session:
         result = top_arrested(session, start=start, end=end)
     if args.json:
@@ -137,7 +139,9 @@ def register(sub) -> None:
     report = sub.add_parser("report", help="partner data reports")
     report_sub = report.add_subparsers(dest="report_command", required=True)
     top = report_sub.add_parser("top-arrested", help="top repeat arrested suspects")
-    top.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD")
-    top.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (inclusive)")
+    top.add_argument("--from", dest="start",
+                     help="YYYY-MM-DD (default: two years before --to, plus one day)")
+    top.add_argument("--to", dest="end", help="YYYY-MM-DD, inclusive (default: today)")
+    top.add_argument("--now", help="ISO instant taken as today (default: now)")
     top.add_argument("--json", action="store_true")
     top.set_defaults(func=_top_arrested)

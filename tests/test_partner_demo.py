@@ -160,3 +160,6 @@ def test_cli_demo_generate_load_and_report(tmp_path):
                                        "--to", "2025-03-03", "--json")))
     assert 30 <= report["individuals_arrested"] <= 40
     assert [r["top"] for r in report["rows"]] == [10, 20, 100, 200]
+    defaulted = json.loads("\n".join(iom("report", "top-arrested", "--now",
+                                          "2025-03-03T09:00", "--json")))
+    assert defaulted == report  # the default window is the two years up to today

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 from db.models import OffendingEvent
+from workflow.partners.reports import default_window
 
 
 def _auth(token):
@@ -36,6 +39,19 @@ def test_top_arrested_over_http(client, session, make_person, make_user):
     bad = client.get("/api/v1/reports/top-arrested?from=2025-02-01&to=2025-01-01",
                      headers=_auth(token))
     assert bad.status_code == 422 and "to" in str(bad.get_json()["error"]["details"])
+    default = client.get("/api/v1/reports/top-arrested?to=2025-01-31",
+                         headers=_auth(token)).get_json()
+    assert (default["start"], default["end"]) == ("2023-02-01", "2025-01-31")
+    assert (default["individuals_arrested"], default["arrests"]) == (6, 12)  # + OUT
     _, om = make_user("om1", role="offender_manager")
     assert client.get("/api/v1/reports/top-arrested?from=2025-01-01&to=2025-01-31",
                       headers=_auth(om)).status_code == 403
+
+
+@pytest.mark.parametrize("start, end, today, window", [
+    (None, None, date(2025, 3, 3), (date(2023, 3, 4), date(2025, 3, 3))),
+    (None, date(2024, 2, 29), date(2025, 3, 3), (date(2022, 3, 1), date(2024, 2, 29))),
+    (date(2025, 1, 1), None, date(2025, 3, 3), (date(2025, 1, 1), date(2025, 3, 3))),
+])
+def test_default_window_is_two_years_up_to_today(start, end, today, window):
+    assert default_window(start, end, today=today) == window

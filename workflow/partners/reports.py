@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select
@@ -16,6 +16,19 @@ TIE_RULE = ("people are ranked by their number of arrests in the window; the top
             "exactly N people (everyone, when fewer were arrested). People tied at the "
             "boundary have the same number of arrests, so whichever of them is counted, "
             "the arrests of the top N are the same.")
+
+
+def default_window(start: date | None, end: date | None, *, today: date
+                   ) -> tuple[date, date]:
+    """Fill a missing end with ``today`` and a missing start with two years before the end
+    (the seed's window: ``end`` minus two years, plus one day, so 730 or 731 days)."""
+    end = end or today
+    if start is None:
+        try:
+            start = end.replace(year=end.year - 2) + timedelta(days=1)
+        except ValueError:  # 29 February
+            start = end.replace(year=end.year - 2, day=28) + timedelta(days=1)
+    return start, end
 
 
 def percent(part: int, whole: int) -> float:
