@@ -11,9 +11,10 @@ from workflow.runtime import Runtime
 
 
 def serve(runtime: Runtime, *, with_scheduler: bool = True) -> int:
-    from scheduler.runner import start_background
+    from scheduler.runner import quiet_apscheduler_logs, start_background
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    quiet_apscheduler_logs()
     scheduler = start_background(runtime) if with_scheduler and \
         runtime.settings.scheduler_enabled else None
     host, port = runtime.settings.host, runtime.settings.port

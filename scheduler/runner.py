@@ -49,8 +49,14 @@ def _configure(scheduler, runtime: Runtime) -> None:
     for name in JOBS:
         scheduler.add_job(
             _run_job, IntervalTrigger(seconds=runtime.settings.interval_seconds),
-            args=[runtime, name], id=name, coalesce=True, max_instances=1,
+            args=[runtime, name], id=name, name=name, coalesce=True, max_instances=1,
             misfire_grace_time=None, next_run_time=datetime.now(UTC), replace_existing=True)
+
+
+def quiet_apscheduler_logs() -> None:
+    """APScheduler logs every run at INFO; our jobs log what they did. Keep its warnings
+    (a missed or failed run) and errors."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def start_background(runtime: Runtime) -> BackgroundScheduler:
@@ -62,6 +68,7 @@ def start_background(runtime: Runtime) -> BackgroundScheduler:
 
 def run_forever(runtime: Runtime) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    quiet_apscheduler_logs()
     scheduler = BlockingScheduler(timezone=UTC)
     _configure(scheduler, runtime)
     print(f"scheduler: {', '.join(JOBS)} every {runtime.settings.interval_seconds}s",
