@@ -3,13 +3,14 @@ scheduler passes, with the panel's decisions recorded by a chair in between."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from db.models import AuditEntry, Case, PanelItem, PanelMeeting, User
+from db.models import AuditEntry, Case, PanelItem, PanelMeeting, Person, User
 from db.session import transaction
 from scheduler.jobs import run_all
 from workflow.audit import verify
@@ -76,3 +77,11 @@ def test_demo_borough_over_simulated_weeks(runtime, session, tmp_path):
         .order_by(AuditEntry.seq))]
     assert path[:3] == ["matrixing", "panel", "allocated"]
     assert verify(session).ok
+    # The audit names people by partner reference only (docs/audit.md): no name appears
+    # in any entry, although tasks, panels and allocations all worked on named people.
+    names = {f"{p.given_name} {p.family_name}" for p in session.scalars(select(Person))}
+    entries = session.scalars(select(AuditEntry)).all()
+    assert sum(e.kind == "task.created" for e in entries) > 0
+    for entry in entries:
+        text = entry.summary + json.dumps(entry.payload, default=str)
+        assert not [n for n in names if n in text], (entry.kind, entry.summary)

@@ -73,7 +73,7 @@ def _escalate(session: Session, task: Task, leads: list[User], *, now: datetime,
                        prefix="Overdue task escalated")
     audit.record(session, kind="task.escalated", actor=actor, occurred_at=now,
                  case_id=task.case_id, person_ref=task.case.person.partner_ref,
-                 summary=f"Task {task.id} '{task.title}' overdue since "
+                 summary=f"Task {task.id} ({task.template}) overdue since "
                          f"{task.due_at.isoformat()}: escalated to the team leads",
                  payload={"task_id": task.id, "template": task.template,
                           "due_at": task.due_at, "leads": [u.username for u in leads]})

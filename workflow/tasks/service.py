@@ -84,7 +84,7 @@ def _create(session: Session, case: Case, spec: TaskSpec, facts: dict, *, now, a
     who = assignee.username if assignee else f"queue {spec.role}/{agency or 'any'}"
     audit.record(session, kind="task.created", actor=actor, occurred_at=now, case_id=case.id,
                  person_ref=case.person.partner_ref,
-                 summary=f"Task {task.id} '{task.title}' for {who}, due "
+                 summary=f"Task {task.id} ({task.template}) for {who}, due "
                          f"{task.due_at.isoformat()} ({spec.sla_working_days} working days), "
                          f"raised by {spec.decision.ruleset}/{spec.decision.rule}",
                  payload={"task_id": task.id, "template": task.template, "role": task.role,
@@ -202,7 +202,7 @@ def complete(session: Session, task: Task, *, user: User, outcome: str, now: dat
         case.next_due_at = now
     session.flush()
     _record(session, task, "task.completed",
-            f"{user.username} completed task {task.id} '{task.title}': {outcome}",
+            f"{user.username} completed task {task.id} ({task.template}): {outcome}",
             now=now, actor=user.username, outcome=outcome)
     return task
 
