@@ -16,15 +16,24 @@ from workflow.partners.imports import import_csv
 blp = Blueprint("imports", __name__, description="Partner data imports")
 
 
-def _csv_text() -> tuple[str, str]:
+def _csv_stream() -> tuple[str, io.TextIOWrapper]:
+    """The uploaded CSV as a text stream, read as the import goes (never whole in memory).
+
+    Multipart field ``file`` (Werkzeug spools a large upload to disk) or a ``text/csv``
+    body. Bytes are decoded as UTF-8 (a BOM is dropped) while reading, so undecodable
+    bytes become the import's own error naming the line.
+    """
     upload = request.files.get("file")
     if upload is not None:
-        return upload.filename or "upload.csv", upload.read().decode("utf-8-sig")
-    if request.content_type and request.content_type.split(";")[0] in (
+        raw, filename = upload.stream, upload.filename or "upload.csv"
+    elif request.content_type and request.content_type.split(";")[0] in (
             "text/csv", "text/plain", "application/csv"):
-        return request.args.get("filename", "request.csv"), request.get_data(as_text=True)
-    raise InvalidInput("send the CSV as text/csv body or as multipart field 'file'",
-                       details={"field": "file"})
+        raw, filename = io.BufferedReader(request.stream), request.args.get(
+            "filename", "request.csv")
+    else:
+        raise InvalidInput("send the CSV as text/csv body or as multipart field 'file'",
+                           details={"field": "file"})
+    return filename, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
 @blp.route("/imports/<string:kind>")
@@ -37,7 +46,7 @@ class Import(MethodView):
         Good rows are applied, every bad row is reported with row, field and reason;
         re-sending the same file changes nothing.
         """
-        filename, text = _csv_text()
-        report = import_csv(g.session, kind, io.StringIO(text), filename=filename,
+        filename, stream = _csv_stream()
+        report = import_csv(g.session, kind, stream, filename=filename,
                             actor=g.user.username, now=datetime.now(UTC))
         return report.as_dict()
