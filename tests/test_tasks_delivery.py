@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from db.models import AuditEntry, Notification, Supervision, Task
 from rules.decisions import Decision
@@ -26,6 +26,11 @@ class _Inbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
         self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
         return "250 OK"
+
+
+def _header(content: str, name: str) -> str:
+    return next(line.split(":", 1)[1].strip() for line in content.splitlines()
+                if line.lower().startswith(name.lower() + ":"))
 
 
 def _free_port() -> int:
@@ -116,6 +121,13 @@ def test_prompt_arrives_once_and_failed_sends_are_retried(session, make_case, ma
     assert len(first.sent) == 1 and second.sent == [] and len(inbox.messages) == 1
     rcpts, content = inbox.messages[0]
     assert rcpts == ["om1@example.org"] and "Invite the offender manager" in content
+    # A crash after the server accepted it but before our commit: sent again, same id.
+    session.execute(update(Notification).values(status="pending"))
+    session.commit()
+    assert len(deliver_outbox(runtime.sessions, smtp, now=now).sent) == 1
+    ids = [_header(c, "Message-ID") for _, c in inbox.messages]
+    assert len(ids) == 2 and ids[0] == ids[1] and ids[0].endswith("@example.org>")
+    inbox.messages.pop()
 
     remind_and_escalate(session, now=now + timedelta(days=1), actor="s", settings=TASKS_CFG)
     session.commit()

@@ -8,11 +8,14 @@ Delivery (``deliver_outbox``) sends due messages over SMTP, one transaction per 
 success marks it ``sent``; a failure keeps it ``pending`` with ``attempts``,
 ``last_error`` and ``next_attempt_at`` pushed back exponentially (base doubling up to a
 maximum). A message is never dropped. Delivery is at-least-once: a crash between the SMTP
-acceptance and the commit may send one message again; nothing else does.
+acceptance and the commit may send one message again; nothing else does. Such a copy
+carries the same ``Message-ID`` (:func:`message_id`), so mail systems that collapse
+duplicates show it once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,9 +80,18 @@ def backoff(attempts: int, base: int, maximum: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), maximum))
 
 
+def message_id(note: Notification, sender: str) -> str:
+    """The same ``Message-ID`` every time ``note`` is sent: a copy resent after a crash
+    between the server's acceptance and our commit is a duplicate mail systems collapse."""
+    digest = hashlib.sha256(note.dedupe_key.encode()).hexdigest()[:16]
+    domain = sender.rpartition("@")[2].strip(" >") or "iom.invalid"
+    return f"<iom.{note.id}.{digest}@{domain}>"
+
+
 def _message(note: Notification, sender: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, note.recipient, note.subject
+    msg["Message-ID"] = message_id(note, sender)
     msg["X-IOM-Notification"] = note.dedupe_key
     msg.set_content(note.body)
     return msg
