@@ -7,11 +7,12 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from test_audit_explain import build_case_history
 
@@ -112,6 +113,10 @@ def _swap_contents(session, a: int, b: int) -> None:
         payload={"i": 4, "score": 1.0, "nested": {"ok": False}})), 4, "entry edited"),
     (lambda s: s.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(
         actor="someone else")), 2, "entry edited"),
+    (lambda s: s.execute(update(AuditEntry).where(AuditEntry.seq == 5).values(
+        recorded_at=datetime(2020, 1, 1, tzinfo=UTC))), 5, "entry edited"),
+    (lambda s: s.execute(update(AuditEntry).where(AuditEntry.seq == 5).values(
+        hash_version=1)), 5, "entry edited"),
     (lambda s: s.execute(delete(AuditEntry).where(AuditEntry.seq == 3)), 3, "missing"),
     (lambda s: _swap_contents(s, 2, 3), 2, ""),
 ])
@@ -151,13 +156,32 @@ def test_deleted_tail_and_rewritten_chain_need_the_recorded_head(session, now):
         fields.pop("hash")
         if seq == 3:
             fields["summary"] = "rewritten"
-        prev = audit.entry_hash(**fields)
+        prev = audit.content_hash(SimpleNamespace(**fields))
         session.execute(update(AuditEntry).where(AuditEntry.seq == seq).values(
             summary=fields["summary"], prev_hash=fields["prev_hash"], hash=prev))
     assert audit.verify(session).ok
     # ...but not the same as the head kept elsewhere.
     result = audit.verify(session, expect_head=head5)
     assert not result.ok and result.first_bad_seq == 5 and "rewritten" in result.reason
+
+
+def test_entries_from_before_hash_version_2_still_verify(session, now):
+    """Entries written before migration 0007 (version 1: recorded_at not hashed) keep
+    their hashes; the chain continues with version 2 entries and verifies whole."""
+    prev = audit.GENESIS
+    for seq in (1, 2):
+        fields = {"seq": seq, "occurred_at": now, "actor": "old", "kind": "test.old",
+                  "case_id": None, "person_ref": None, "summary": f"old {seq}",
+                  "payload": {}, "prev_hash": prev}
+        prev = audit.entry_hash(**fields)  # as written before 0007
+        session.execute(insert(AuditEntry).values(**fields, hash=prev, recorded_at=now))
+    session.commit()
+    assert session.scalars(select(AuditEntry.hash_version)).all() == [1, 1]
+    new = audit.record(session, kind="test.new", actor="new", occurred_at=now,
+                       summary="new", payload={})
+    session.commit()
+    assert new.seq == 3 and new.hash_version == 2
+    assert audit.verify(session).ok and audit.verify(session).checked == 3
 
 
 def test_expect_head_must_be_seq_colon_hash(session):
@@ -171,8 +195,12 @@ def test_downgrade_removes_the_guard_and_upgrade_restores_it(db_url, now):
     engine = make_engine(db_url)
     try:
         downgrade(db_url, "0001")
-        with make_session_factory(engine)() as s:
-            write_chain(s, now, n=2)
+        with make_session_factory(engine)() as s:  # the 0001 table, without hash_version
+            s.execute(text(
+                "INSERT INTO audit_entry (seq, occurred_at, recorded_at, actor, kind, summary,"
+                " payload, prev_hash, hash) VALUES (1, :t, :t, 'a', 'k', 's', '{}', :p, :h)"),
+                {"t": now, "p": "0" * 64, "h": "1" * 64})
+            s.commit()
             s.execute(update(AuditEntry).values(actor="nobody"))  # no guard at 0001
             s.rollback()
     finally:

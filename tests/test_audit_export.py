@@ -46,8 +46,15 @@ def _edit_summary(lines, index=None):
     return lines[:index] + [json.dumps(entry) + "\n"] + lines[index + 1:]
 
 
+def _set(line: str, **changes) -> str:
+    return json.dumps({**json.loads(line), **changes}) + "\n"
+
+
 TAMPERED_JSONL = [  # (change to the exported lines, first bad seq, reason)
     (lambda ls: _edit_summary(ls), lambda ls: _first_move(ls) + 1, "entry edited"),
+    (lambda ls: ls[:2] + [_set(ls[2], recorded_at="2020-01-01T00:00:00.000000+00:00")]
+     + ls[3:], 3, "entry edited"),
+    (lambda ls: ls[:2] + [_set(ls[2], hash_version=1)] + ls[3:], 3, "entry edited"),
     (lambda ls: ls[:4] + ls[5:], 5, "missing or out of order"),
     (lambda ls: ls[:4] + [ls[5], ls[4]] + ls[6:], 5, "missing or out of order"),
     (lambda ls: ls[:6] + ['{"seq": 7, "summary": "x"}\n'] + ls[7:], 7, "line 7: missing"),
@@ -155,3 +162,25 @@ def test_cli_audit_commands(session, history, db_url, tmp_path, monkeypatch, cap
     assert "would delete 0 cases" in capsys.readouterr().out
     assert main([*config, "audit", "verify"]) == 0
     assert "OK: audit chain intact" in capsys.readouterr().out
+
+
+def test_an_export_made_before_hash_versions_verifies(session, now, tmp_path):
+    """Files exported before hash_version existed hold version 1 entries only."""
+    from sqlalchemy import insert
+
+    from db.models import AuditEntry
+
+    prev = audit.GENESIS
+    for seq in (1, 2, 3):
+        fields = {"seq": seq, "occurred_at": now, "actor": "old", "kind": "test.old",
+                  "case_id": seq, "person_ref": "N1", "summary": f"old {seq}",
+                  "payload": {"n": seq}, "prev_hash": prev}
+        prev = audit.entry_hash(**fields)
+        session.execute(insert(AuditEntry).values(**fields, hash=prev, recorded_at=now))
+    session.commit()
+    path = tmp_path / "old.jsonl"
+    _export(session, path, "jsonl")
+    old = [json.loads(line) for line in _lines(path)]
+    assert [e.pop("hash_version") for e in old] == [1, 1, 1]
+    path.write_text("".join(json.dumps(e) + "\n" for e in old), encoding="utf-8")
+    assert verify_export(path, expect_head=f"3:{prev}").ok

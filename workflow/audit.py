@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from db.models import AuditEntry
 from workflow.errors import InvalidInput
 
 GENESIS = "0" * 64
+HASH_VERSION = 2  # what new entries' hash covers (see AuditEntry.hash_version)
 _LOCK_KEY = 0x10A_A0D1  # advisory lock id for the audit chain
 
 
@@ -30,13 +31,19 @@ def _iso(value: datetime) -> str:
 
 def entry_hash(*, seq: int, occurred_at: datetime, actor: str, kind: str,
                case_id: int | None, person_ref: str | None, summary: str, payload: dict,
-               prev_hash: str) -> str:
-    """The chain hash of one entry (stable across backends: canonical JSON, UTC ISO times)."""
+               prev_hash: str, recorded_at: datetime | None = None) -> str:
+    """The chain hash of one entry (stable across backends: canonical JSON, UTC ISO times).
+
+    ``recorded_at`` is covered from hash version 2; version 1 entries (written before
+    migration 0007) pass None and keep their original hash.
+    """
     content = {
         "seq": seq, "occurred_at": _iso(occurred_at), "actor": actor, "kind": kind,
         "case_id": case_id, "person_ref": person_ref, "summary": summary,
         "payload": payload, "prev_hash": prev_hash,
     }
+    if recorded_at is not None:
+        content["recorded_at"] = _iso(recorded_at)
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -80,12 +87,14 @@ def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, su
     last_seq, prev = _head(session)
     seq = last_seq + 1
     payload = json.loads(json.dumps(payload, default=str))  # what the database will return
+    recorded_at = datetime.now(UTC)
     entry = AuditEntry(
-        seq=seq, occurred_at=occurred_at, actor=actor, kind=kind, case_id=case_id,
-        person_ref=person_ref, summary=summary, payload=payload, prev_hash=prev,
+        seq=seq, occurred_at=occurred_at, recorded_at=recorded_at, actor=actor, kind=kind,
+        case_id=case_id, person_ref=person_ref, summary=summary, payload=payload,
+        prev_hash=prev, hash_version=HASH_VERSION,
         hash=entry_hash(seq=seq, occurred_at=occurred_at, actor=actor, kind=kind,
                         case_id=case_id, person_ref=person_ref, summary=summary,
-                        payload=payload, prev_hash=prev),
+                        payload=payload, prev_hash=prev, recorded_at=recorded_at),
     )
     session.add(entry)
     session.info[_HEAD] = (seq, entry.hash)
@@ -109,9 +118,10 @@ class VerifyResult:
 
 
 # What the chain check reads: every hashed field, and nothing else.
-CHAIN_COLUMNS = (AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.actor, AuditEntry.kind,
-                 AuditEntry.case_id, AuditEntry.person_ref, AuditEntry.summary,
-                 AuditEntry.payload, AuditEntry.prev_hash, AuditEntry.hash)
+CHAIN_COLUMNS = (AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.recorded_at,
+                 AuditEntry.actor, AuditEntry.kind, AuditEntry.case_id, AuditEntry.person_ref,
+                 AuditEntry.summary, AuditEntry.payload, AuditEntry.prev_hash,
+                 AuditEntry.hash, AuditEntry.hash_version)
 
 
 def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = None,
@@ -134,10 +144,13 @@ def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = Non
 
 
 def content_hash(entry) -> str:
-    """Recompute :func:`entry_hash` from any object with the chain fields as attributes."""
+    """Recompute :func:`entry_hash` from any object with the chain fields as attributes
+    (``hash_version`` 2 covers ``recorded_at``; an object without it is version 1)."""
+    covered = getattr(entry, "hash_version", 1) >= 2
     return entry_hash(seq=entry.seq, occurred_at=entry.occurred_at, actor=entry.actor,
                       kind=entry.kind, case_id=entry.case_id, person_ref=entry.person_ref,
-                      summary=entry.summary, payload=entry.payload, prev_hash=entry.prev_hash)
+                      summary=entry.summary, payload=entry.payload, prev_hash=entry.prev_hash,
+                      recorded_at=entry.recorded_at if covered else None)
 
 
 def parse_head(text: str) -> tuple[int | None, str]:

@@ -1,7 +1,8 @@
 """Audit exports an auditor can check offline, and one case's chronology for a subject.
 
 * :func:`export_chain` streams the whole chain (or one case's entries) as JSON lines or
-  CSV: one entry per line/row with every hashed field, ``recorded_at`` and ``hash``.
+  CSV: one entry per line/row with every field, ``hash`` and ``hash_version`` (what the
+  hash covers; files without it are read as version 1).
 * :func:`verify_export` re-computes every hash of such a file with
   :func:`workflow.audit.entry_hash`; it needs no database (pure function of the file).
 * :func:`export_case` writes one case's explained chronology (subject-access request)
@@ -27,13 +28,13 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session
 
-from db.models import AuditEntry
 from workflow import audit
 from workflow.errors import InvalidInput
 from workflow.explain import explain_case, render_text
 
 FIELDS = ("seq", "occurred_at", "recorded_at", "actor", "kind", "case_id", "person_ref",
-          "summary", "payload", "prev_hash", "hash")
+          "summary", "payload", "prev_hash", "hash", "hash_version")
+_OPTIONAL = {"hash_version": "1"}  # files exported before it existed: version 1 entries
 CHAIN_FORMATS = ("jsonl", "csv")
 CASE_FORMATS = ("json", "text")
 
@@ -63,8 +64,7 @@ def export_chain(session: Session, out: TextIO, *, fmt: str, case_id: int | None
     if writer:
         writer.writeheader()
     count, last = 0, None
-    for row in audit.iter_chain(session, batch=batch, case_id=case_id,
-                                columns=audit.CHAIN_COLUMNS + (AuditEntry.recorded_at,)):
+    for row in audit.iter_chain(session, batch=batch, case_id=case_id):
         data = _as_dict(row)
         if writer:
             data["payload"] = json.dumps(data["payload"], sort_keys=True, ensure_ascii=False)
@@ -100,6 +100,7 @@ class _BadLine(Exception):
 
 
 def _entry(data: dict, from_csv: bool) -> SimpleNamespace:
+    data = {**_OPTIONAL, **data}
     missing = [f for f in FIELDS if f not in data]
     if missing:
         raise _BadLine(f"missing field(s) {', '.join(missing)}")
@@ -108,14 +109,15 @@ def _entry(data: dict, from_csv: bool) -> SimpleNamespace:
             data = {k: (None if v == "" and k in ("case_id", "person_ref") else v)
                     for k, v in data.items()}
             data["payload"] = json.loads(data["payload"])
-        occurred = datetime.fromisoformat(data["occurred_at"])
-        seq = int(data["seq"])
-        case_id = None if data["case_id"] is None else int(data["case_id"])
+        times = {k: datetime.fromisoformat(data[k]) for k in ("occurred_at", "recorded_at")}
+        numbers = {"seq": int(data["seq"]), "hash_version": int(data["hash_version"]),
+                   "case_id": None if data["case_id"] is None else int(data["case_id"])}
     except (TypeError, ValueError) as exc:
         raise _BadLine(f"unreadable value: {exc}") from exc
-    if occurred.tzinfo is None:
-        raise _BadLine("occurred_at has no time zone")
-    return SimpleNamespace(**{**data, "seq": seq, "case_id": case_id, "occurred_at": occurred})
+    for name, value in times.items():
+        if value.tzinfo is None:
+            raise _BadLine(f"{name} has no time zone")
+    return SimpleNamespace(**{**data, **times, **numbers})
 
 
 def _records(fh: TextIO) -> Iterator[tuple[int, dict | None, bool]]:

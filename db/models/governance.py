@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, JSONType, UTCDateTime, utcnow
@@ -54,7 +54,8 @@ class RuleSetVersion(Base):
 
 
 class AuditEntry(Base):
-    """Append-only, hash-chained record. ``hash`` covers ``prev_hash`` and every field."""
+    """Append-only, hash-chained record. ``hash`` covers ``prev_hash`` and every field
+    (``recorded_at`` from ``hash_version`` 2)."""
 
     __tablename__ = "audit_entry"
     __table_args__ = (Index("ix_audit_entry_case", "case_id", "seq"),)
@@ -71,6 +72,9 @@ class AuditEntry(Base):
     payload: Mapped[dict] = mapped_column(JSONType)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # What ``hash`` covers: 1 = every field but recorded_at (entries before migration
+    # 0007), 2 = recorded_at too (workflow/audit.py).
+    hash_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
 
 class ImportBatch(Base):
