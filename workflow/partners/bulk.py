@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, suppress
 from operator import itemgetter
 
-from sqlalchemy import ColumnElement, String, Table, bindparam, func, insert, select
+from sqlalchemy import ColumnElement, String, Table, bindparam, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import column
@@ -163,3 +163,17 @@ class ChunkInserter:
             return
         with suppress(Exception):  # the block's own error is the one to report
             self.close()
+
+
+def refresh_statistics(session: Session, table: Table) -> bool:
+    """``ANALYZE`` ``table`` on PostgreSQL, in the session's transaction; True if run.
+
+    After a large import the planner would otherwise keep the statistics of the smaller
+    table until autovacuum's next visit (a minute or more): meanwhile the scheduler's
+    fact queries scan whole tables (measured in bench/tick). ANALYZE counts the rows this
+    transaction inserted, and its statistics commit or roll back with the import.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    session.execute(text(f'ANALYZE "{table.name}"'))
+    return True

@@ -18,6 +18,8 @@ Contract of :func:`import_csv`:
   older records it matched are marked in a bitmap of those ids.)
 * ``person_ref`` must name a person already in the database (import people first).
 * One :class:`ImportBatch` row and one audit entry (kind ``import``) record the counts.
+* On PostgreSQL, an import that wrote at least :data:`ANALYZE_ROWS` rows and a tenth of
+  the table refreshes the table's planner statistics in the same transaction.
 * The file is streamed in chunks of :data:`CHUNK_ROWS` rows: per chunk, existing refs
   and people are looked up with one statement each, new rows are inserted in bulk
   (:mod:`workflow.partners.bulk`: COPY on PostgreSQL, executemany elsewhere) and changed
@@ -47,7 +49,7 @@ from sqlalchemy.orm import Session
 from db.models import ImportBatch, Person
 from workflow import audit
 from workflow.errors import InvalidInput
-from workflow.partners.bulk import ChunkInserter, ref_lookup
+from workflow.partners.bulk import ChunkInserter, ref_lookup, refresh_statistics
 from workflow.partners.formats import FORMATS, Column, Format
 
 CHUNK_ROWS = 5000
@@ -55,6 +57,7 @@ PERSON_CACHE = 200_000  # person ids remembered across chunks (~25 MB at most; t
 VALUE_CACHE = 10_000  # parsed values remembered per column (then forgotten)
 _UNSEEN = object()
 ERRORS_KEPT = 1000  # errors stored on the ImportBatch row (the report keeps all)
+ANALYZE_ROWS = 10_000  # refresh planner statistics after writing this many rows (and 10%)
 
 Layout = list[tuple[int | None, Column]]
 
@@ -341,6 +344,8 @@ def import_csv(session: Session, kind: str, stream: TextIO, *, filename: str, ac
     except (csv.Error, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{filename}: unreadable near line {reader.line_num}: {exc}",
                            details={"line": reader.line_num}) from exc
+    if report.created + report.updated >= max(ANALYZE_ROWS, writer.watermark // 10):
+        refresh_statistics(session, fmt.table)  # as autovacuum would, but now
     report.errors.sort(key=lambda e: e["row"])  # stable: a row's fields stay in order
     if writer.updated_any:  # rows changed behind the ORM's back: reload on next access
         for obj in list(session.identity_map.values()):
