@@ -39,10 +39,6 @@ def hold(session: Session, case_ids: Iterable[int]) -> None:
     session.info.setdefault(_HELD, set()).update(case_ids)
 
 
-def held(session: Session) -> frozenset[int]:
-    return frozenset(session.info.get(_HELD, ()))
-
-
 @event.listens_for(Session, "after_transaction_end")
 def _release(session: Session, transaction) -> None:
     """Locks end with the transaction and may end with a savepoint: forget them all then
