@@ -100,3 +100,47 @@ def test_capacity_cli(capsys):
 
     out = json.loads(capsys.readouterr().out)
     assert out["cohort"] == 200 and out["police_leads"]["needed"] == 5
+
+
+@pytest.mark.usefixtures("published")
+def test_a_task_rule_added_by_a_team_lead_is_raised_when_a_lead_is_named(
+        session, settings, make_case, make_user, now):
+    """Allocation applies every task its rule sets ask for, not only the waiting one: a
+    team lead adds a rule (draft, examples, preview, second lead's approval, publish)."""
+    from pathlib import Path
+
+    from workflow import ruleset_admin as admin
+
+    text = (Path(__file__).resolve().parents[1] / "rules" / "sets" / "lead-professional.yaml"
+            ).read_text(encoding="utf-8")
+    rule = """  - id: police-lead-intro
+    principles: [1]
+    description: A very high risk police-led case - the new lead makes contact in 3 days.
+    priority: 5
+    when:
+      all:
+        - {fact: supervision, eq: none}
+        - {fact: ogrs_2yr, gte: 90}
+    then:
+      action: create_task
+      params: {template: panel_invite, role: police, sla_working_days: 3}
+examples:
+  - name: police-led case gets an introduction task
+    facts: {supervision: none, ogrs_2yr: 92, lead_room_police: true}
+    expect: {outcome: null, rules: [lead-police, police-lead-intro]}
+"""
+    text = text.replace("examples:\n", rule, 1)
+    author, _ = make_user("lead1", role="team_lead")
+    second, _ = make_user("lead2", role="team_lead")
+    row = admin.save_draft(session, text, file="lead-professional.yaml", user=author, now=now,
+                           reason="police leads introduce themselves")
+    assert all(r.passed for r in admin.check_examples(session, row, now=now, actor="lead1"))
+    admin.mark_previewed(session, row, now=now, actor="lead1", counts={})
+    admin.approve(session, row, user=second, now=now, reason="agreed at the IOM board")
+    admin.publish(session, row, user=second, now=now, reason="agreed at the IOM board")
+    pc1, _ = make_user("pc1", role="police", agency="police")
+    [case] = _allocated(make_case, session, 1)  # non-statutory: police-led
+    assert allocate(session, case, now=now, actor="t", settings=settings).lead_user_id == pc1.id
+    tasks = session.scalars(select(Task).where(Task.case_id == case.id)).all()
+    assert [(t.rule_id, t.assignee_id, t.status) for t in tasks] == [
+        ("police-lead-intro", pc1.id, "open")]

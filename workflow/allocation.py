@@ -140,7 +140,8 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
              engine: RuleEngine | None = None) -> AllocationResult:
     """Name one lead professional for an allocated case, or flag it as waiting. Flushes.
 
-    Idempotent: a case that already has a lead is left as it is. Raises
+    Every task the allocation rule sets ask for is raised (routed to the new lead when
+    its role matches). Idempotent: a case that already has a lead is left as it is. Raises
     :class:`IllegalTransition` when the case is not in state allocated.
     """
     if case.state != "allocated":
@@ -161,7 +162,9 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
         _wait(session, case, reason, decisions, facts, now=now, actor=actor, agency=agency)
         session.flush()
         return AllocationResult(case.id, None, agency, reason, decisions)
-    return _assign(session, case, user, agency, decisions, now=now, actor=actor)
+    result = _assign(session, case, user, agency, decisions, now=now, actor=actor)
+    raise_tasks(session, case, decisions, now=now, actor=actor, facts=facts)  # any others
+    return result
 
 
 def _assign(session, case, user, agency, decisions, *, now, actor) -> AllocationResult:
