@@ -23,6 +23,7 @@ def fast_runtime(runtime, monkeypatch):
     return runtime
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # wiring, not storage
 def test_runs_missed_while_stopped_are_caught_up_once_not_skipped_or_repeated(
         fast_runtime):
     events: list = []
@@ -40,10 +41,14 @@ def test_runs_missed_while_stopped_are_caught_up_once_not_skipped_or_repeated(
         time.sleep(3.3)  # three runs fall due while nothing runs
         resumed_at = datetime.now(UTC)
         scheduler.resume()
-        time.sleep(0.6)
+
+        def caught_up():
+            return [e for e in events if paused_at < e.scheduled_run_time < resumed_at]
+        deadline = time.monotonic() + 10
+        while not caught_up() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # room for a wrongly repeated catch-up run to show up
     finally:
         scheduler.shutdown(wait=True)
     assert not [e for e in events if e.code != EVENT_JOB_EXECUTED]  # none missed or failed
-    caught_up = [e for e in events
-                 if paused_at < e.scheduled_run_time < resumed_at]
-    assert len(caught_up) == 1, [e.scheduled_run_time for e in events]
+    assert len(caught_up()) == 1, [e.scheduled_run_time for e in events]
