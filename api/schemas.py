@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from workflow.lifecycle import STATES
+from workflow.partners.formats import KINDS
 
 
 class ErrorBody(Schema):
@@ -164,3 +165,31 @@ class PanelDecisionIn(Schema):
 
 class MinutesQuery(Schema):
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "markdown")))
+
+
+class ImportQuery(Schema):
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+class ImportBatchOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    filename = fields.String()
+    sha256 = fields.String()
+    actor = fields.String()
+    started_at = fields.DateTime()
+    rows_total = fields.Integer()
+    rows_created = fields.Integer()
+    rows_updated = fields.Integer()
+    rows_unchanged = fields.Integer()
+    rows_rejected = fields.Integer()
+
+
+class ImportBatchDetail(ImportBatchOut):
+    errors = fields.List(fields.Dict(), metadata={
+        "description": "row, field and reason of each refused row (the first 1,000)"})
+
+
+ImportPage = page_of(ImportBatchOut, "ImportPage")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from datetime import date
@@ -106,6 +107,60 @@ def _top_arrested(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 500:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 500")
+    return int(text)
+
+
+_BATCH_FIELDS = ("id", "kind", "filename", "sha256", "actor", "started_at", "rows_total",
+                 "rows_created", "rows_updated", "rows_unchanged", "rows_rejected")
+
+
+def _imports_list(args) -> int:
+    from workflow.partners.batches import list_batches, summary_line
+
+    with session_scope(args) as session:
+        batches, total = list_batches(session, kind=args.kind, per_page=args.limit)
+        if args.json:
+            print_json([{f: getattr(b, f) for f in _BATCH_FIELDS} for b in batches])
+            return 0
+        print(f"{len(batches)} of {total} imports, newest first")
+        for batch in batches:
+            print(summary_line(batch))
+    return 0
+
+
+def _imports_show(args) -> int:
+    from workflow.partners.batches import get_batch, summary_line
+
+    with session_scope(args) as session:
+        batch = get_batch(session, args.id)
+        if args.json:
+            print_json({**{f: getattr(batch, f) for f in _BATCH_FIELDS},
+                        "errors": batch.errors or []})
+            return 0
+        print(summary_line(batch))
+        print(f"sha256 {batch.sha256}")
+        for e in batch.errors or []:
+            print(f"row {e['row']}: {e['field'] or '(row)'}: {e['reason']}")
+    return 0
+
+
+def _register_history(sub) -> None:
+    imports = sub.add_parser("imports", help="past partner imports (import history)")
+    imports_sub = imports.add_subparsers(dest="imports_command", required=True)
+    listing = imports_sub.add_parser("list", help="past imports, newest first")
+    listing.add_argument("--kind", choices=KINDS)
+    listing.add_argument("--limit", type=_positive, default=50, help="at most (1-500)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=_imports_list)
+    show = imports_sub.add_parser("show", help="one import with its refused rows")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_imports_show)
+
+
 def _register_demo(sub) -> None:
     demo = sub.add_parser("demo", help="synthetic demo borough")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True)
@@ -135,6 +190,7 @@ def register(sub) -> None:
     imp.add_argument("--now", help="ISO-8601 import instant (default: now)")
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
     imp.set_defaults(func=_import)
+    _register_history(sub)
     _register_demo(sub)
     report = sub.add_parser("report", help="partner data reports")
     report_sub = report.add_subparsers(dest="report_command", required=True)

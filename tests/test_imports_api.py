@@ -61,3 +61,27 @@ def test_a_body_that_is_not_csv_is_refused(client, make_user):
     r = client.post("/api/v1/imports/people", json={"rows": []}, headers=_auth(lead))
     assert r.status_code in (400, 422)
     assert r.get_json()["error"]["details"] == {"field": "file"}
+
+
+def test_import_history_lists_newest_first_and_shows_refused_rows(client, make_user):
+    _, lead = make_user("lead1", role="team_lead")
+    _, auditor = make_user("aud1", role="auditor")
+    for name in ("first.csv", "second.csv"):
+        client.post(f"/api/v1/imports/people?filename={name}", data=PEOPLE.encode(),
+                    content_type="text/csv", headers=_auth(lead))
+    page = client.get("/api/v1/imports?kind=people&per_page=1", headers=_auth(auditor))
+    assert page.status_code == 200, page.get_json()
+    body = page.get_json()
+    assert (body["total"], len(body["items"])) == (2, 1)
+    newest = body["items"][0]
+    assert (newest["filename"], newest["rows_created"], newest["rows_unchanged"],
+            newest["rows_rejected"], newest["actor"]) == ("second.csv", 0, 2, 2, "lead1")
+    assert "errors" not in newest  # the list stays small; the detail has them
+    detail = client.get(f"/api/v1/imports/{newest['id']}", headers=_auth(auditor)).get_json()
+    assert [(e["row"], e["field"]) for e in detail["errors"]] == [
+        (3, "sex"), (4, "date_of_birth")]
+    missing = client.get("/api/v1/imports/9999", headers=_auth(auditor))
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    assert client.get("/api/v1/imports?kind=nope", headers=_auth(auditor)).status_code == 422
+    _, om = make_user("om1", role="offender_manager")
+    assert client.get("/api/v1/imports", headers=_auth(om)).status_code == 403

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -347,6 +348,19 @@ def test_cli_import_exit_codes_and_bad_rows(cli_env, tmp_path):
     failed = cli_env("import", "events", str(bad_header))
     assert failed.returncode == 2
     assert "unknown column 'who'" in failed.stderr and failed.stdout == ""
+
+    # The history: both imports that ran (the refused file wrote nothing), newest first.
+    history = cli_env("imports", "list", "--json")
+    assert history.returncode == 0, history.stderr
+    batches = json.loads(history.stdout)
+    assert [(b["kind"], b["filename"], b["rows_created"], b["rows_rejected"])
+            for b in batches] == [("events", "good.csv", 3, 0), ("people", "people.csv", 3, 5)]
+    listed = cli_env("imports", "list", "--kind", "people").stdout.splitlines()
+    assert listed[0] == "1 of 1 imports, newest first" and "people.csv" in listed[1]
+    shown = cli_env("imports", "show", str(batches[1]["id"])).stdout.splitlines()
+    assert "row 4: sex: 'X' is not one of M, F" in shown
+    assert cli_env("imports", "show", "999").returncode != 0
+    assert cli_env("imports", "list", "--limit", "0").returncode == 2
     assert cli_env("import", "events", str(tmp_path / "nope.csv")).returncode == 2
 
 

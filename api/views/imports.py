@@ -10,7 +10,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import roles
+from api.schemas import ImportBatchDetail, ImportPage, ImportQuery
 from workflow.errors import InvalidInput
+from workflow.partners.batches import get_batch, list_batches
 from workflow.partners.imports import import_csv
 
 blp = Blueprint("imports", __name__, description="Partner data imports")
@@ -50,3 +52,25 @@ class Import(MethodView):
         report = import_csv(g.session, kind, stream, filename=filename,
                             actor=g.user.username, now=datetime.now(UTC))
         return report.as_dict()
+
+
+@blp.route("/imports")
+class Imports(MethodView):
+    @roles("team_lead", "police", "auditor")
+    @blp.arguments(ImportQuery, location="query")
+    @blp.response(200, ImportPage)
+    def get(self, query):
+        """Past imports, newest first (optionally one kind): who, when, what came in."""
+        items, total = list_batches(g.session, kind=query.get("kind"), page=query["page"],
+                                    per_page=query["per_page"])
+        return {"items": items, "total": total, "page": query["page"],
+                "per_page": query["per_page"]}
+
+
+@blp.route("/imports/<int:batch_id>")
+class ImportDetail(MethodView):
+    @roles("team_lead", "police", "auditor")
+    @blp.response(200, ImportBatchDetail)
+    def get(self, batch_id):
+        """One import with the row, field and reason of each refused row."""
+        return get_batch(g.session, batch_id)

@@ -1,0 +1,40 @@
+"""The history of partner imports: what came in, when, from whom, and what was refused.
+
+Each import writes one :class:`ImportBatch` (counts, file hash and up to
+``ERRORS_KEPT`` row errors); these functions read them back. Reads only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import ImportBatch
+from workflow.errors import NotFound
+
+
+def list_batches(session: Session, *, kind: str | None = None, page: int = 1,
+                 per_page: int = 50) -> tuple[list[ImportBatch], int]:
+    """``(batches, total)``, newest first, optionally of one ``kind`` only."""
+    query = select(ImportBatch)
+    if kind is not None:
+        query = query.where(ImportBatch.kind == kind)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(ImportBatch.id.desc())
+                           .offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), total or 0
+
+
+def get_batch(session: Session, batch_id: int) -> ImportBatch:
+    """One batch; raises :class:`NotFound` naming the id."""
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"import {batch_id} not found", details={"batch_id": batch_id})
+    return batch
+
+
+def summary_line(batch: ImportBatch) -> str:
+    return (f"{batch.id:>5}  {batch.started_at:%Y-%m-%d %H:%M}  {batch.kind:<11} "
+            f"{batch.rows_total:>7} rows  {batch.rows_created:>7} created  "
+            f"{batch.rows_updated:>6} updated  {batch.rows_rejected:>6} rejected  "
+            f"{batch.actor}  {batch.filename}")
