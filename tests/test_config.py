@@ -52,3 +52,24 @@ def test_missing_and_malformed_files(tmp_path):
     missing.write_text("[database]\nurl='sqlite:///x'\n")
     with pytest.raises(ConfigError, match="stages"):
         load_settings(missing, env={})
+
+
+@pytest.mark.parametrize(("given", "used"), [
+    ("postgresql://postgres@127.0.0.1:5432/iom", "postgresql+psycopg://postgres@127.0.0.1:5432/iom"),
+    ("postgres://u:p%40ss@db/iom", "postgresql+psycopg://u:p%40ss@db/iom"),
+    ("postgresql+psycopg://u@db/iom", "postgresql+psycopg://u@db/iom"),
+    ("sqlite:///var/iom.sqlite3", "sqlite:///var/iom.sqlite3"),
+])
+def test_a_plain_postgresql_url_gets_the_installed_driver(given, used):
+    """SQLAlchemy would look for psycopg2 behind postgresql://; psycopg 3 is installed."""
+    s = load_settings(ROOT / "config.toml", env={"IOM_DATABASE_URL": given})
+    assert s.database_url == used
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("mysql://u@db/iom", "database.url: 'mysql': expected sqlite or postgresql"),
+    ("iom database", "database.url: not a database URL"),
+])
+def test_an_unusable_database_url_is_refused_at_start_up(url, reason):
+    with pytest.raises(ConfigError, match=reason):
+        load_settings(ROOT / "config.toml", env={"IOM_DATABASE_URL": url})

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from workflow.errors import ConfigError
 
@@ -22,8 +24,28 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 ORDINALS = ("first", "second", "third", "fourth", "last")
 
 
+_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+
+
 class _DatabaseSchema(Schema):
     url = fields.String(required=True, validate=validate.Length(min=1))
+
+    @post_load
+    def _driver(self, data, **_kw):
+        """SQLite or PostgreSQL; a bare ``postgresql://`` (or ``postgres://``) URL gets the
+        installed driver, psycopg 3 (SQLAlchemy would otherwise look for psycopg2)."""
+        try:
+            url = make_url(data["url"])
+        except ArgumentError as exc:
+            raise ValidationError(f"not a database URL: {exc}", "url") from exc
+        backend = {"postgres": "postgresql"}.get(url.get_backend_name(),
+                                                 url.get_backend_name())
+        if backend not in _DRIVERS:
+            raise ValidationError(f"{url.get_backend_name()!r}: expected sqlite or "
+                                  "postgresql", "url")
+        if "+" not in url.drivername:
+            url = url.set(drivername=_DRIVERS[backend])
+        return {**data, "url": url.render_as_string(hide_password=False)}
 
 
 class _ServerSchema(Schema):
