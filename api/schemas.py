@@ -14,10 +14,15 @@ class ErrorBody(Schema):
     details = fields.Raw()
 
 
-class CaseQuery(Schema):
-    state = fields.String(validate=validate.OneOf(tuple(STATES)))
+class PageQuery(Schema):
+    """``page`` (from 1) and ``per_page`` (1-500) of a listing; filters subclass it."""
+
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+
+
+class CaseQuery(PageQuery):
+    state = fields.String(validate=validate.OneOf(tuple(STATES)))
 
 
 class CaseOut(Schema):
@@ -42,6 +47,12 @@ def page_of(item: type[Schema], name: str) -> type[Schema]:
     return Schema.from_dict({"items": fields.List(fields.Nested(item)),
                              "total": fields.Integer(), "page": fields.Integer(),
                              "per_page": fields.Integer()}, name=name)
+
+
+def page_body(rows: list, total: int, query: dict) -> dict:
+    """The response of a listing: its rows, the total and the page asked for."""
+    return {"items": rows, "total": total, "page": query["page"],
+            "per_page": query["per_page"]}
 
 
 CasePage = page_of(CaseOut, "CasePage")
@@ -167,10 +178,8 @@ class MinutesQuery(Schema):
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "markdown")))
 
 
-class ImportQuery(Schema):
+class ImportQuery(PageQuery):
     kind = fields.String(validate=validate.OneOf(KINDS))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
 
 
 class ImportBatchOut(Schema):

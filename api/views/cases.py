@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
-from api.schemas import AuditEntryOut, CaseOut, CasePage, CaseQuery
+from api.schemas import AuditEntryOut, CaseOut, CasePage, CaseQuery, page_body
 from db.models import Case
 from workflow import audit
 from workflow.cases import get_case
 from workflow.history import case_history
+from workflow.pages import page_of_rows
 
 blp = Blueprint("cases", __name__, description="IOM cases")
 
@@ -37,12 +38,9 @@ class Cases(MethodView):
         stmt = select(Case)
         if query.get("state"):
             stmt = stmt.where(Case.state == query["state"])
-        total = g.session.scalar(select(func.count()).select_from(stmt.subquery()))
-        items = g.session.scalars(
-            stmt.order_by(Case.id.desc()).offset((query["page"] - 1) * query["per_page"])
-            .limit(query["per_page"])).all()
-        return {"items": items, "total": total, "page": query["page"],
-                "per_page": query["per_page"]}
+        rows, total = page_of_rows(g.session, stmt, Case.id.desc(), page=query["page"],
+                                   per_page=query["per_page"])
+        return page_body(rows, total, query)
 
 
 @blp.route("/cases/<int:case_id>")

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import roles
-from api.schemas import ImportBatchDetail, ImportPage, ImportQuery
+from api.schemas import ImportBatchDetail, ImportPage, ImportQuery, page_body
 from workflow.errors import InvalidInput
 from workflow.partners.batches import get_batch, list_batches
 from workflow.partners.imports import import_csv
@@ -63,8 +63,7 @@ class Imports(MethodView):
         """Past imports, newest first (optionally one kind): who, when, what came in."""
         items, total = list_batches(g.session, kind=query.get("kind"), page=query["page"],
                                     per_page=query["per_page"])
-        return {"items": items, "total": total, "page": query["page"],
-                "per_page": query["per_page"]}
+        return page_body(items, total, query)
 
 
 @blp.route("/imports/<int:batch_id>")

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
-from api.schemas import page_of
+from api.schemas import PageQuery, page_body, page_of
 from db.models import User
 from workflow.errors import NotFound
 from workflow.tasks import service
@@ -21,13 +21,11 @@ blp = Blueprint("tasks", __name__, description="Task prompts and enforcement")
 WORKERS = ("team_lead", "offender_manager", "police")
 
 
-class TaskQuery(Schema):
+class TaskQuery(PageQuery):
     scope = fields.String(load_default="mine", validate=validate.OneOf(SCOPES))
     status = fields.String(validate=validate.OneOf(STATUSES))
     case_id = fields.Integer()
     template = fields.String(validate=validate.Length(1, 60))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
 
 
 class TaskOut(Schema):
@@ -80,10 +78,10 @@ class Tasks(MethodView):
     @blp.response(200, TaskPage)
     def get(self, query):
         """My tasks (scope=mine), my team's unassigned queue, overdue tasks, or all."""
-        page, per_page = query.pop("page"), query.pop("per_page")
-        items, total = list_tasks(g.session, g.user, now=_now(), page=page,
-                                  per_page=per_page, **query)
-        return {"items": items, "total": total, "page": page, "per_page": per_page}
+        filters = {k: v for k, v in query.items() if k not in ("page", "per_page")}
+        items, total = list_tasks(g.session, g.user, now=_now(), page=query["page"],
+                                  per_page=query["per_page"], **filters)
+        return page_body(items, total, query)
 
 
 @blp.route("/tasks/<int:task_id>")

@@ -6,11 +6,12 @@ Each import writes one :class:`ImportBatch` (counts, file hash and up to
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import ImportBatch
 from workflow.errors import NotFound
+from workflow.pages import page_of_rows
 
 
 def list_batches(session: Session, *, kind: str | None = None, page: int = 1,
@@ -19,10 +20,7 @@ def list_batches(session: Session, *, kind: str | None = None, page: int = 1,
     query = select(ImportBatch)
     if kind is not None:
         query = query.where(ImportBatch.kind == kind)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(query.order_by(ImportBatch.id.desc())
-                           .offset((page - 1) * per_page).limit(per_page)).all()
-    return list(rows), total or 0
+    return page_of_rows(session, query, ImportBatch.id.desc(), page=page, per_page=per_page)
 
 
 def get_batch(session: Session, batch_id: int) -> ImportBatch:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Task, User
 from workflow.errors import InvalidInput, NotFound
+from workflow.pages import page_of_rows
 from workflow.tasks.routing import OUTSTANDING
 
 SCOPES = ("mine", "queue", "overdue", "all")
@@ -64,11 +65,9 @@ def task_query(user: User, *, scope: str = "mine", now: datetime, status: str | 
 def list_tasks(session: Session, user: User, *, now: datetime, page: int = 1,
                per_page: int = 50, **filters) -> tuple[list[Task], int]:
     """``(tasks, total)``: most urgent first (due date, then id)."""
-    query = task_query(user, now=now, **filters)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    items = session.scalars(query.order_by(Task.due_at.is_(None), Task.due_at, Task.id)
-                            .offset((page - 1) * per_page).limit(per_page)).all()
-    return list(items), total or 0
+    return page_of_rows(session, task_query(user, now=now, **filters),
+                        Task.due_at.is_(None), Task.due_at, Task.id,
+                        page=page, per_page=per_page)
 
 
 def get_task(session: Session, task_id: int) -> Task:
