@@ -42,14 +42,8 @@ def claim(session: Session, case_id: int) -> Case | None:
 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``. SQLite serialises writers itself.
     """
-    query = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-        case = session.scalars(query).first()
-        if case is not None:
-            versioning.hold(session, [case.id])  # locked: its version cannot move
-        return case
-    return session.scalars(query).first()
+    cases = claim_many(session, [case_id])
+    return cases[0] if cases else None
 
 
 def get_case(session: Session, case_id: int) -> Case:
