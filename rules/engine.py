@@ -213,7 +213,9 @@ class RuleEngine:
     def _evict(self) -> None:
         """Delete least recently used unpinned groups beyond ``max_groups`` (lock held)."""
         excess = len(self._groups) - self.max_groups
-        for key in [k for k, g in self._groups.items() if not g.pins][:max(excess, 0)]:
+        if excess <= 0:
+            return
+        for key in [k for k, g in self._groups.items() if not g.pins][:excess]:
             group = self._groups.pop(key)
             self._host._ruleset_directory.pop(key, None)
             _native.delete_ruleset(group.handle)

@@ -59,7 +59,7 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _copy(connection, table, rows)
+        _copy(connection, table, rows, _binary_types(connection, table, names))
     elif dialect.name == "sqlite":
         sql = (f'INSERT INTO "{table.name}" ({", ".join(names)}) '
                f'VALUES ({", ".join("?" * len(names))})')
@@ -74,27 +74,30 @@ _BINARY_TYPES = frozenset({"character varying", "text", "integer", "bigint", "sm
                            "timestamp without time zone"})
 
 
-def _copy(connection, table: Table, rows: list[dict]) -> None:
-    """PostgreSQL ``COPY table (columns) FROM STDIN`` of ``rows`` on ``connection``.
-
-    Binary when every column is of a plain type (the server then parses nothing: about
-    10% faster); text otherwise (JSON values arrive already serialised as text).
-    """
-    names = list(rows[0])
-    raw = connection.connection.dbapi_connection
-    with raw.cursor() as cursor:
+def _binary_types(connection, table: Table, names: list[str]) -> list[str] | None:
+    """The PostgreSQL types of ``names`` when all are plain enough for a binary COPY (the
+    server then parses nothing: about 10% faster), else None (JSON values arrive
+    already serialised as text)."""
+    with connection.connection.dbapi_connection.cursor() as cursor:
         types = [t for (t,) in cursor.execute(
             "SELECT format_type(atttypid, NULL) FROM pg_attribute, unnest(%s::text[])"
             " WITH ORDINALITY AS n(name, i) WHERE attrelid = %s::regclass"
             " AND attname = n.name ORDER BY n.i", (names, f'"{table.name}"'))]
-        binary = len(types) == len(names) and set(types) <= _BINARY_TYPES
-        copy_sql = (f'COPY "{table.name}" ({", ".join(names)}) FROM STDIN'
-                    + (" (FORMAT BINARY)" if binary else ""))
-        with cursor.copy(copy_sql) as copy:
-            if binary:
-                copy.set_types(types)
-            for params in _db_values(table, names, rows, connection.dialect):
-                copy.write_row(params)
+    return types if len(types) == len(names) and set(types) <= _BINARY_TYPES else None
+
+
+def _copy(connection, table: Table, rows: list[dict], types: list[str] | None) -> None:
+    """PostgreSQL ``COPY table (columns) FROM STDIN`` of ``rows`` on ``connection``,
+    binary with ``types`` (from :func:`_binary_types`), else text."""
+    names = list(rows[0])
+    copy_sql = (f'COPY "{table.name}" ({", ".join(names)}) FROM STDIN'
+                + (" (FORMAT BINARY)" if types else ""))
+    with connection.connection.dbapi_connection.cursor() as cursor, \
+            cursor.copy(copy_sql) as copy:
+        if types:
+            copy.set_types(types)
+        for params in _db_values(table, names, rows, connection.dialect):
+            copy.write_row(params)
 
 
 def _db_values(table: Table, names: list[str], rows: list[dict], dialect
@@ -129,6 +132,7 @@ class ChunkInserter:
         background = dialect.name == "postgresql" and dialect.driver == "psycopg"
         self._pool = ThreadPoolExecutor(1, "iom-copy") if background else None
         self._pending: Future | None = None
+        self._types: dict[tuple[str, ...], list[str] | None] = {}  # per column list
 
     def insert(self, rows: list[dict]) -> None:
         """Start inserting ``rows`` (see :func:`insert_rows`); may return before done."""
@@ -139,7 +143,11 @@ class ChunkInserter:
             insert_rows(self.session, self.table, rows)
             return
         connection = self.session.connection()  # checked out here, not on the thread
-        self._pending = self._pool.submit(_copy, connection, self.table, rows)
+        names = tuple(rows[0])
+        if names not in self._types:  # the catalogue is read once, not once per chunk
+            self._types[names] = _binary_types(connection, self.table, list(names))
+        self._pending = self._pool.submit(_copy, connection, self.table, rows,
+                                          self._types[names])
 
     def wait(self) -> None:
         """Block until the last chunk is in; raise its error if it failed."""
