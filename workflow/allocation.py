@@ -62,24 +62,26 @@ def caseload_limit(capacity: Mapping, agency: str) -> int:
 
 
 def lead_decisions(session: Session, case: Case, *, now: datetime, settings: Settings,
-                   engine: RuleEngine | None = None) -> tuple[list[Decision], dict]:
+                   free: Mapping[str, User | None], engine: RuleEngine | None = None
+                   ) -> tuple[list[Decision], dict]:
     """Evaluate the ``[allocation]`` rule sets for ``case``: ``(decisions, facts)``.
 
-    The facts are the case's plus :func:`capacity_facts`. Writes nothing (it locks the
-    candidate professionals' rows on PostgreSQL). Raises :class:`ConfigError` when a
-    configured rule set is not published.
+    The facts are the case's plus ``lead_room_<agency>``: whether ``free`` (from
+    :func:`free_leads`) has someone for that agency. Writes nothing. Raises
+    :class:`ConfigError` when a configured rule set is not published.
     """
     docs = active_documents(session, "allocated", tuple(settings.allocation["rulesets"]),
                             now=now)
     facts = facts_for_cases(session, [case], now, Policy.from_settings(settings).window)
-    facts = {**facts[case.id], **capacity_facts(session, settings.capacity)}
+    facts = {**facts[case.id],
+             **{f"lead_room_{agency.lower()}": user is not None for agency, user in free.items()}}
     return (engine or default_engine()).evaluate_all(docs, [facts])[0], facts
 
 
-def capacity_facts(session: Session, capacity: Mapping) -> dict[str, bool]:
-    """``lead_room_<agency>``: whether an active professional of it has room for a case."""
-    return {f"lead_room_{agency.lower()}": pick_lead(session, agency, capacity) is not None
-            for agency in AGENCIES}
+def free_leads(session: Session, capacity: Mapping) -> dict[str, User | None]:
+    """For each agency, the professional who would lead the next case (:func:`pick_lead`),
+    or None when nobody has room. Locks the candidates' rows on PostgreSQL."""
+    return {agency: pick_lead(session, agency, capacity) for agency in AGENCIES}
 
 
 def _candidates(session: Session, agency: str) -> list[User]:
@@ -149,12 +151,13 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
                                 details={"state": case.state})
     if case.lead_user_id is not None:
         return AllocationResult(case.id, case.lead_user_id, None, "already led")
-    decisions, facts = lead_decisions(session, case, now=now, settings=settings,
+    free = free_leads(session, settings.capacity)
+    decisions, facts = lead_decisions(session, case, now=now, settings=settings, free=free,
                                       engine=engine)
     apply_intensity(case, decisions)
     leads = [d.params for d in decisions if d.action == "assign_lead"]
     agency = leads[0]["agency"] if leads else None
-    user = pick_lead(session, agency, settings.capacity) if agency else None
+    user = free[agency] if agency else None
     if user is None:
         reason = (f"every {agency} lead is at capacity "
                   f"({caseload_limit(settings.capacity, agency)} cases each)"
