@@ -5,12 +5,18 @@ from __future__ import annotations
 from flask import Flask, g
 from flask_smorest import Api
 
-from api import auth, errors
+from api import auth, edge, errors
+from api.contract import ContractPlugin
+from api.schemas import ErrorOut
 from workflow.runtime import Runtime
 
 
 class _Api(Api):
-    """flask-smorest with our one error shape for HTTP errors (404, 405, 422...)."""
+    """flask-smorest with our one error shape for HTTP errors (404, 405, 422...), and
+    documented as such: every operation lists its error statuses with that body."""
+
+    ERROR_SCHEMA = ErrorOut
+    DEFAULT_ERROR_RESPONSE_NAME = None  # each status is declared (api/contract.py)
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
@@ -62,8 +68,12 @@ def create_app(runtime: Runtime) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["iom_runtime"] = runtime
-    api = _Api(app)
+    app.url_map.converters["int"] = edge.IdConverter
+    api = _Api(app, spec_kwargs={"extra_plugins": [ContractPlugin()]})
+    api.register_converter(edge.IdConverter, lambda _c: {"type": "integer", "minimum": 0,
+                                                         "maximum": edge.MAX_ID})
     errors.register(app)
+    edge.register(app)  # before the session is opened: bad input never reaches the database
 
     _transaction_per_request(app, runtime)
 

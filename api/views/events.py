@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
+from api.edge import BoundedAwareDateTime
 from api.views.tasks import TaskOut
 from db.models import COMPLIANCE_KINDS, ComplianceEvent
 from workflow.advance import Policy
@@ -27,7 +28,7 @@ blp = Blueprint("events", __name__, description="Compliance events")
 class EventIn(Schema):
     event_id = fields.String(required=True, validate=validate.Length(1, 80))
     kind = fields.String(required=True, validate=validate.OneOf(COMPLIANCE_KINDS))
-    occurred_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    occurred_at = BoundedAwareDateTime(required=True, default_timezone=UTC)
     details = fields.Dict(load_default=dict)
 
 

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import roles
+from api.edge import bad_text
 from api.schemas import ImportBatchDetail, ImportPage, ImportQuery, page_body
 from workflow.errors import InvalidInput
 from workflow.partners.batches import get_batch, list_batches
@@ -35,18 +36,34 @@ def _csv_stream() -> tuple[str, io.TextIOWrapper]:
     else:
         raise InvalidInput("send the CSV as text/csv body or as multipart field 'file'",
                            details={"field": "file"})
+    reason = bad_text(filename) or (f"is {len(filename)} characters long; at most "
+                                    f"{MAX_FILENAME} are kept" if len(filename) > MAX_FILENAME
+                                    else None)
+    if reason:
+        raise InvalidInput(f"the file name {reason}", details={"field": "filename"})
     return filename, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+MAX_FILENAME = 260  # import_batch.filename
+_CSV_BODY = {"content": {
+    "text/csv": {"schema": {"type": "string"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"}}}}}}
 
 
 @blp.route("/imports/<string:kind>")
 class Import(MethodView):
     @roles("team_lead", "police")
+    @blp.doc(requestBody=_CSV_BODY, parameters=[{
+        "in": "query", "name": "filename", "schema": {"type": "string", "maxLength": 260},
+        "description": "name recorded for a text/csv body (default request.csv)"}])
     @blp.response(200)
     def post(self, kind):
         """Import a partner CSV (people, events, supervision, assessments, flags).
 
         Good rows are applied, every bad row is reported with row, field and reason;
-        re-sending the same file changes nothing.
+        re-sending the same file changes nothing. The body may be up to
+        ``[server] max_upload_mb`` (413 above); it is read as the import goes.
         """
         filename, stream = _csv_stream()
         report = import_csv(g.session, kind, stream, filename=filename,

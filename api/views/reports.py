@@ -7,18 +7,19 @@ from datetime import UTC, datetime
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, validates_schema
 
 from api.auth import roles
+from api.edge import BoundedDate
 from workflow.partners.reports import default_window, top_arrested
 
 blp = Blueprint("reports", __name__, description="Reports")
 
 
 class TopArrestedQuery(Schema):
-    start = fields.Date(data_key="from", metadata={
+    start = BoundedDate(data_key="from", metadata={
         "description": "first day (default: two years before `to`, plus one day)"})
-    end = fields.Date(data_key="to", metadata={"description": "last day (default: today)"})
+    end = BoundedDate(data_key="to", metadata={"description": "last day (default: today)"})
 
     @validates_schema
     def _window(self, data, **_kw):
