@@ -45,10 +45,13 @@ class IdConverter(IntegerConverter):
     """``<int:...>`` that never fails on a long number: the range is checked (with a
     clear 422) by :func:`_check_path_ids` instead of ``int()`` blowing up or a bare 404."""
 
-    regex = r"\d+"
+    regex = r"-?\d+"
 
     def to_python(self, value: str) -> int:
         return int(value) if len(value) <= 12 else MAX_ID + 1
+
+    def to_url(self, value) -> str:
+        return str(int(value))
 
 
 def body_limit() -> int:
@@ -155,7 +158,7 @@ def _check_text() -> None:
 
 def _check_path_ids() -> None:
     for name, value in (request.view_args or {}).items():
-        if isinstance(value, int) and value > MAX_ID:
+        if isinstance(value, int) and not 0 <= value <= MAX_ID:
             raise InvalidInput(f"{name} is out of range: ids are integers from 0 to {MAX_ID}",
                                details={"field": name, "max": MAX_ID})
 

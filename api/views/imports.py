@@ -14,6 +14,7 @@ from api.edge import bad_text
 from api.schemas import ImportBatchDetail, ImportPage, ImportQuery, page_body
 from workflow.errors import InvalidInput
 from workflow.partners.batches import get_batch, list_batches
+from workflow.partners.formats import KINDS
 from workflow.partners.imports import import_csv
 
 blp = Blueprint("imports", __name__, description="Partner data imports")
@@ -51,7 +52,7 @@ _CSV_BODY = {"content": {
         "file": {"type": "string", "format": "binary"}}}}}}
 
 
-@blp.route("/imports/<string:kind>")
+@blp.route(f"/imports/<any({', '.join(KINDS)}):kind>")
 class Import(MethodView):
     @roles("team_lead", "police")
     @blp.doc(requestBody=_CSV_BODY, parameters=[{

@@ -1,0 +1,185 @@
+"""Hostile input at the HTTP edge: each gets a 4xx in the one error shape, never a 500,
+and nothing reaches the database (the audit chain still verifies afterwards)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import pytest
+
+from workflow import audit
+
+MIB = 1024 * 1024
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _error(response, status, code=None):
+    assert response.status_code == status, (response.status_code, response.get_data()[:300])
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    if code:
+        assert body["error"]["code"] == code
+    return body["error"]
+
+
+@pytest.fixture
+def lead(make_user):
+    return make_user("lead1", role="team_lead", agency="probation")[1]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/cases/1099511627776", "/api/v1/tasks/2147483648",
+                                  "/api/v1/panels/" + "9" * 5000, "/api/v1/imports/-1",
+                                  "/api/v1/cases/-5/history"])
+def test_ids_beyond_the_integer_column_are_422(client, lead, path):
+    err = _error(client.get(path, headers=_auth(lead)), 422, "invalid_input")
+    assert "out of range" in err["message"] and "2147483647" in err["message"]
+
+
+def test_page_and_query_ids_are_bounded(client, lead):
+    err = _error(client.get("/api/v1/cases?page=99999999999", headers=_auth(lead)), 422)
+    assert "page" in err["details"]["fields"]["query"]
+    err = _error(client.get(f"/api/v1/tasks?scope=all&case_id={2**40}", headers=_auth(lead)),
+                 422)
+    assert "case_id" in err["details"]["fields"]["query"]
+
+
+def test_a_100_mib_body_is_refused_before_it_is_read(client, lead):
+    err = _error(client.post("/api/v1/evaluate", headers=_auth(lead),
+                             input_stream=io.BytesIO(b"{}"), content_type="application/json",
+                             environ_overrides={"CONTENT_LENGTH": str(100 * MIB)}),
+                 413, "request_entity_too_large")
+    assert err["message"] == (f"the body is {100 * MIB} bytes; a request body may be at most "
+                              f"{MIB} bytes")
+
+
+def test_a_chunked_upload_over_the_limit_is_413(settings, session, make_user):
+    from api import create_app
+    from workflow.runtime import Runtime
+
+    runtime = Runtime.from_settings(replace(settings, max_upload_bytes=4096))
+    try:
+        client = create_app(runtime).test_client()
+        _, token = make_user("police1", role="police", agency="police")
+        rows = "".join(f"P{i:06d},Alex,Person,M,1990-01-01\n" for i in range(400))
+        response = client.post("/api/v1/imports/people", headers=_auth(token),
+                               input_stream=io.BytesIO(
+                                   ("partner_ref,given_name,family_name,sex,date_of_birth\n"
+                                    + rows).encode()),
+                               content_type="text/csv",
+                               environ_overrides={"wsgi.input_terminated": True})
+        _error(response, 413, "request_entity_too_large")
+    finally:
+        runtime.close()
+
+
+@pytest.mark.parametrize("body, reason", [
+    ("[" * 100_000 + "]" * 100_000, "nests deeper than 32 levels"),
+    ('{"facts": [{"id": 1, "ogrs_2yr": ' + "9" * 5000 + "}]}", "at most 19 are accepted"),
+    ('{"facts": [{"id": 1, "ogrs_2yr": NaN}]}', "NaN is not a JSON number"),
+    ('{"facts": [{"id": 1, "ogrs_2yr": 1e999}]}', "out of range"),
+    ('{"facts": [', "not valid JSON"),
+])
+def test_json_is_parsed_with_limits(client, lead, body, reason):
+    err = _error(client.post("/api/v1/evaluate", headers=_auth(lead), data=body,
+                             content_type="application/json"), 400, "bad_request")
+    assert reason in err["message"]
+
+
+@pytest.mark.parametrize("body", [
+    {"reason": "nul\u0000byte", "document": "name: x"},
+    {"reason": "lone \ud800 surrogate", "document": "name: x"},
+    {"reason": "ok", "document": "name: x", "k\u0000": 1},
+])
+def test_nul_and_surrogates_in_json_are_422(client, lead, body):
+    import json
+
+    raw = json.dumps(body)  # escapes \u0000 and \ud800 as JSON allows
+    err = _error(client.post("/api/v1/rulesets", headers=_auth(lead), data=raw,
+                             content_type="application/json"), 422, "invalid_input")
+    assert "cannot be stored" in err["message"] or "not text" in err["message"]
+
+
+def test_nul_in_path_or_query_is_422(client, lead):
+    _error(client.get("/api/v1/rulesets/a%00b", headers=_auth(lead)), 422, "invalid_input")
+    err = _error(client.get("/api/v1/tasks?template=a%00b", headers=_auth(lead)), 422)
+    assert err["details"] == {"field": "template"}
+
+
+@pytest.mark.usefixtures("published")
+def test_dates_outside_the_supported_range_are_refused(client, lead, make_case, now,
+                                                       session):
+    case = make_case(ogrs=81)
+    session.commit()
+    url = f"/api/v1/cases/{case.id}/as-of"
+    err = _error(client.get(url, query_string={"on": "0001-01-01T00:00:00+01:00"},
+                            headers=_auth(lead)), 422)
+    assert "between 1900-01-01 and 2199-12-31" in str(err["details"])
+    before = "1950-01-01T00:00:00+00:00"  # shipped rule sets are in force from 2000 on
+    err = _error(client.get(url, query_string={"on": before}, headers=_auth(lead)), 404,
+                 "not_found")
+    assert "on or after its first publication" in err["message"]
+    assert err["details"]["field"] == "on"
+    event = {"event_id": "e1", "kind": "missed_appointment",
+             "occurred_at": "9999-12-31T23:59:59-05:00"}
+    err = _error(client.post(f"/api/v1/cases/{case.id}/events", json=event,
+                             headers=_auth(lead)), 422)
+    assert "occurred_at" in err["details"]["fields"]["json"]
+    assert audit.verify(session).ok
+
+
+def test_405_names_the_allowed_methods(client, lead):
+    response = client.delete("/api/v1/cases", headers=_auth(lead))
+    _error(response, 405, "method_not_allowed")
+    assert set(response.headers["Allow"].split(", ")) >= {"GET"}
+    assert "DELETE" not in response.headers["Allow"]
+
+
+def test_contract_declares_error_body_roles_and_statuses(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    error = spec["components"]["schemas"]["ErrorOut"]
+    assert error["required"] == ["error"]
+    body = spec["components"]["schemas"]["ErrorBody"]
+    assert set(body["properties"]) == {"code", "message", "details"}
+    publish = spec["paths"]["/api/v1/rulesets/{name}/versions/{version}/publish"]["post"]
+    assert publish["x-roles"] == ["team_lead", "admin"]
+    assert "Roles: team_lead" in publish["description"]
+    assert {"400", "401", "403", "404", "409", "413", "422"} <= set(publish["responses"])
+    assert publish["responses"]["403"] == {"$ref": "#/components/responses/FORBIDDEN"}
+    listing = spec["paths"]["/api/v1/cases"]["get"]
+    assert "403" not in listing["responses"] and "default" not in listing["responses"]
+    case_id = spec["paths"]["/api/v1/cases/{case_id}"]["parameters"][0]["schema"]
+    assert case_id["maximum"] == 2**31 - 1
+
+
+def test_every_readme_route_is_served(client):
+    """The README's API section names routes; each is in the OpenAPI document."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### HTTP API", 1)[1].split("###", 1)[0]
+    paths = " ".join(client.get("/api/v1/openapi.json").get_json()["paths"])
+    for word in ("history", "explain", "as-of", "events", "decisions", "minutes", "claim",
+                 "reassign", "complete", "cancel", "rollback", "preview", "top-arrested"):
+        assert f"`{word}`" in section or word in section
+        assert f"/{word}" in paths, word
+
+
+@pytest.mark.usefixtures("published")
+def test_case_explain_route_explains_and_audits_the_read(client, make_user, session,
+                                                         make_person, now):
+    from test_audit_explain import build_case_history
+
+    case = build_case_history(session, make_person, now)
+    _, token = make_user("aud1", role="auditor")
+    response = client.get(f"/api/v1/cases/{case.id}/explain", headers=_auth(token))
+    assert response.status_code == 200, response.get_json()
+    lines = response.get_json()
+    assert [line["section"] for line in lines][-1] == "human"
+    assert "panel agreed" in lines[-1]["text"] and all(line["intact"] for line in lines)
+    reads = [e for e in audit.iter_chain(session, case_id=case.id) if e.kind == "case.read"]
+    assert [(r.actor, r.payload["what"]) for r in reads] == [("aud1", "audit explanation")]
+    _error(client.get("/api/v1/cases/424242/explain", headers=_auth(token)), 404, "not_found")
