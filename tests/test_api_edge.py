@@ -183,3 +183,18 @@ def test_case_explain_route_explains_and_audits_the_read(client, make_user, sess
     reads = [e for e in audit.iter_chain(session, case_id=case.id) if e.kind == "case.read"]
     assert [(r.actor, r.payload["what"]) for r in reads] == [("aud1", "audit explanation")]
     _error(client.get("/api/v1/cases/424242/explain", headers=_auth(token)), 404, "not_found")
+
+
+def test_nul_in_an_uploaded_csv_is_a_refused_row_not_a_500(client, make_user, session):
+    _, token = make_user("police1", role="police", agency="police")
+    body = (b"partner_ref,given_name,family_name,sex,date_of_birth\n"
+            b"P000001,Alex,Per\x00son,M,1990-01-01\n"
+            b"P000002,Sam,Jones,F,1991-02-03\n")
+    response = client.post("/api/v1/imports/people", headers=_auth(token), data=body,
+                           content_type="text/csv")
+    assert response.status_code == 200, response.get_data()[:500]
+    report = response.get_json()
+    assert (report["created"], report["rejected"]) == (1, 1)
+    assert report["errors"] == [{"row": 2, "field": "family_name", "reason":
+                                 "contains a NUL character (\\x00), which cannot be stored"}]
+    assert audit.verify(session).ok
