@@ -23,6 +23,9 @@ OPERATORS = COMPARISONS + ("in", "not_in", "between", "known")
 
 def _check_leaf(node: dict, path: str) -> Iterator[tuple[str, str]]:
     name = node["fact"]
+    if not isinstance(name, str):  # e.g. a list: unhashable, and not a name anyway
+        yield f"{path}.fact", f"expected a fact name, got {type(name).__name__}"
+        return
     fact = CATALOGUE.get(name)
     if fact is None:
         yield f"{path}.fact", f"unknown fact {name!r} (see the fact catalogue)"
