@@ -70,8 +70,15 @@ def test_a_chunked_upload_over_the_limit_is_413(settings, session, make_user):
                                    ("partner_ref,given_name,family_name,sex,date_of_birth\n"
                                     + rows).encode()),
                                content_type="text/csv",
-                               environ_overrides={"wsgi.input_terminated": True})
-        _error(response, 413, "request_entity_too_large")
+                               environ_overrides={"wsgi.input_terminated": True,
+                                                  "CONTENT_LENGTH": ""})
+        err = _error(response, 413, "request_entity_too_large")
+        assert err["message"] == ("request.csv: the upload is over 4096 bytes "
+                                  "(server.max_upload_mb); nothing was imported")
+        from sqlalchemy import func, select
+
+        from db.models import Person
+        assert session.scalar(select(func.count(Person.id))) == 0
     finally:
         runtime.close()
 

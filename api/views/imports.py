@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.auth import roles
-from api.edge import bad_text
+from api.edge import bad_text, body_limit
 from api.schemas import ImportBatchDetail, ImportPage, ImportQuery, page_body
 from workflow.errors import InvalidInput
 from workflow.partners.batches import get_batch, list_batches
@@ -67,8 +68,13 @@ class Import(MethodView):
         ``[server] max_upload_mb`` (413 above); it is read as the import goes.
         """
         filename, stream = _csv_stream()
-        report = import_csv(g.session, kind, stream, filename=filename,
-                            actor=g.user.username, now=datetime.now(UTC))
+        try:
+            report = import_csv(g.session, kind, stream, filename=filename,
+                                actor=g.user.username, now=datetime.now(UTC))
+        except RequestEntityTooLarge as exc:  # a chunked body cut off at the limit
+            raise RequestEntityTooLarge(
+                f"{filename}: the upload is over {body_limit()} bytes (server.max_upload_mb); "
+                "nothing was imported") from exc
         return report.as_dict()
 
 
