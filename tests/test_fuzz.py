@@ -2,8 +2,9 @@
 
 schemathesis reads ``/api/v1/openapi.json`` from the real Flask app (WSGI, real database on
 both backends, real rule sets published, real cases and tasks) and sends valid and invalid
-requests as a team lead. The checks: no server error (5xx), the status is one the
-operation declares, and the body and content type match the declared response. Bounded
+requests as a team lead (and a few as an offender manager and with no token). The checks:
+no server error (5xx), the status is one the operation declares, and the body and content
+type match the declared response; afterwards the audit chain verifies. Bounded
 for ``make test`` (``IOM_FUZZ_EXAMPLES``, default 12 per operation and mode); ``make fuzz``
 runs many more.
 """
@@ -41,17 +42,17 @@ def _csv(ctx, value):
 def world(session, published, make_case, make_user, now):
     """A team lead's token and real ids: cases in several states with audit entries."""
     _, token = make_user("lead1", role="team_lead", agency="probation")
-    make_user("om1", role="offender_manager", agency="probation")
+    _, om_token = make_user("om1", role="offender_manager", agency="probation")
     cases = [make_case(ogrs=81), make_case(state="matrixing", ogrs=60)]
     session.commit()
-    return {"token": token, "case_id": cases[0].id}
+    return {"token": token, "om_token": om_token, "case_id": cases[0].id}
 
 
-def _fuzz(operation, mode, headers, failures, **fixed):
+def _fuzz(operation, mode, headers, failures, examples=EXAMPLES, **fixed):
     label = f"{operation.label} [{mode.value}{' ' + str(fixed) if fixed else ''}]"
 
     @given(case=operation.as_strategy(generation_mode=mode, **fixed))
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
               phases=[Phase.explicit, Phase.generate],
               suppress_health_check=list(HealthCheck))
     def run(case):
@@ -76,6 +77,10 @@ def test_fuzz_every_operation(app, world, session, db_url):
         if "{case_id}" in operation.path:
             _fuzz(operation, GenerationMode.POSITIVE, headers, failures,
                   path_parameters={"case_id": world["case_id"]})
+        # Another role (403 where it may not) and no token at all (401).
+        for other in ({"Authorization": f"Bearer {world['om_token']}"}, {}):
+            _fuzz(operation, GenerationMode.POSITIVE, other, failures,
+                  examples=max(2, EXAMPLES // 4))
     assert not failures, f"{len(failures)} failures:\n\n" + "\n\n".join(failures)
     session.expire_all()
     result = audit.verify(session)

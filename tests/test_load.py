@@ -20,7 +20,6 @@ from collections import Counter
 
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR
-from waitress.server import create_server
 
 from workflow import audit
 
@@ -100,12 +99,12 @@ def _client(port: int, users: dict, case_ids: list[int], stop: float, seed: int,
 @pytest.fixture
 def served(runtime, monkeypatch):
     """The app behind waitress on a free port, with the scheduler every second."""
-    from api import create_app
+    from api.serve import make_server
     from scheduler import runner
 
     monkeypatch.setattr(runtime, "settings",
                         dataclasses.replace(runtime.settings, interval_seconds=1))
-    server = create_server(create_app(runtime), host="127.0.0.1", port=0, threads=8)
+    server = make_server(runtime, host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     job_errors: list = []
@@ -159,3 +158,31 @@ def _only_sqlite_writer_races(logged: list[str], job_errors: list[str]) -> bool:
     markers = ("audit_entry.seq", "database is locked")
     causes = logged + job_errors
     return bool(causes) and all(any(m in c for m in markers) for c in causes)
+
+
+def _raw(port: int, head: bytes, body_size: int) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head)
+        block = b" " * (1024 * 1024)
+        for _ in range(body_size // len(block)):
+            sock.sendall(block)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_100_mib_body_is_refused_over_the_socket(served, population):
+    """waitress spools the body to a temporary file (memory stays flat); the app refuses
+    it from its length in the JSON error shape. Over ``max_upload_mb`` waitress itself
+    refuses before reading."""
+    port, _ = served
+    users, _ = population
+    head = (f"POST /api/v1/evaluate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            f"Authorization: Bearer {users['lead']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {100 * 1024 * 1024}\r\n\r\n")
+    answer = _raw(port, head.encode(), 100 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"a request body may be at most 1048576 bytes" in answer
