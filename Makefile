@@ -34,7 +34,7 @@ test: install lint
 	$(BIN)/pytest -q
 
 # Longer fuzzing of every API operation (schemathesis) and the 30 s load test, both backends.
-FUZZ_EXAMPLES ?= 150
+FUZZ_EXAMPLES ?= 100
 LOAD_SECONDS ?= 30
 fuzz: install
 	IOM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IOM_LOAD_SECONDS=$(LOAD_SECONDS) \

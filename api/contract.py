@@ -8,7 +8,9 @@ The statuses follow from where the edge and the views can refuse a request:
   or query, id out of range, invalid parameters);
 * restricted roles: 403; a path parameter (a case, task, meeting, version...): 404;
 * a JSON body: 400 (not JSON, too deep, numbers too long);
-* any POST: 404 (something it names does not exist) and 409 (clashes with current state).
+* any POST: 404 (something it names does not exist) and 409 (clashes with current state);
+* a path that is also another operation's URL (``/imports/0`` is batch 0, which only
+  answers GET; ``/imports/people`` only answers POST): 405 with ``Allow``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from http import HTTPStatus
 from apispec import BasePlugin
 
 from api.auth import ALL_ROLES
+
+SHARED_URLS = frozenset({"/api/v1/imports/{kind}", "/api/v1/imports/{batch_id}"})
 
 
 def statuses(method: str, path: str, op: dict, restricted: bool) -> list[int]:
@@ -31,6 +35,8 @@ def statuses(method: str, path: str, op: dict, restricted: bool) -> list[int]:
         out.add(400)
     if method == "post":
         out |= {404, 409}
+    if path in SHARED_URLS:
+        out.add(405)
     return sorted(out)
 
 
