@@ -12,7 +12,8 @@ import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from cli.common import parse_now, print_json, session_scope
+from cli.common import open_runtime, parse_now, print_json, session_scope
+from db.session import transaction
 from workflow import audit
 from workflow.errors import InvalidInput
 
@@ -31,10 +32,10 @@ def _actor(args) -> str:
 def _print_result(result: audit.VerifyResult, what: str) -> int:
     if result.ok:
         print(f"OK: {what} intact, {result.checked} entries checked")
+        for note in result.notes:
+            print(note)
         if result.head:
             print(f"head: {result.head}")
-            print("keep this head elsewhere; '--expect-head HEAD' later proves that no "
-                  "entry was removed from the end")
         return 0
     where = f"entry {result.first_bad_seq}" if result.first_bad_seq else "chain"
     print(f"FAILED: {where}: {result.reason}")
@@ -43,9 +44,48 @@ def _print_result(result: audit.VerifyResult, what: str) -> int:
 
 
 def _verify(args) -> int:
-    with _session(args) as session:
-        result = audit.verify(session, expect_head=args.expect_head)
+    from workflow.audit_signing import verify_signed
+
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        result = verify_signed(session, rt.keyring, rt.settings.audit["checkpoint_dir"],
+                               expect_head=args.expect_head)
     return _print_result(result, "audit chain")
+
+
+def _checkpoint(args) -> int:
+    from workflow.audit_signing import write_checkpoint
+
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        directory = rt.settings.audit["checkpoint_dir"]
+        cp, result = write_checkpoint(session, rt.keyring, directory)
+    if not result.ok:
+        print("no checkpoint written: the chain does not verify")
+        return _print_result(result, "audit chain")
+    if cp is None:
+        print("no checkpoint written: " + ("the chain is empty" if not result.checked else
+                                           f"the last one already records entry "
+                                           f"{result.checked}"))
+    else:
+        print(f"checkpoint: entry {cp.seq} {cp.hash} at {cp.at}, key {cp.key_id}, "
+              f"appended to {directory}")
+    return 0
+
+
+def _keygen(args) -> int:
+    from pathlib import Path
+
+    from workflow.audit_signing import generate_key
+    from workflow.config import load_settings
+
+    path = args.file or load_settings(args.config).audit["key_file"]
+    if not path:
+        raise InvalidInput("no key file: give --file or set audit.key_file")
+    if args.if_missing and Path(path).exists():
+        print(f"audit key file {path} exists: nothing to do")
+        return 0
+    key_id = generate_key(path, parse_now(None))
+    print(f"new audit signing key {key_id} appended to {path}: it signs from now on")
+    return 0
 
 
 def _verify_export(args) -> int:
@@ -139,11 +179,23 @@ def register(sub) -> None:
     parser = sub.add_parser("audit", help="verify, explain, export and purge under retention")
     cmds = parser.add_subparsers(dest="audit_command", required=True)
 
-    verify = cmds.add_parser("verify", help="walk the hash chain; exit 1 naming the first "
+    verify = cmds.add_parser("verify", help="walk the hash chain, check signatures and "
+                                            "signed checkpoints; exit 1 naming the first "
                                             "bad entry")
-    verify.add_argument("--expect-head", help="SEQ:HASH printed by an earlier verify: also "
-                                              "detects entries removed from the end")
+    verify.add_argument("--expect-head", help="SEQ:HASH printed by an earlier verify (not "
+                                              "needed with a key and checkpoints)")
     verify.set_defaults(func=_verify)
+
+    checkpoint = cmds.add_parser("checkpoint", help="verify, then append a signed checkpoint "
+                                                    "of the head to audit.checkpoint_dir")
+    checkpoint.set_defaults(func=_checkpoint)
+
+    keygen = cmds.add_parser("keygen", help="append a new signing key to the key file "
+                                            "(rotation: it signs from now on)")
+    keygen.add_argument("--file", help="key file (default: audit.key_file)")
+    keygen.add_argument("--if-missing", action="store_true",
+                        help="only if the file does not exist yet (make run)")
+    keygen.set_defaults(func=_keygen)
 
     explain = cmds.add_parser("explain", help="why a case moved, in plain language")
     explain.add_argument("case_id", type=int)

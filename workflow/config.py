@@ -135,6 +135,15 @@ class _SmtpSchema(Schema):
     timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.1))
 
 
+class _AuditSchema(Schema):
+    # HMAC key file (outside the database); "" or a missing file: entries are not signed.
+    key_file = fields.String(load_default="")
+    # Where signed checkpoints of the chain head are appended (the auditor's copy).
+    checkpoint_dir = fields.String(load_default="var/audit-checkpoints",
+                                   validate=validate.Length(min=1))
+    checkpoint_minutes = fields.Integer(load_default=60, validate=validate.Range(1, 10080))
+
+
 class _SettingsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -150,12 +159,13 @@ class _SettingsSchema(Schema):
     review = fields.Nested(_ReviewSchema, load_default=dict)
     tasks = fields.Nested(_TasksSchema, load_default=dict)
     smtp = fields.Nested(_SmtpSchema, load_default=dict)
+    audit = fields.Nested(_AuditSchema, load_default=dict)
 
 
 # Sections of policy beyond the core ones, exposed as plain validated dicts on Settings.
 POLICY_SECTIONS = {"panel": _PanelSchema, "allocation": _AllocationSchema,
                    "capacity": _CapacitySchema, "review": _ReviewSchema}
-POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema)
+POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema, audit=_AuditSchema)
 
 
 @dataclass(frozen=True)
@@ -183,6 +193,7 @@ class Settings:
     review: Mapping = field(default_factory=lambda: _defaults("review"))
     tasks: Mapping = field(default_factory=lambda: _defaults("tasks"))
     smtp: Mapping = field(default_factory=lambda: _defaults("smtp"))
+    audit: Mapping = field(default_factory=lambda: _defaults("audit"))
 
 
 def _defaults(section: str) -> dict:
