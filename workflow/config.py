@@ -27,25 +27,36 @@ ORDINALS = ("first", "second", "third", "fourth", "last")
 _DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 
 
+def _with_driver(value: str, key: str) -> str:
+    """SQLite or PostgreSQL; a bare ``postgresql://`` (or ``postgres://``) URL gets the
+    installed driver, psycopg 3 (SQLAlchemy would otherwise look for psycopg2)."""
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValidationError(f"not a database URL: {exc}", key) from exc
+    backend = {"postgres": "postgresql"}.get(url.get_backend_name(), url.get_backend_name())
+    if backend not in _DRIVERS:
+        raise ValidationError(f"{url.get_backend_name()!r}: expected sqlite or "
+                              "postgresql", key)
+    if "+" not in url.drivername:
+        url = url.set(drivername=_DRIVERS[backend])
+    return url.render_as_string(hide_password=False)
+
+
 class _DatabaseSchema(Schema):
+    # What the service connects as: on PostgreSQL a least-privilege role (db/roles.py).
     url = fields.String(required=True, validate=validate.Length(min=1))
+    # What migrations run as (the owner of the tables); "" = the same as url.
+    owner_url = fields.String(load_default="")
 
     @post_load
     def _driver(self, data, **_kw):
-        """SQLite or PostgreSQL; a bare ``postgresql://`` (or ``postgres://``) URL gets the
-        installed driver, psycopg 3 (SQLAlchemy would otherwise look for psycopg2)."""
-        try:
-            url = make_url(data["url"])
-        except ArgumentError as exc:
-            raise ValidationError(f"not a database URL: {exc}", "url") from exc
-        backend = {"postgres": "postgresql"}.get(url.get_backend_name(),
-                                                 url.get_backend_name())
-        if backend not in _DRIVERS:
-            raise ValidationError(f"{url.get_backend_name()!r}: expected sqlite or "
-                                  "postgresql", "url")
-        if "+" not in url.drivername:
-            url = url.set(drivername=_DRIVERS[backend])
-        return {**data, "url": url.render_as_string(hide_password=False)}
+        url = _with_driver(data["url"], "url")
+        owner = _with_driver(data["owner_url"], "owner_url") if data["owner_url"] else ""
+        if owner and make_url(owner).get_backend_name() != make_url(url).get_backend_name():
+            raise ValidationError("owner_url and url must name the same kind of database",
+                                  "owner_url")
+        return {**data, "url": url, "owner_url": owner}
 
 
 class _ServerSchema(Schema):
@@ -194,6 +205,7 @@ class Settings:
     tasks: Mapping = field(default_factory=lambda: _defaults("tasks"))
     smtp: Mapping = field(default_factory=lambda: _defaults("smtp"))
     audit: Mapping = field(default_factory=lambda: _defaults("audit"))
+    database_owner_url: str = ""  # migrations; "" = database_url
 
 
 def _defaults(section: str) -> dict:
@@ -266,6 +278,7 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
         raise ConfigError(f"{config_path} (with IOM_* overrides): {details}") from exc
     return Settings(
         database_url=data["database"]["url"],
+        database_owner_url=data["database"]["owner_url"],
         host=data["server"]["host"],
         port=data["server"]["port"],
         scheduler_enabled=data["scheduler"]["enabled"],
