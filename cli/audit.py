@@ -88,10 +88,35 @@ def _keygen(args) -> int:
     return 0
 
 
+def _export_checks(args):
+    """Signature and checkpoint checks for verify-export, from --key-file (the file alone,
+    no configuration or database needed)."""
+    from workflow.audit_signing import SignatureCheck, load_keyring, read_checkpoints
+
+    if not args.key_file:
+        return None
+    keyring = load_keyring(args.key_file)
+    if not keyring.current:
+        raise InvalidInput(f"--key-file: {keyring.missing}")
+    checkpoints, problem = (read_checkpoints(args.checkpoint_dir, keyring)
+                            if args.checkpoint_dir else ([], None))
+    if problem:
+        raise InvalidInput(problem)
+    return SignatureCheck(keyring, checkpoints)
+
+
 def _verify_export(args) -> int:
     from workflow.audit_export import verify_export
 
-    result = verify_export(args.file, extract=args.extract, expect_head=args.expect_head)
+    if args.extract and args.key_file:
+        raise InvalidInput("--key-file checks a whole chain, not an --extract")
+    checks = _export_checks(args)
+    result = verify_export(args.file, extract=args.extract, expect_head=args.expect_head,
+                           checks=checks)
+    if result.ok and checks is None and not args.extract:
+        result = audit.VerifyResult(True, result.checked, head_hash=result.head_hash,
+                                    notes=("signatures not checked: give --key-file (and "
+                                           "--checkpoint-dir)",))
     code = _print_result(result, "case extract" if args.extract else "exported chain")
     if result.ok and args.extract:
         print("note: an extract proves each entry is genuine, not that none is missing")
@@ -215,6 +240,9 @@ def register(sub) -> None:
     check.add_argument("file")
     check.add_argument("--extract", action="store_true", help="the file is a case extract")
     check.add_argument("--expect-head", help="SEQ:HASH recorded earlier")
+    check.add_argument("--key-file", help="audit key file: also check signatures")
+    check.add_argument("--checkpoint-dir", help="with --key-file: also check the signed "
+                                                "checkpoints kept there")
     check.set_defaults(func=_verify_export)
 
     purge = cmds.add_parser("purge", help="delete closed cases past retention (and the "

@@ -248,3 +248,31 @@ def test_scheduler_job_writes_a_checkpoint_once_per_new_head(signed, audit_files
     assert audit_checkpoint(signed, now).note == "checkpoint of entry 4"
     path = Path(audit_files["IOM_AUDIT_CHECKPOINT_DIR"]) / CHECKPOINT_FILE
     assert [json.loads(x)["seq"] for x in path.read_text().splitlines()] == [3, 4]
+
+
+def test_an_export_carries_signatures_and_verifies_offline_against_the_key(
+        signed, capsys, audit_files, tmp_path):
+    write(signed, 5)
+    assert iom(capsys, "audit", "checkpoint")[0] == 0
+    out = tmp_path / "chain.jsonl"
+    assert iom(capsys, "audit", "export", "--format", "jsonl", "--out", str(out))[0] == 0
+    key = ["--key-file", audit_files["IOM_AUDIT_KEY_FILE"],
+           "--checkpoint-dir", audit_files["IOM_AUDIT_CHECKPOINT_DIR"]]
+    code, text_ = iom(capsys, "audit", "verify-export", str(out), *key)
+    assert code == 0 and "signatures checked: 5 entries signed" in text_
+    code, text_ = iom(capsys, "audit", "verify-export", str(out))
+    assert code == 0 and "signatures not checked: give --key-file" in text_
+    lines = out.read_text().splitlines(keepends=True)
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[:3]))
+    code, text_ = iom(capsys, "audit", "verify-export", str(cut), *key)
+    assert code == 1 and "entries were removed from the end" in text_
+    forged = json.loads(lines[-1])
+    forged.update(seq=forged["seq"] + 1, prev_hash=forged["hash"], summary="forged")
+    forged["hash"] = audit.content_hash(SimpleNamespace(**{
+        **forged, "occurred_at": datetime.fromisoformat(forged["occurred_at"]),
+        "recorded_at": datetime.fromisoformat(forged["recorded_at"])}))
+    out.write_text("".join(lines) + json.dumps(forged) + "\n")
+    code, text_ = iom(capsys, "audit", "verify-export", str(out), *key)
+    assert code == 1 and text_.startswith(f"FAILED: entry {forged['seq']}: signature does "
+                                          "not match")
