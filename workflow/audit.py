@@ -96,8 +96,10 @@ def canonical_payload(payload, field_name: str = "payload") -> tuple[str, dict]:
 
 def _check_strings(**values: str | None) -> None:
     for name, value in values.items():
+        if value is None:
+            continue
         try:
-            check_string(value, name) if value is not None else None
+            check_string(value, name)
         except NotCanonical as exc:
             raise InvalidInput(str(exc), details={"field": name, "reason": exc.reason}
                                ) from exc
