@@ -97,6 +97,22 @@ def normalise(value, path: str = "$", depth: int = 0):
     return check_string(str(value), path)
 
 
+class CanonicalDict(dict):
+    """A parsed canonical object that remembers its text, so binding it does not encode
+    it again (the audit hashes that text; see ``workflow.audit.record``)."""
+
+    __slots__ = ("text",)
+
+    @classmethod
+    def parse(cls, text: str):
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            return value
+        out = cls(value)
+        out.text = text
+        return out
+
+
 def canonical_text(value) -> str:
     """The canonical JSON text of ``value``; :class:`NotCanonical` if it has none."""
     return json.dumps(normalise(value), sort_keys=True, separators=(",", ":"),
@@ -115,6 +131,8 @@ class CanonicalJSONText(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
+        if isinstance(value, CanonicalDict):
+            return value.text
         return None if value is None else canonical_text(value)
 
     def process_result_value(self, value, dialect):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Text, event, select, text, type_coerce
 from sqlalchemy.orm import Session
 
-from db.canonical import NotCanonical, canonical_text, check_string
+from db.canonical import CanonicalDict, NotCanonical, canonical_text, check_string
 from db.models import AuditEntry
 from workflow.errors import InvalidInput
 
@@ -91,7 +91,7 @@ def canonical_payload(payload, field_name: str = "payload") -> tuple[str, dict]:
         where = field_name + exc.path[1:]
         raise InvalidInput(f"{where}: {exc.reason}",
                            details={"field": where, "reason": exc.reason}) from exc
-    return text_, json.loads(text_)
+    return text_, CanonicalDict.parse(text_)
 
 
 def _check_strings(**values: str | None) -> None:
@@ -155,14 +155,15 @@ class VerifyResult:
         return f"{self.checked}:{self.head_hash}" if self.head_hash else None
 
 
-# What the chain check reads: every hashed field (the payload both parsed and as the
-# exact stored text, ``payload_text``), the hash and the signature.
-CHAIN_COLUMNS = (AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.recorded_at,
-                 AuditEntry.actor, AuditEntry.kind, AuditEntry.case_id, AuditEntry.person_ref,
-                 AuditEntry.summary, AuditEntry.payload,
-                 type_coerce(AuditEntry.payload, Text).label("payload_text"),
-                 AuditEntry.prev_hash, AuditEntry.hash, AuditEntry.hash_version,
-                 AuditEntry.key_id, AuditEntry.signature)
+# What the chain check reads: every hashed field (the payload as the exact stored text,
+# ``payload_text``), the hash and the signature. CHAIN_COLUMNS adds the parsed payload.
+VERIFY_COLUMNS = (AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.recorded_at,
+                  AuditEntry.actor, AuditEntry.kind, AuditEntry.case_id,
+                  AuditEntry.person_ref, AuditEntry.summary,
+                  type_coerce(AuditEntry.payload, Text).label("payload_text"),
+                  AuditEntry.prev_hash, AuditEntry.hash, AuditEntry.hash_version,
+                  AuditEntry.key_id, AuditEntry.signature)
+CHAIN_COLUMNS = (*VERIFY_COLUMNS, AuditEntry.payload)
 
 
 def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = None,
@@ -187,9 +188,9 @@ def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = Non
 def _hashed_payload(entry, version: int) -> dict | str:
     """Version 3 hashes the stored text (``payload_text`` when read from the database,
     else re-encoded: canonical text parsed and encoded again is the same text)."""
-    if version < 3:
-        return entry.payload
     stored = getattr(entry, "payload_text", None)
+    if version < 3:
+        return entry.payload if hasattr(entry, "payload") else json.loads(stored)
     if stored is not None:
         return stored
     try:
@@ -281,4 +282,5 @@ def verify(session: Session, *, batch: int = 5000, expect_head: str | None = Non
 
     Reads only (no ORM objects are loaded).
     """
-    return walk(iter_chain(session, batch=batch), expect_head=expect_head, checks=checks)
+    return walk(iter_chain(session, batch=batch, columns=VERIFY_COLUMNS),
+                expect_head=expect_head, checks=checks)
