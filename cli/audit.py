@@ -57,14 +57,14 @@ def _checkpoint(args) -> int:
 
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         directory = rt.settings.audit["checkpoint_dir"]
-        cp, result = write_checkpoint(session, rt.keyring, directory)
+        cp, result = write_checkpoint(session, rt.keyring, directory, full=args.full)
     if not result.ok:
         print("no checkpoint written: the chain does not verify")
         return _print_result(result, "audit chain")
     if cp is None:
-        print("no checkpoint written: " + ("the chain is empty" if not result.checked else
+        print("no checkpoint written: " + ("the chain is empty" if not result.head_hash else
                                            f"the last one already records entry "
-                                           f"{result.checked}"))
+                                           f"{result.last_seq}"))
     else:
         print(f"checkpoint: entry {cp.seq} {cp.hash} at {cp.at}, key {cp.key_id}, "
               f"appended to {directory}")
@@ -213,6 +213,9 @@ def register(sub) -> None:
 
     checkpoint = cmds.add_parser("checkpoint", help="verify, then append a signed checkpoint "
                                                     "of the head to audit.checkpoint_dir")
+    checkpoint.add_argument("--full", action="store_true", help="verify the whole chain "
+                                                                "first, not only what is new "
+                                                                "since the last checkpoint")
     checkpoint.set_defaults(func=_checkpoint)
 
     keygen = cmds.add_parser("keygen", help="append a new signing key to the key file "

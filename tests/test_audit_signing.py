@@ -173,10 +173,19 @@ def test_checkpoint_file_edits_are_detected_and_a_broken_chain_is_never_checkpoi
     code, out = iom(capsys, "audit", "verify")
     assert code == 1 and "line 1: signature does not match (forged or edited)" in out
     path.write_text(original)
-    tamper(signed, lambda s: s.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(
-        summary="edited")))
+    write(signed, 2, start=4)
+
+    def edit(seq):
+        tamper(signed, lambda s: s.execute(update(AuditEntry).where(
+            AuditEntry.seq == seq).values(summary="edited")))
+
+    edit(2)  # before the last checkpoint: the periodic (incremental) check skips it...
+    code, out = iom(capsys, "audit", "checkpoint", "--full")  # ...a full one does not
+    assert code == 1 and out.startswith("no checkpoint written: the chain does not verify")
+    assert "FAILED: entry 2: content does not match its hash" in out
+    edit(5)  # after it: the periodic check refuses too
     code, out = iom(capsys, "audit", "checkpoint")
-    assert code == 1 and "no checkpoint written" in out and "entry 2" in out
+    assert code == 1 and "FAILED: entry 5: content does not match its hash" in out
     assert path.read_text() == original
 
 
@@ -246,6 +255,8 @@ def test_scheduler_job_writes_a_checkpoint_once_per_new_head(signed, audit_files
     assert audit_checkpoint(signed, now).note == "head already checkpointed"
     write(signed, 1, start=4)
     assert audit_checkpoint(signed, now).note == "checkpoint of entry 4"
+    tamper(signed, lambda s: forged_entry(s))
+    assert audit_checkpoint(signed, now).note.startswith("FAILED: entry 5: not signed")
     path = Path(audit_files["IOM_AUDIT_CHECKPOINT_DIR"]) / CHECKPOINT_FILE
     assert [json.loads(x)["seq"] for x in path.read_text().splitlines()] == [3, 4]
 

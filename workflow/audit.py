@@ -149,10 +149,12 @@ class VerifyResult:
     reason: str | None = None
     head_hash: str | None = None
     notes: tuple[str, ...] = field(default=())  # what was (not) checked beyond the chain
+    last_seq: int | None = None  # seq of the head (= checked when walked from entry 1)
 
     @property
     def head(self) -> str | None:
-        return f"{self.checked}:{self.head_hash}" if self.head_hash else None
+        seq = self.checked if self.last_seq is None else self.last_seq
+        return f"{seq}:{self.head_hash}" if self.head_hash else None
 
 
 # What the chain check reads: every hashed field (the payload as the exact stored text,
@@ -167,13 +169,14 @@ CHAIN_COLUMNS = (*VERIFY_COLUMNS, AuditEntry.payload)
 
 
 def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = None,
-               columns=CHAIN_COLUMNS) -> Iterator:
-    """Yield audit rows (``columns`` as named tuples) in ``seq`` order, ``batch`` at a time.
+               columns=CHAIN_COLUMNS, after: int = 0) -> Iterator:
+    """Yield audit rows (``columns`` as named tuples) in ``seq`` order, ``batch`` at a time,
+    from the entry after ``after``.
 
     Keyset pagination: memory stays bounded by ``batch`` and no ORM objects are loaded,
     so the caller's session (and its identity map) is left as it was.
     """
-    last_seq = 0
+    last_seq = after
     while True:
         query = select(*columns).where(AuditEntry.seq > last_seq)
         if case_id is not None:
@@ -248,7 +251,8 @@ def _head_problem(head: tuple[int | None, str], last_seq: int, seen: dict[int, s
     return None
 
 
-def walk(entries: Iterable, *, expect_head: str | None = None, checks=None) -> VerifyResult:
+def walk(entries: Iterable, *, expect_head: str | None = None, checks=None,
+         start: tuple[int, str] = (0, GENESIS)) -> VerifyResult:
     """Check a chain given in ``seq`` order (DB rows or parsed export lines).
 
     Reports the first entry missing, out of order, unlinked or edited. The chain alone
@@ -256,10 +260,11 @@ def walk(entries: Iterable, *, expect_head: str | None = None, checks=None) -> V
     recomputed): ``expect_head`` (``"SEQ:HASH"`` kept from an earlier run) can, and so
     can ``checks``, an object with ``entry(e) -> (seq, reason) | None``, ``end(last_seq)
     -> (seq, reason) | None`` and ``notes() -> tuple[str, ...]`` (signatures and signed
-    checkpoints: ``workflow.audit_signing.SignatureCheck``).
+    checkpoints: ``workflow.audit_signing.SignatureCheck``). ``start`` = ``(seq, hash)`` of
+    an entry already trusted, when ``entries`` begin after it (default: the beginning).
     """
     head = parse_head(expect_head) if expect_head else None
-    prev, expected, checked, seen, found = GENESIS, 1, 0, {}, False
+    prev, expected, checked, seen, found = start[1], start[0] + 1, 0, {}, False
     for entry in entries:
         problem = _link_problem(entry, prev, expected) or (checks and checks.entry(entry))
         if problem:
@@ -267,12 +272,13 @@ def walk(entries: Iterable, *, expect_head: str | None = None, checks=None) -> V
         if head and (entry.seq == head[0] or entry.hash == head[1]):
             seen[entry.seq], found = entry.hash, found or entry.hash == head[1]
         prev, expected, checked = entry.hash, entry.seq + 1, checked + 1
-    problem = (_head_problem(head, checked, seen, found) if head else None) or (
-        checks and checks.end(checked))
+    last = expected - 1
+    problem = (_head_problem(head, last, seen, found) if head else None) or (
+        checks and checks.end(last))
     if problem:
         return VerifyResult(False, checked, *problem)
     return VerifyResult(True, checked, head_hash=None if prev == GENESIS else prev,
-                        notes=checks.notes() if checks else ())
+                        notes=checks.notes() if checks else (), last_seq=last)
 
 
 def verify(session: Session, *, batch: int = 5000, expect_head: str | None = None,

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.models import AuditEntry
 from workflow import audit
 from workflow.errors import ConfigError
 
@@ -241,29 +243,53 @@ def verify_signed(session: Session, keyring: KeyRing, checkpoint_dir: str | os.P
                         checks=SignatureCheck(keyring, checkpoints))
 
 
+def _since_checkpoint(session: Session, keyring: KeyRing, anchor: Checkpoint
+                      ) -> audit.VerifyResult:
+    """Check only what was written after ``anchor`` (the latest checkpoint): that its
+    entry is still there, unchanged and validly signed, then every later entry. What
+    lies before it is covered by the checkpoints and by ``iom audit verify``."""
+    row = session.execute(select(*audit.VERIFY_COLUMNS).where(
+        AuditEntry.seq == anchor.seq)).first()
+    check = SignatureCheck(keyring, [anchor])
+    if row is None:
+        return audit.VerifyResult(False, 0, anchor.seq, f"entry {anchor.seq}, recorded by "
+                                  f"the signed checkpoint of {anchor.at}, is gone")
+    problem = check.entry(row) or (None if audit.content_hash(row) == row.hash else (
+        row.seq, "content does not match its hash (entry edited)"))
+    if problem:
+        return audit.VerifyResult(False, 0, *problem)
+    return audit.walk(audit.iter_chain(session, batch=5000, columns=audit.VERIFY_COLUMNS,
+                                       after=anchor.seq),
+                      checks=check, start=(anchor.seq, anchor.hash))
+
+
 def write_checkpoint(session: Session, keyring: KeyRing, checkpoint_dir: str | os.PathLike,
-                     *, now: datetime | None = None
+                     *, now: datetime | None = None, full: bool = False
                      ) -> tuple[Checkpoint | None, audit.VerifyResult]:
     """Verify the chain, then append a signed checkpoint of its head (fsync'd).
 
-    Returns ``(checkpoint, result)``: no checkpoint when the chain does not verify (a
-    broken chain is never blessed), when it is empty, or when the last checkpoint is
-    already this head (so a periodic job is idempotent). Needs a key (ConfigError).
+    Verifies what was written since the latest checkpoint (``full``: the whole chain,
+    as the first checkpoint always does). Returns ``(checkpoint, result)``: no
+    checkpoint when the check fails (a broken chain is never blessed), when the chain is
+    empty, or when its head is already checkpointed (a periodic job is idempotent).
+    Needs a key (ConfigError).
     """
     if not keyring.current:
         raise ConfigError(f"no audit signing key ({keyring.missing}): cannot sign a "
                           "checkpoint; create one with 'iom audit keygen'")
-    result = verify_signed(session, keyring, checkpoint_dir)
-    if not result.ok or result.head_hash is None:
-        return None, result
-    existing, _ = read_checkpoints(checkpoint_dir, keyring)
-    if existing and (existing[-1].seq, existing[-1].hash) == (result.checked,
-                                                              result.head_hash):
+    existing, problem = read_checkpoints(checkpoint_dir, keyring)
+    if problem:
+        return None, audit.VerifyResult(False, 0, None, problem)
+    anchor = max(existing, key=lambda cp: cp.seq, default=None)
+    result = (_since_checkpoint(session, keyring, anchor) if anchor and not full else
+              audit.verify(session, checks=SignatureCheck(keyring, existing)))
+    if not result.ok or result.head_hash is None or (
+            anchor and (anchor.seq, anchor.hash) == (result.last_seq, result.head_hash)):
         return None, result
     at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
-    key_id = keyring.current
-    cp = Checkpoint(result.checked, result.head_hash, at, key_id, keyring._mac(
-        key_id, _checkpoint_message(result.checked, result.head_hash, at, key_id)))
+    seq, digest, key_id = result.last_seq, result.head_hash, keyring.current
+    cp = Checkpoint(seq, digest, at, key_id, keyring._mac(
+        key_id, _checkpoint_message(seq, digest, at, key_id)))
     directory = Path(checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / CHECKPOINT_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
