@@ -29,9 +29,9 @@ from rules.document import RuleSetDocument
 from rules.engine import RuleEngine, default_engine
 from workflow import audit
 from workflow.config import Settings
+from workflow.errors import ConfigError, NotFound
 from workflow.facts import facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS, TERMINAL, fire
-from workflow.errors import ConfigError, NotFound
 from workflow.rulesets import document_of, published_row
 from workflow.tasks.routing import OUTSTANDING
 
@@ -266,6 +266,12 @@ def mark_guard_due(session: Session, person_ids: Iterable[int], *, now: datetime
         result = session.execute(
             update(Case).where(Case.person_id.in_(ids[start:start + MARK_CHUNK]),
                                Case.closed_at.is_(None), Case.state != "mapping")
-            .values(guard_due_at=now, version=Case.version + 1).execution_options(synchronize_session=False))
+            .values(guard_due_at=now, version=Case.version + 1)
+            .execution_options(synchronize_session=False))
         marked += result.rowcount or 0
+    if marked:  # cases this session holds would carry a stale version: reload them
+        people = set(ids)
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Case) and obj.person_id in people:
+                session.expire(obj)
     return marked
