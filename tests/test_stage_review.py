@@ -151,8 +151,8 @@ def test_every_job_is_idempotent_at_the_same_instant(review_runtime, session, ma
     advanced, jobs = run_all(review_runtime, now=now)
     *case_jobs, task_job = jobs
     assert {j.name: bool(j.done or j.note) for j in case_jobs} == {
-        "exclusion guards": True, "reviews due": True, "deferred represented": True, "allocation": True,
-        "panel agenda": True}
+        "exclusion guards": True, "reviews due": True, "deferred represented": True,
+        "allocation": True, "panel agenda": True}
     for _ in range(3):  # converge: cases entering a rule-driven stage are evaluated next pass
         run_all(review_runtime, now=now)
     count = session.scalar(select(func.count()).select_from(AuditEntry))

@@ -8,8 +8,9 @@ agenda rule sets compute (``set_priority``, summed) then activity score (highest
 first), at most ``max_cases``; each case's offender manager is recorded as invited.
 A chair (team_lead or admin) records accept / defer (with a date) / reject with a
 reason; the decision fires the lifecycle transition, whose listener audits it. An accept
-of an excluded case is refused with the rule's reason unless the chair records an
-override, which the case keeps for the episode and its history shows.
+or a defer of an excluded case is refused with the rule's reason; an accept with a
+recorded override is allowed, and the case keeps the override for the episode (its
+history shows it).
 """
 
 from __future__ import annotations
@@ -175,13 +176,14 @@ def _check_decision(decision: str, reason: str, defer_until: date | None, today:
 def _override(session: Session, case: Case, decision: str, override: str | None, *,
               now: datetime, user: User, settings: Settings, meeting: PanelMeeting
               ) -> dict | None:
-    """Check the exclusion guards before an accept: refuse an excluded case unless the
-    chair gives an override reason, which is then recorded on the case. Returns the
-    override (for the transition's cause) or None."""
+    """Check the exclusion guards before an accept or a defer (the case would stay in
+    the lifecycle): an excluded case is refused unless the chair accepts it with an
+    override reason, which is then recorded on the case. Returns the override (for the
+    transition's cause) or None. A reject needs no check."""
     override = (override or "").strip()
-    if decision != "accept":
-        if override:
-            raise InvalidInput("an override is only for accept", details={"field": "override"})
+    if override and decision != "accept":
+        raise InvalidInput("an override is only for accept", details={"field": "override"})
+    if decision == "reject":
         return None
     hit = guards.find_exclusions(session, [case], now=now,
                                  policy=Policy.from_settings(settings)).get(case.id)
@@ -192,8 +194,8 @@ def _override(session: Session, case: Case, decision: str, override: str | None,
         return None
     if not override:
         raise Excluded(f"case {case.id} is excluded by {', '.join(hit.rules)}: {hit.reason};"
-                       " accepting it needs a recorded override reason",
-                       details={"case_id": case.id, **hit.as_dict()})
+                       f" it cannot be {decision}ed: reject it, or accept it with a recorded"
+                       " override reason", details={"case_id": case.id, **hit.as_dict()})
     record = {"rules": hit.rules, "versions": hit.versions, "exclusion": hit.reason,
               "reason": override, "by": user.username, "role": user.role,
               "at": now.isoformat(), "meeting": meeting.id}
@@ -208,7 +210,7 @@ def decide(session: Session, meeting_id: int, case_id: int, *, decision: str, re
 
     Raises :class:`Forbidden` (not team_lead/admin), :class:`NotFound` (not on the
     agenda), :class:`Conflict` (already decided or withdrawn), :class:`Excluded` (accept
-    of an excluded case without ``override``), :class:`InvalidInput` (bad decision, no
+    without ``override``, or defer, of an excluded case), :class:`InvalidInput` (bad decision, no
     reason, bad defer date, override not for an excluded accept),
     :class:`IllegalTransition` (case no longer in panel).
     """
