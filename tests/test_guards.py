@@ -232,3 +232,28 @@ def test_an_unpublished_guard_rule_set_is_a_config_error(session, now):
     assert [d.name for d in docs] == ["youth-age-floor", "mappa-exclusion"]
     with pytest.raises(ConfigError, match=r"\[stages.exclusion\].*out-of-area"):
         guard_documents(session, ("mappa-exclusion", "out-of-area"), now=now)
+
+
+def test_the_api_refuses_an_excluded_accept_with_the_reason_and_records_an_override(
+        client, session, settings, make_case, make_user, now):
+    from datetime import UTC, datetime
+
+    _, token = make_user("lead1", role="team_lead")
+    make_user("pc1", role="police")
+    meeting, case = _on_agenda(session, settings, make_case, now)
+    _flag(session, case, 3, datetime.now(UTC).date() - timedelta(days=1))
+    auth = {"Authorization": f"Bearer {token}"}
+    url = f"/api/v1/panels/{meeting.id}/decisions"
+    body = {"case_id": case.id, "decision": "accept", "reason": "prolific"}
+    refused = client.post(url, json=body, headers=auth)
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["code"] == "excluded" and "MAPPA level 2/3" in error["message"]
+    assert error["details"]["rules"] == ["mappa-exclusion/mappa-level-2-3"]
+    made = client.post(url, json={**body, "override": "MAPPA chair agreed IOM leads"},
+                       headers=auth)
+    assert made.status_code == 201, made.get_json()
+    history = client.get(f"/api/v1/cases/{case.id}/history", headers=auth)
+    assert history.status_code == 200
+    assert "OVERRIDE of exclusion mappa-exclusion/mappa-level-2-3: MAPPA chair agreed IOM leads" \
+        in history.get_data(as_text=True)
