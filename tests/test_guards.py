@@ -203,11 +203,19 @@ def test_a_compliance_event_makes_the_case_due_for_the_guards(session, make_case
     case = make_case(state="allocated", ogrs=80)
     case.next_due_at = now + timedelta(days=30)
     session.commit()
+    other = make_case(state="panel", ogrs=80)
+    mapping = make_case(ogrs=80)
     record_event(session, case, event_id="E1", kind="appointment_missed",
                  occurred_at=now - timedelta(hours=2), details={}, actor="om", now=now)
+    for n, person_case in enumerate((other, mapping)):  # events about a person, no case
+        record_event(session, None, person=person_case.person, event_id=f"P{n}",
+                     kind="arrest", occurred_at=now - timedelta(hours=1), details={},
+                     actor="police", now=now)
     session.commit()
     session.expire_all()
     assert session.get(Case, case.id).guard_due_at == now
+    assert session.get(Case, other.id).guard_due_at == now
+    assert session.get(Case, mapping.id).guard_due_at is None  # mapping checks it anyway
 
 
 def test_guard_rule_sets_come_from_one_accessor(settings, db_url):

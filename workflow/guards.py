@@ -253,6 +253,17 @@ def guard_due_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
         .order_by(Case.guard_due_at, Case.id).limit(limit)))
 
 
+def mark_case_guard_due(session: Session, case: Case | None, person_id: int, *,
+                        now: datetime) -> None:
+    """:func:`mark_guard_due` for one person through the ORM (no bulk UPDATE): ``case``
+    when the caller holds it, else the person's open case."""
+    if case is None or case.closed_at is not None:
+        case = session.scalars(select(Case).where(Case.person_id == person_id,
+                                                  Case.closed_at.is_(None))).first()
+    if case is not None and case.closed_at is None and case.state != "mapping":
+        case.guard_due_at = now
+
+
 def mark_guard_due(session: Session, person_ids: Iterable[int], *, now: datetime) -> int:
     """Make the open cases of ``person_ids`` (outside mapping) due for the guard pass now.
 
