@@ -15,6 +15,7 @@ named exclusion rules holds for the rest of the episode.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -145,8 +146,36 @@ def find_exclusions(session: Session, cases: list[Case], *, now: datetime, polic
     return out
 
 
+@dataclass
+class Held:
+    """What excluded cases hold (open tasks, pending agenda items, leads), loaded for a
+    whole chunk in three queries by :func:`held_by`."""
+
+    tasks: dict[int, list[Task]]
+    items: dict[int, list[PanelItem]]
+    users: dict[int, User]
+
+
+def held_by(session: Session, cases: list[Case]) -> Held:
+    ids = [c.id for c in cases]
+    leads = {c.lead_user_id for c in cases if c.lead_user_id}
+    tasks: dict[int, list[Task]] = defaultdict(list)
+    items: dict[int, list[PanelItem]] = defaultdict(list)
+    with session.no_autoflush:  # one flush per chunk, not one per query
+        for task in session.scalars(select(Task).where(
+                Task.case_id.in_(ids), Task.status.in_(OUTSTANDING)).order_by(Task.id)):
+            tasks[task.case_id].append(task)
+        for item in session.scalars(select(PanelItem).where(
+                PanelItem.case_id.in_(ids), PanelItem.decision.is_(None))):
+            items[item.case_id].append(item)
+        users = ({u.id: u for u in session.scalars(select(User).where(User.id.in_(leads)))}
+                 if leads else {})
+    return Held(tasks, items, users)
+
+
 def apply_exclusion(session: Session, case: Case, exclusion: Exclusion, *, now: datetime,
-                    actor: str, policy: Policy, where: str) -> str | None:
+                    actor: str, policy: Policy, where: str, held: Held | None = None
+                    ) -> str | None:
     """Move ``case`` by the lifecycle table's exclusion event and release what it held.
 
     Returns the event fired, or None when the state has no exclusion move (mapping:
@@ -162,19 +191,20 @@ def apply_exclusion(session: Session, case: Case, exclusion: Exclusion, *, now: 
     if case.state == "mapping":
         mapping = policy.stages.get("mapping")
         case.next_due_at = now + timedelta(days=mapping.recheck_days if mapping else 7)
-    release(session, case, exclusion, now=now, actor=actor, where=where)
+    release(session, case, exclusion, now=now, actor=actor, where=where, held=held)
     return event
 
 
 def release(session: Session, case: Case, exclusion: Exclusion, *, now: datetime,
-            actor: str, where: str) -> None:
+            actor: str, where: str, held: Held | None = None) -> None:
     """After an exclusion move: free the lead, cancel open tasks, withdraw pending agenda
-    items, and write one ``case.excluded`` audit entry naming rules, versions, facts."""
-    lead = session.get(User, case.lead_user_id) if case.lead_user_id else None
+    items, and write one ``case.excluded`` audit entry naming rules, versions, facts.
+    ``held``: the chunk's :func:`held_by` (loaded for this case alone when not given)."""
+    held = held or held_by(session, [case])
+    lead = held.users.get(case.lead_user_id) if case.lead_user_id else None
     case.lead_user_id = None
     reason = f"excluded: {exclusion.reason}"
-    tasks = list(session.scalars(select(Task).where(
-        Task.case_id == case.id, Task.status.in_(OUTSTANDING))))
+    tasks = held.tasks.get(case.id, [])
     for task in tasks:
         task.status, task.outcome, task.completed_at = "cancelled", reason[:60], now
         audit.record(session, kind="task.cancelled", actor=actor, occurred_at=now,
@@ -182,8 +212,7 @@ def release(session: Session, case: Case, exclusion: Exclusion, *, now: datetime
                      summary=f"Task {task.id} ({task.template}) cancelled: {reason}",
                      payload={"task_id": task.id, "template": task.template,
                               "reason": reason, "rules": exclusion.rules})
-    items = list(session.scalars(select(PanelItem).where(
-        PanelItem.case_id == case.id, PanelItem.decision.is_(None))))
+    items = held.items.get(case.id, [])
     for item in items:
         item.decision, item.reason = "withdrawn", reason
         item.decided_by, item.decided_role, item.decided_at = actor, "rule", now
@@ -232,6 +261,7 @@ def guard_chunk(session: Session, cases: list[Case], *, now: datetime, actor: st
     """
     open_cases = [c for c in cases if c.closed_at is None]
     hits = find_exclusions(session, open_cases, now=now, policy=policy, engine=engine)
+    held = held_by(session, [c for c in open_cases if c.id in hits])
     moved = []
     for case in cases:
         case.guard_due_at = None
@@ -240,7 +270,7 @@ def guard_chunk(session: Session, cases: list[Case], *, now: datetime, actor: st
             continue
         source = case.state
         if apply_exclusion(session, case, hit, now=now, actor=actor, policy=policy,
-                           where="partner data changed"):
+                           where="partner data changed", held=held):
             moved.append(GuardResult(case.id, source, case.state, hit))
     session.flush()
     return moved
