@@ -92,3 +92,25 @@ def test_agenda_order_comes_from_the_agenda_rule_sets(session, settings, make_ca
     session.commit()
     assert [names[i.case_id] for i in meeting.items] == expected
     assert [i.rank for i in meeting.items] == [1, 2, 3]
+
+
+def test_recheck_in_and_set_priority_parameters_are_checked_at_load():
+    from rules.document import load_document
+    from rules.errors import RuleSetError
+
+    def doc(then: str) -> str:
+        return ("name: tt\nstages: [agenda]\ntitle: t\ndescription: t\nowner: t\nrules:\n"
+                "  - id: rr\n    principles: [5]\n    description: t\n"
+                f"    when: {{fact: ogrs_2yr, gte: 1}}\n    then: {then}\n")
+
+    load_document(doc("{action: set_priority, params: {score: 5, reason: ok}}"))
+    load_document(doc("{action: recheck_in, params: {days_fact: days_to_18th_birthday, "
+                      "reason: ok}}"))
+    for bad, words in [
+            ("{action: set_priority, params: {score: high, reason: x}}", "score"),
+            ("{action: set_priority, params: {score: 5000, reason: x}}", "score"),
+            ("{action: recheck_in, params: {days_fact: days_in_state, reason: x}}",
+             "days_fact")]:
+        with pytest.raises(RuleSetError) as refused:
+            load_document(doc(bad), file="t.yaml")
+        assert "rule rr" in str(refused.value) and words in str(refused.value), bad
