@@ -114,3 +114,21 @@ def test_recheck_in_and_set_priority_parameters_are_checked_at_load():
         with pytest.raises(RuleSetError) as refused:
             load_document(doc(bad), file="t.yaml")
         assert "rule rr" in str(refused.value) and words in str(refused.value), bad
+
+
+@pytest.mark.usefixtures("published")
+def test_evaluate_the_guards_the_agenda_and_a_stage_as_the_scheduler_does(session, policy,
+                                                                          now):
+    from workflow.evaluate import evaluate_facts
+
+    young = {"id": "y", "age": 16, "days_to_18th_birthday": 400, "ogrs_2yr": 90,
+             "newly_sentenced": True}
+    (guard,) = evaluate_facts(session, [young], now=now, policy=policy, stage="exclusion")
+    assert guard["outcome"] == "exclude"
+    assert {d["ruleset"] for d in guard["decisions"]} == {"youth-age-floor"}
+    (mapping,) = evaluate_facts(session, [young], now=now, policy=policy, stage="mapping")
+    assert mapping["outcome"] == "exclude"  # the guard beats pan-london's select
+    assert "pan-london-selection" in {d["ruleset"] for d in mapping["decisions"]}
+    (agenda,) = evaluate_facts(session, [{"id": "a", "ogrs_2yr": 80, "ppo": True}], now=now,
+                               policy=policy, stage="agenda")
+    assert sum(d["params"]["score"] for d in agenda["decisions"]) == 25

@@ -33,12 +33,13 @@ class Policy:
     window: FactWindow = FactWindow()
     review: Mapping = field(default_factory=lambda: dict(REVIEW_DEFAULTS))
     exclusion: tuple[str, ...] = ()  # guard rule sets, evaluated beside every stage
+    agenda: tuple[str, ...] = ()  # panel agenda priority rule sets
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(settings.stages, FactWindow(settings.newly_sentenced_days,
                                                settings.window_days), settings.review,
-                   guards.exclusion_rulesets(settings))
+                   guards.exclusion_rulesets(settings), guards.agenda_rulesets(settings))
 
 
 REVIEW_DEFAULTS = {"very_high_days": 28, "high_days": 56, "medium_days": 91,
