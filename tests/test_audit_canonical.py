@@ -159,10 +159,10 @@ def test_record_refuses_nul_in_any_text_field_before_adding_anything(session, no
     assert not session.new
 
 
-def test_entries_written_before_0008_keep_verifying_after_it(db_url, db_engine, now):
+def test_entries_written_before_0009_keep_verifying_after_it(db_url, db_engine, now):
     """Version 1 and 2 entries written into the old JSON/jsonb column (floats, Unicode)
     verify after the column became canonical text, and the chain continues in v3."""
-    downgrade(db_url, "0007")
+    downgrade(db_url, "0008")
     try:
         prev = audit.GENESIS
         with db_engine.begin() as conn:
@@ -192,7 +192,7 @@ def test_entries_written_before_0008_keep_verifying_after_it(db_url, db_engine, 
         assert s.get(AuditEntry, 4).hash_version == 3
 
 
-def test_guard_triggers_survive_migration_0008(session, now):
+def test_guard_triggers_survive_migration_0009(session, now):
     audit.record(session, kind="t", actor="a", occurred_at=now, summary="s", payload={})
     session.commit()
     from sqlalchemy.exc import DBAPIError

@@ -77,7 +77,7 @@ class AuditEntry(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     # What ``hash`` covers: 1 = every field but recorded_at (entries before migration
-    # 0007), 2 = recorded_at too, 3 = the payload as its stored canonical text (0008).
+    # 0007), 2 = recorded_at too, 3 = the payload as its stored canonical text (0009).
     hash_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     key_id: Mapped[str | None] = mapped_column(String(40))
     signature: Mapped[str | None] = mapped_column(String(64))

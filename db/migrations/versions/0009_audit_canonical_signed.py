@@ -11,15 +11,15 @@ No row is updated: PostgreSQL rewrites the table for ``ALTER COLUMN ... TYPE`` w
 firing row triggers; SQLite recreates the table (batch), so the append-only triggers of
 0002 are created again here.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -52,7 +52,7 @@ def downgrade() -> None:
     written = op.get_bind().execute(
         sa.text("SELECT count(*) FROM audit_entry WHERE hash_version >= 3")).scalar()
     if written:
-        raise RuntimeError(f"cannot downgrade below 0008: {written} audit entries hash "
+        raise RuntimeError(f"cannot downgrade below 0009: {written} audit entries hash "
                            "their payload text (hash_version 3)")
     _payload_type(sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql"),
                   "jsonb")
