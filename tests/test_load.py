@@ -97,8 +97,9 @@ def _client(port: int, users: dict, case_ids: list[int], stop: float, seed: int,
 
 
 @pytest.fixture
-def served(runtime, monkeypatch):
-    """The app behind waitress on a free port, with the scheduler every second."""
+def served(runtime, monkeypatch, population):
+    """The app behind waitress on a free port, with the scheduler every second (started
+    once the rule sets are published and the population is in)."""
     from api.serve import make_server
     from scheduler import runner
 
