@@ -29,7 +29,7 @@ from workflow.errors import InvalidInput
 
 MAX_ID = 2**31 - 1  # PostgreSQL ``integer`` columns (every id in db/models)
 MAX_JSON_DEPTH = 32
-MAX_INT_DIGITS = 19
+MAX_INT_DIGITS = 40  # 2**128 fits; a 5,000-digit number does not
 MAX_FLOAT_CHARS = 40
 # Endpoints that stream a large upload: they get ``max_upload_bytes`` instead.
 UPLOAD_ENDPOINTS = frozenset({"imports.Import"})
