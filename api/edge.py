@@ -7,9 +7,10 @@ Contract: whatever a client sends, the answer is a 4xx in the one error shape, n
   Werkzeug at the same limit).
 * JSON bodies are parsed once here with limits: nesting at most :data:`MAX_JSON_DEPTH`,
   integers at most :data:`MAX_INT_DIGITS` digits, decimals at most
-  :data:`MAX_FLOAT_CHARS` characters, no ``NaN``/``Infinity`` -> 400.
+  :data:`MAX_FLOAT_CHARS` characters -> 400.
 * NUL characters and unpaired surrogates (which neither PostgreSQL nor UTF-8 can store) in
-  the path, the query string or any JSON string or key -> 422.
+  the path, the query string or any JSON string or key, and ``NaN``/``Infinity`` in JSON
+  -> 422 naming the field (``details.note``), by the rules of ``db/canonical.py``.
 * Integer path parameters (ids) are checked against the database column range
   (``integer``: at most 2^31-1) -> 422 naming the parameter.
 """
@@ -25,6 +26,7 @@ from marshmallow import ValidationError, fields
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
+from db.canonical import NotCanonical, check_string, normalise
 from workflow.errors import InvalidInput
 
 MAX_ID = 2**31 - 1  # PostgreSQL ``integer`` columns (every id in db/models)
@@ -76,16 +78,9 @@ def _bad_number(kind: str, limit: int):
         if len(text.lstrip("-")) > limit:
             raise ValueError(f"a JSON {kind} has {len(text)} characters; at most {limit} "
                              "are accepted")
-        value = float(text) if kind == "decimal" else int(text)
-        if kind == "decimal" and value in (float("inf"), float("-inf")):
-            raise ValueError(f"the JSON number {text} is out of range")
-        return value
+        return float(text) if kind == "decimal" else int(text)
 
     return parse
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _depth(text: str) -> int:
@@ -99,32 +94,22 @@ def _depth(text: str) -> int:
 
 def bad_text(value: str) -> str | None:
     """Why ``value`` cannot be stored, or None: NUL, or an unpaired surrogate."""
-    if "\x00" in value:
-        return "contains a NUL character (\\u0000), which cannot be stored"
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains an unpaired surrogate (\\ud800-\\udfff), which is not text"
+        check_string(value, "$")
+    except NotCanonical as exc:
+        return f"cannot be stored: {exc.reason}"
     return None
 
 
-def _walk_strings(data) -> None:
-    """Refuse NUL or surrogates in any string or key of parsed JSON (iteratively)."""
-    stack = [("", data)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                reason = bad_text(key)
-                if reason:
-                    raise InvalidInput(f"JSON key at {path or '/'} {reason}",
-                                       details={"field": path or "/"})
-                stack.append((f"{path}/{key}", value))
-        elif isinstance(node, list):
-            stack.extend((f"{path}/{i}", v) for i, v in enumerate(node))
-        elif isinstance(node, str) and (reason := bad_text(node)):
-            raise InvalidInput(f"JSON string at {path or '/'} {reason}",
-                               details={"field": path or "/"})
+def _check_storable(data) -> None:
+    """Refuse what no backend can store (NUL, lone surrogates, NaN, infinities) naming its
+    path as the audit does (``details.note``): the same rules as ``db/canonical.py``."""
+    try:
+        normalise(data)
+    except NotCanonical as exc:
+        where = exc.path[2:] or "body"
+        raise InvalidInput(f"{where}: {exc.reason}",
+                           details={"field": where, "reason": exc.reason}) from exc
 
 
 def load_json_bounded(raw: bytes):
@@ -138,11 +123,10 @@ def load_json_bounded(raw: bytes):
         raise BadRequest(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(text, parse_int=_bad_number("integer", MAX_INT_DIGITS),
-                          parse_float=_bad_number("decimal", MAX_FLOAT_CHARS),
-                          parse_constant=_no_constant)
+                          parse_float=_bad_number("decimal", MAX_FLOAT_CHARS))
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from exc
-    _walk_strings(data)
+    _check_storable(data)
     return data
 
 
