@@ -20,6 +20,8 @@ from sqlalchemy.exc import ArgumentError
 from workflow.errors import ConfigError
 
 RULE_STAGES = ("mapping", "matrixing", "review")
+# Seeds of the stage policy's other purposes (config.toml only seeds the first version).
+SEED_PURPOSES = ("programme_links", "exclusion", "agenda")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ORDINALS = ("first", "second", "third", "fourth", "last")
 
@@ -74,6 +76,9 @@ class _StagesSchema(Schema):
     mapping = fields.Nested(_StageSchema, required=True)
     matrixing = fields.Nested(_StageSchema, required=True)
     review = fields.Nested(_StageSchema)
+    programme_links = fields.Nested(_StageSchema)
+    exclusion = fields.Nested(_StageSchema)
+    agenda = fields.Nested(_StageSchema)
 
 
 def _check_schedule(value: str) -> None:
@@ -107,6 +112,7 @@ class _CapacitySchema(Schema):
     mix_nonstat = fields.Float(load_default=35, validate=validate.Range(min=0))
     staff_offender_managers = fields.Integer(load_default=3, validate=validate.Range(min=0))
     staff_police = fields.Integer(load_default=2, validate=validate.Range(min=0))
+    team_cohort = fields.Integer(load_default=100, validate=validate.Range(min=1))
 
 
 class _ReviewSchema(Schema):
@@ -205,7 +211,7 @@ def _env_overrides(raw: dict, env: Mapping[str, str]) -> dict:
     ):
         for key, fld in schema().fields.items():
             targets[f"IOM_{section}_{key}".upper()] = ([section, key], fld)
-    for stage in RULE_STAGES:
+    for stage in RULE_STAGES + SEED_PURPOSES:
         for key, fld in _StageSchema().fields.items():
             targets[f"IOM_STAGES_{stage}_{key}".upper()] = (["stages", stage, key], fld)
     for name, value in env.items():

@@ -13,9 +13,9 @@ from rules.decisions import outcome_of
 from rules.document import RuleSetDocument
 from rules.engine import RuleEngine, default_engine
 from rules.errors import FactError
-from workflow.advance import Policy
+from workflow.advance import Policy, stage_documents
 from workflow.errors import InvalidInput
-from workflow.rulesets import active_documents, document_of, published_row
+from workflow.rulesets import document_of, published_row
 
 
 def _documents(session: Session, *, stage: str | None, ruleset: str | None, now: datetime,
@@ -27,7 +27,7 @@ def _documents(session: Session, *, stage: str | None, ruleset: str | None, now:
     if stage not in policy.stages:
         raise InvalidInput(f"stage {stage!r} has no rule sets configured; configured: "
                            f"{', '.join(policy.stages)}", details={"field": "stage"})
-    return active_documents(session, stage, policy.stages[stage].rulesets, now=now)
+    return stage_documents(session, policy, stage, now=now)
 
 
 def _check_items(items) -> None:

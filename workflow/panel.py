@@ -90,7 +90,9 @@ def build_agenda(session: Session, *, now: datetime, settings: Settings,
     Returns the meeting whose agenda was built by this call, else None (idempotent).
     Flushes; the caller commits.
     """
-    panel = settings.panel
+    from workflow.policy.store import policy_in_force
+
+    panel = policy_in_force(session, settings, now).panel
     held_on = next_meeting_on(panel["schedule"], now.date())
     if now.date() < held_on - timedelta(days=panel["agenda_days_before"]):
         return None
@@ -177,12 +179,14 @@ def decide(session: Session, meeting_id: int, case_id: int, *, decision: str, re
 def _after_decision(session, case, decision, defer_until, *, now, actor, settings) -> None:
     from workflow.advance import review_interval
     from workflow.allocation import allocate
+    from workflow.policy.store import policy_in_force
 
     if decision == "defer":
         case.next_due_at = datetime.combine(defer_until, time(0), UTC)
     elif decision == "accept":
         allocate(session, case, now=now, actor=actor, settings=settings)
-        case.next_due_at = now + review_interval(case.intensity, settings.review)
+        review = policy_in_force(session, settings, now).review
+        case.next_due_at = now + review_interval(case.intensity, review)
 
 
 def minutes(session: Session, meeting_id: int) -> dict:

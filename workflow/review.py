@@ -86,7 +86,10 @@ def custody(session: Session, case: Case, *, event: str, reason: str, now: datet
     if event == "custody_in":
         case.next_due_at = None
     else:
-        case.next_due_at = now + review_interval(case.intensity, settings.review)
+        from workflow.policy.store import policy_in_force
+
+        review = policy_in_force(session, settings, now).review
+        case.next_due_at = now + review_interval(case.intensity, review)
     session.flush()
 
 
