@@ -53,8 +53,8 @@ def _history(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         versions, publications = admin.history(session, args.name)
         for p in publications:
-            print(f"in force from {p.published_at:%Y-%m-%d %H:%M} {p.kind:8} "
-                  f"{p.version.version[:12]} by {p.actor} (recorded "
+            print(f"{p.published_at:%Y-%m-%d %H:%M} {p.kind:8} {p.version.version[:12]} "
+                  f"by {p.actor} (in force from then; recorded "
                   f"{p.recorded_at:%Y-%m-%d %H:%M}): {p.reason}")
         print(f"{len(versions)} stored version(s)")
     return 0

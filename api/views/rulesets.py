@@ -42,7 +42,8 @@ def _now() -> datetime:
 
 
 def _outcome(outcome: PublishOutcome) -> dict:
-    return {**RuleSetVersionOut().dump(outcome.row), "warnings": outcome.warnings,
+    row = {name: getattr(outcome.row, name) for name in RuleSetVersionOut().fields}
+    return {**row, "warnings": outcome.warnings,
             "moves_at_next_pass": outcome.due_cases, "note": outcome.note}
 
 

@@ -40,7 +40,7 @@ class PublishOutcome:
                 "scheduler pass")
 
     def lines(self) -> list[str]:
-        verb = "published" if self.kind == "publish" else "in force again (rollback)"
+        verb = "now published" if self.kind == "publish" else "in force again (rollback)"
         out = [f"{self.row.name}@{self.row.version[:12]} is {verb}"]
         out += [f"WARNING: {w}" for w in self.warnings]
         out.append(self.note + (": cases " + ", ".join(map(str, self.due_cases))
