@@ -143,5 +143,8 @@ def publication_note(session: Session, row: RuleSetVersion) -> str:
 
 
 def published_count(session: Session) -> int:
-    """How many rule-set names have a version in force."""
-    return session.scalar(select(func.count(RuleSetPublication.name.distinct()))) or 0
+    """How many rule-set names have a version in force (the stage policy not counted)."""
+    from workflow.policy.document import POLICY_NAME
+
+    return session.scalar(select(func.count(RuleSetPublication.name.distinct())).where(
+        RuleSetPublication.name != POLICY_NAME)) or 0
