@@ -42,6 +42,9 @@ def _list(args) -> int:
 def _show(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
+        if args.raw:
+            print(row.document, end="" if row.document.endswith("\n") else "\n")
+            return 0
         print(f"# {row.name}@{row.version} status={row.status} created_by={row.created_by}"
               f" approved_by={row.approved_by} published_by={row.published_by}")
         print(f"# {admin.publication_note(session, row)}")
@@ -146,7 +149,9 @@ def add_admin_commands(rules_sub) -> None:
                     reason=True)
     draft.add_argument("file")
     command("list", _list, "every stored version", ref=False, actor=False)
-    command("show", _show, "one stored version with its document", actor=False)
+    command("show", _show, "one stored version with its document (stage-policy: the "
+            "stage policy)", actor=False).add_argument(
+        "--raw", action="store_true", help="the document only, to edit and draft again")
     command("history", _history, "what was in force when", ref=False, actor=False
             ).add_argument("name")
     command("test-stored", _test_stored, "run a stored version's examples and record it")

@@ -165,3 +165,103 @@ def test_done_when_through_the_api(client, make_user, make_case, runtime, sessio
     assert e.next_due_at > datetime.now(UTC) + timedelta(days=6)  # evaluated: recheck
     assert session.get(Case, e.id).state == "mapping"
     assert verify(session).ok
+
+
+def _cli_json(capsys, *argv) -> dict:
+    import json
+
+    from cli.main import main
+
+    assert main(list(argv)) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def _cli_lifecycle(capsys, iom, path, *, reason):
+    """draft, test-stored, preview --json, approve (lead2); returns (ref, preview)."""
+    from cli.main import main
+
+    assert main([*iom, "draft", str(path), "--as", "lead1", "--reason", reason]) == 0
+    ref = capsys.readouterr().out.split()[1]
+    assert main([*iom, "test-stored", ref, "--as", "lead1"]) == 0
+    capsys.readouterr()
+    preview = _cli_json(capsys, *iom, "preview", ref, "--as", "lead1", "--json")
+    assert main([*iom, "approve", ref, "--as", "lead1", "--reason", "mine"]) == 2
+    assert main([*iom, "approve", ref, "--as", "lead2", "--reason", "agreed"]) == 0
+    capsys.readouterr()
+    return ref, preview
+
+
+def _tick_moves(capsys, config) -> dict[int, str]:
+    """``iom tick``: {case id: "source -> target"} of the cases it moved."""
+    from cli.main import main
+
+    assert main(["--config", config, "tick"]) == 0
+    moves = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("  case ") and " -> " in line and "FAILED" not in line:
+            head, _, rest = line.strip().partition(": ")
+            moves[int(head.split()[1])] = rest.split(" (")[0]
+    return moves
+
+
+@pytest.mark.usefixtures("published")
+def test_done_when_through_the_cli(db_url, make_user, make_case, session, tmp_path,
+                                   monkeypatch, capsys, now):
+    from cli.main import main
+
+    make_user("lead1", role="team_lead")
+    make_user("lead2", role="team_lead", agency="police")
+    make_user("om1", role="offender_manager", agency="NPS")
+    monkeypatch.setenv("IOM_DATABASE_URL", db_url)
+    config = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "config.toml")
+    iom = ["--config", config, "rules"]
+    a, b, c, d = not_due_cases(make_case, session, now)
+    warning = "not evaluated by any stage: add it to the stage policy"
+
+    flex = tmp_path / "flex.yaml"
+    flex.write_text(flex_with_new_rule())
+    ref, preview = _cli_lifecycle(capsys, iom, flex, reason="violence 60+")
+    assert any(warning in w for w in preview["warnings"]) and preview["changed"] == []
+    published = _cli_json(capsys, *iom, "publish", ref, "--as", "lead1", "--reason", "board",
+                          "--json")
+    assert any(warning in w for w in published["warnings"])
+    assert published["moves_at_next_pass"] == []
+    assert _tick_moves(capsys, config) == {}
+
+    assert main([*iom, "show", "stage-policy", "--raw"]) == 0
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(policy_with(capsys.readouterr().out, "mapping",
+                                       "barnet-local-flex"))
+    policy_ref, preview = _cli_lifecycle(capsys, iom, policy_file, reason="use local flex")
+    assert preview["moves_at_next_pass"] == sorted([a.id, b.id])
+    assert main([*iom, "publish", policy_ref, "--as", "lead1", "--reason", "board"]) == 0
+    out = capsys.readouterr().out
+    assert "is now published" in out and "move at the next scheduler pass" in out
+    assert f"cases {', '.join(str(i) for i in sorted([a.id, b.id]))}" in out
+
+    assert _tick_moves(capsys, config) == {a.id: "mapping -> matrixing",
+                                           b.id: "mapping -> matrixing"}
+    session.expire_all()
+    policy_version = session.scalars(select(AuditEntry.payload).where(
+        AuditEntry.kind == "ruleset.published").order_by(AuditEntry.seq.desc())
+    ).first()["version"]
+    assert policy_version.startswith(policy_ref.split("@")[1])
+    for case in (a, b):
+        cause = session.scalars(select(AuditEntry).where(
+            AuditEntry.case_id == case.id, AuditEntry.kind == "case.transition")
+        ).one().payload["cause"]
+        assert cause["policy"] == policy_version
+        assert any(v.startswith("barnet-local-flex@" + ref.split("@")[1])
+                   for v in cause["versions"])
+
+    e = make_case(ogrs=63, offence="violence")
+    e.next_due_at = datetime.now(UTC) + timedelta(days=4)
+    session.commit()
+    rolled = _cli_json(capsys, *iom, "rollback", "stage-policy", "--as", "lead2",
+                       "--reason", "too many", "--json")
+    assert rolled["moves_at_next_pass"] == [e.id]
+    moves = _tick_moves(capsys, config)
+    assert e.id not in moves
+    session.expire_all()
+    assert session.get(Case, e.id).state == "mapping"
+    assert session.get(Case, e.id).next_due_at > datetime.now(UTC) + timedelta(days=6)
