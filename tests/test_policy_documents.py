@@ -143,3 +143,21 @@ def test_policy_as_of_and_history(session, settings, now, make_user):
     assert policy_in_force(session, settings, now - timedelta(seconds=1)).review[
         "high_days"] == before.review["high_days"] == 56
     assert policy_in_force(session, settings, now).version == row.version != before.version
+
+
+@pytest.mark.usefixtures("published")
+def test_only_sets_no_purpose_names_are_warned_about(session, settings, now, make_user):
+    """lead-professional (allocation) and enforcement-triggers (compliance) are used by the
+    policy though no case stage previews them; bromley-selection is named nowhere."""
+    from workflow.policy.store import policy_in_force
+    from workflow.preview import preview
+    from workflow.rulesets import published_row
+
+    policy = policy_in_force(session, settings, now)
+    for name in ("lead-professional", "enforcement-triggers", "programme-links"):
+        assert preview(session, published_row(session, name), now=now,
+                       policy=policy).warnings == [], name
+    [warning] = preview(session, published_row(session, "bromley-selection"), now=now,
+                        policy=policy).warnings
+    assert warning.startswith("bromley-selection is not evaluated by any stage: add it to "
+                              "the stage policy")

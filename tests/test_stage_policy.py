@@ -139,6 +139,7 @@ def test_done_when_through_the_api(client, make_user, make_case, runtime, sessio
         cause = entry.payload["cause"]
         assert f"barnet-local-flex@{flex}" in cause["versions"]
         assert cause["policy"] == policy
+        assert f"stage policy {policy[:12]}" in entry.summary and flex[:12] in entry.summary
     session.expire_all()
     assert {session.get(Case, x.id).state for x in (c, d)} == {"mapping"}
 

@@ -163,7 +163,9 @@ def preview(session: Session, row: RuleSetVersion, *, now: datetime, policy: Pol
                  batch=batch, report=report, own=doc.name, fired=fired)
     report.counts = dict(Counter(i.label for i in report.changed))
     report.silent_rules = [r.id for r in doc.rules if r.id not in fired]
-    if not any(report.in_config.values()):
+    named = {n for names in policy.purposes.values() for n in names} | {
+        n for stage in policy.stages.values() for n in stage.rulesets}
+    if doc.name not in named:
         report.warnings.append(unused_message(doc.name))
     return report
 
