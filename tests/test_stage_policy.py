@@ -17,6 +17,7 @@ from db.models import AuditEntry, Case
 from rules.library import shipped_documents
 from scheduler.jobs import advance_due
 from workflow.audit import verify
+from workflow.explain import explain_case
 
 NEW_RULE = """  - id: local-violence-ogrs-60
     principles: [2]
@@ -140,6 +141,8 @@ def test_done_when_through_the_api(client, make_user, make_case, runtime, sessio
         assert f"barnet-local-flex@{flex}" in cause["versions"]
         assert cause["policy"] == policy
         assert f"stage policy {policy[:12]}" in entry.summary and flex[:12] in entry.summary
+        [line] = [x for x in explain_case(session, case.id) if x.kind == "case.transition"]
+        assert f"Stage policy in force: version {policy[:12]}" in line.text
     session.expire_all()
     assert {session.get(Case, x.id).state for x in (c, d)} == {"mapping"}
 

@@ -171,6 +171,8 @@ def _explain_rule_cause(cause: dict, versions: _Versions) -> str:
     text = "; and ".join(describe_decision(d, versions) for d in decisive) or "no rule matched"
     if others:
         text += ". Also matched: " + "; ".join(describe_decision(d, versions) for d in others)
+    if cause.get("policy"):
+        text += f". Stage policy in force: version {cause['policy'][:12]}"
     return text
 
 
