@@ -90,6 +90,8 @@ def _preview(args) -> int:
     print(f"cases no rule of it matches: {len(report.unmatched_cases)}")
     for warning in report.warnings:
         print(f"WARNING: {warning}")
+    for change in report.not_previewed:
+        print(f"also changes (not previewed case by case): {change}")
     print(report.note + (": cases " + ", ".join(map(str, report.case_ids))
                          if report.case_ids else ""))
     return 0

@@ -137,8 +137,10 @@ def test_policy_as_of_and_history(session, settings, now, make_user):
     from policy_helpers import publish_policy
 
     before = policy_in_force(session, settings, now)
-    row, _, _ = publish_policy(session, settings, now=now,
-                               edit=lambda d: d["review_days"].update(high_days=42))
+    row, report, _ = publish_policy(session, settings, now=now,
+                                    edit=lambda d: d["review_days"].update(high_days=42))
+    assert report.not_previewed == ["review.high_days: 56 -> 42"]
+    assert report.changed == []
     assert policy_in_force(session, settings, now).review["high_days"] == 42
     assert policy_in_force(session, settings, now - timedelta(seconds=1)).review[
         "high_days"] == before.review["high_days"] == 56

@@ -64,6 +64,7 @@ class PreviewReport:
     unmatched_cases: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     policy_version: str | None = None
+    not_previewed: list[str] = field(default_factory=list)
 
     @property
     def case_ids(self) -> list[int]:
@@ -190,4 +191,20 @@ def preview_policy(session: Session, row: RuleSetVersion, *, now: datetime, poli
         _compare(session, stage, current, candidate, now=now, policy=policy, engine=engine,
                  batch=batch, report=report)
     report.counts = dict(Counter(i.label for i in report.changed))
+    report.not_previewed = _other_changes(policy, draft)
     return report
+
+
+def _other_changes(policy: Policy, draft: Policy) -> list[str]:
+    """What a policy draft changes that is not previewed case by case."""
+    out = [f"{purpose} rule sets: {', '.join(policy.rulesets_for(purpose)) or 'none'} -> "
+           f"{', '.join(draft.rulesets_for(purpose)) or 'none'} (applies from the next "
+           "time they are evaluated)"
+           for purpose in ("allocation", "compliance", "programme_links", "exclusion",
+                           "agenda")
+           if policy.rulesets_for(purpose) != draft.rulesets_for(purpose)]
+    for section in ("panel", "review", "capacity"):
+        old, new = getattr(policy, section), getattr(draft, section)
+        out += [f"{section}.{key}: {old.get(key)} -> {new.get(key)}"
+                for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    return out
