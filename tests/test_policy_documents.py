@@ -40,8 +40,8 @@ def test_shipped_seed_names_every_purpose_and_validates(session, now):
     doc = policy_document_of(policy_row(session))
     assert doc.rulesets_for("mapping") == ("mappa-exclusion", "pan-london-selection")
     assert doc.rulesets_for("programme_links") == ("programme-links",)
-    assert doc.rulesets_for("exclusion") == ("mappa-exclusion",)
-    assert doc.rulesets_for("agenda") == ()
+    assert doc.rulesets_for("exclusion") == ("mappa-exclusion", "youth-age-floor")
+    assert doc.rulesets_for("agenda") == ("agenda-priority",)
     assert doc.rulesets_for("compliance") == ("enforcement-triggers",)
     assert doc.capacity["team_cohort"] == 100 and doc.panel["max_cases"] == 20
     assert reference_problems(session, doc, now=now) == []

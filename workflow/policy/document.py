@@ -35,12 +35,14 @@ PURPOSES: dict[str, tuple[str, ...]] = {
     "allocation": ("allocated",),
     "compliance": ("allocated", "review"),
     "programme_links": ("matrixing", "allocated", "review"),
-    "exclusion": ("mapping", "matrixing", "panel", "allocated", "review"),
-    "agenda": ("panel",),
+    # Guard rule sets are evaluated beside every stage whatever their `stages` say.
+    "exclusion": ("exclusion", "mapping", "matrixing", "panel", "allocated", "review"),
+    "agenda": ("agenda", "panel"),
 }
 # Purposes that are stages the scheduler evaluates case by case (state -> purpose).
 RULE_STAGES = ("mapping", "matrixing", "review")
-PURPOSE_DEFAULTS = {"exclusion": ["mappa-exclusion"], "agenda": [],
+PURPOSE_DEFAULTS = {"exclusion": ["mappa-exclusion", "youth-age-floor"],
+                    "agenda": ["agenda-priority"],
                     "programme_links": [], "compliance": ["enforcement-triggers"],
                     "allocation": ["lead-professional", "intensity-by-risk"]}
 ORDINALS = ("first", "second", "third", "fourth", "last")
@@ -259,6 +261,8 @@ def seed_document(settings) -> PolicyDocument:
         purposes[name] = {"rulesets": list(stage.rulesets)}
         if name in RULE_STAGES:
             purposes[name]["recheck_days"] = stage.recheck_days
+    for name, names in getattr(settings, "guard_rulesets", {}).items():
+        purposes[name] = {"rulesets": list(names)}  # exclusion, agenda, programme_links
     purposes.setdefault("allocation", {"rulesets": list(settings.allocation["rulesets"])})
     purposes.setdefault("compliance",
                         {"rulesets": list(settings.tasks["compliance_rulesets"])})
