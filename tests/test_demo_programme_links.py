@@ -1,6 +1,6 @@
 """Principle 4 in the demo borough: with programme-links in the shipped stage policy,
-flagged cohort members (MARAC repeat, drug test on arrest, YOS) get referral tasks after
-a few scheduler passes."""
+flagged cohort members (drug test on arrest, PPO, MARAC, YOS at 18) get referral tasks
+after a few scheduler passes."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def test_demo_borough_raises_programme_referrals(session, runtime, now, tmp_path
     session.expire_all()
     referrals = session.scalars(select(Task).where(Task.template.like("referral_%"))).all()
     kinds = {t.template for t in referrals}
-    assert "referral_yos" in kinds and {"referral_dip", "referral_drr"} & kinds, kinds
+    # Drug test on arrest (DTOA) -> DIP/DRR; PPO. (Under-18s never reach the adult
+    # cohort since the youth age floor; their YOS transition is youth-age-floor's task.)
+    assert {"referral_dip", "referral_drr"} & kinds and "referral_ppo" in kinds, kinds
     assert all(t.ruleset == "programme-links" for t in referrals)
     # Each referral is for a person the partners flagged for that programme.
     needs = {"referral_yos": "yos_referral", "referral_marac": "marac_repeat",

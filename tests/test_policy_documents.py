@@ -163,3 +163,19 @@ def test_only_sets_no_purpose_names_are_warned_about(session, settings, now, mak
                         policy=policy).warnings
     assert warning.startswith("bromley-selection is not evaluated by any stage: add it to "
                               "the stage policy")
+
+
+@pytest.mark.usefixtures("published")
+def test_a_guard_set_is_previewed_in_every_stage(session, settings, now, make_case):
+    """youth-age-floor is written for `exclusion` only, yet guards every stage: its
+    preview evaluates the open cases of each stage the policy evaluates."""
+    from workflow.policy.store import policy_in_force
+    from workflow.preview import preview
+    from workflow.rulesets import published_row
+
+    make_case(state="matrixing", ogrs=80)
+    make_case(state="review", ogrs=80)
+    report = preview(session, published_row(session, "youth-age-floor"), now=now,
+                     policy=policy_in_force(session, settings, now))
+    assert report.evaluated == 2 and report.warnings == []
+    assert report.in_config == {"mapping": True, "matrixing": True, "review": True}

@@ -154,7 +154,9 @@ def preview(session: Session, row: RuleSetVersion, *, now: datetime, policy: Pol
     report = PreviewReport(doc.name, doc.version, list(doc.stages), {},
                            policy_version=policy.version)
     fired: set[str] = set()
-    for stage in doc.stages:
+    # A guard set is evaluated beside every stage, whatever its own `stages` say.
+    stages = list(policy.stages) if doc.name in policy.exclusion else list(doc.stages)
+    for stage in stages:
         current = stage_documents(session, policy, stage, now=now)
         report.in_config[stage] = any(d.name == doc.name for d in current)
         if not report.in_config[stage]:
