@@ -89,7 +89,8 @@ CATALOGUE: dict[str, Fact] = {f.name: f for f in (
          "compliance events appointment_missed / licence_breach (workflow/tasks/facts.py)",
          minimum=0),
     Fact("in_custody", "boolean", "", "in custody on the evaluation date",
-         "latest compliance event custody_in / custody_out is custody_in"),
+         "latest compliance event custody_in / custody_out (a partner's report or "
+         "`iom custody`) is custody_in; a suspended case counts from its suspension"),
     Fact("panel_attendance_confirmed", "boolean", "",
          "the offender manager confirmed they will attend panel",
          "latest completed panel_invite task's outcome is attendance_confirmed"),
