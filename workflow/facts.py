@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Assessment, Case, OffendingEvent, PartnerFlag, Person, Supervision
+from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
 from workflow.scoring import default_scorer, inputs_from_history
 from workflow.tasks.facts import compliance_facts
@@ -69,6 +70,8 @@ def _flag_value(kind: str, value: str):
         return int(value)
     if kind == "gang_grade":
         return value.lower() if value.lower() in ("high", "medium", "low") else None
+    if kind == "treatment":
+        return value.lower() if value.lower() in TREATMENT_STATES else None
     return value.strip().lower() in _TRUE
 
 
@@ -162,6 +165,8 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
     since, events, assessments, flags, supervisions = _load(
         session, list(persons), today, window)
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
+    # Seed criteria: borough ranks, offence-type counts (workflow/criteria_facts.py).
+    criteria = criteria_facts(session, list(persons), today, window.window_days)
     out = {}
     for case in cases:
         person = persons[case.person_id]
@@ -169,6 +174,7 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
             **_person_facts(person, events.get(person.id, []), since, sentenced_since,
                             assessments.get(person.id), supervisions.get(person.id),
                             flags.get(person.id, {}), today),
+            **criteria[person.id], **programme_facts(flags.get(person.id, {})),
             "days_in_state": max((now - case.state_since).days, 0),
         }
     for case_id, compliance in compliance_facts(session, cases, now, events).items():

@@ -11,7 +11,8 @@ from db.base import Base, JSONType, UTCDateTime, utcnow
 
 EVENT_KINDS = ("arrest", "charge", "conviction")
 SUPERVISION_PROVIDERS = ("NPS", "CRC", "none")
-FLAG_KINDS = ("mappa_level", "marac_repeat", "dtoa", "ppo", "gang_grade", "yos_referral", "asb")
+FLAG_KINDS = ("mappa_level", "marac_repeat", "dtoa", "ppo", "gang_grade", "yos_referral", "asb",
+              "drr", "dip", "treatment")
 
 
 class Person(Base):
@@ -69,7 +70,8 @@ class Assessment(Base):
 
 
 class PartnerFlag(Base):
-    """A partner list entry (MAPPA level, MARAC repeat, DTOA, PPO, gang grade, YOS, ASB).
+    """A partner list entry (MAPPA level, MARAC repeat, DTOA, PPO, gang grade, YOS, ASB,
+    DRR, DIP / NI 38 caseload, drug treatment retention).
 
     The flag in force for a kind is the latest by ``recorded_on``; ``value`` is text
     ("2", "true", "high") interpreted by the fact builder.
