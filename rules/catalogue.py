@@ -40,8 +40,11 @@ CATALOGUE: dict[str, Fact] = {f.name: f for f in (
          "latest assessment on or before the evaluation date", minimum=0, maximum=100),
     Fact("ogrs_source", "string", "source", "where the OGRS scores came from",
          "supplied: the latest assessment on or before the evaluation date; computed: "
-         "OGRS3 from the convictions up to that date when no assessment was supplied",
-         ("supplied", "computed")),
+         "OGRS3 from the record up to that date (convictions and cautions by sentencing "
+         "occasion, age at release) when no assessment was supplied; computed_partial: "
+         "computed, but the record cannot tell an input (no first-sanction date, a first "
+         "sanction missing from the record, still in custody), so the score is an estimate",
+         ("supplied", "computed", "computed_partial")),
     Fact("offence_category", "string", "category", "category of the current offence",
          "latest conviction, else latest charge, else latest arrest", OFFENCE_CATEGORIES),
     Fact("newly_sentenced", "boolean", "", "sentenced recently",
