@@ -119,8 +119,14 @@ def test_criteria_table_follows_domain_md():
         assert phrase in where, f"{phrase!r} is not in DOMAIN.md's {model} criteria"
 
 
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_every_shipped_set_quotes_the_sentence_it_encodes(name):
+    assert any(ex.quote for ex in SHIPPED[name].examples), (
+        f"{name}: no example quotes the source sentence it encodes")
+
+
 @needs_shared
-@pytest.mark.parametrize("name", SELECTION_SETS)
+@pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_quotes_are_verbatim_from_the_seeds_or_domain(name):
     sources = [SHARED / "DOMAIN.md", *sorted((SHARED / "seeds").glob("*.txt"))]
     corpus = [_normal(p.read_text(encoding="utf-8")) for p in sources]
