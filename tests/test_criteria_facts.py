@@ -154,3 +154,40 @@ def test_unknown_facts_default_for_people_never_flagged(session, make_person, no
     facts = facts_for_cases(session, [case], now)[case.id]
     assert (facts["drr"], facts["dip"], facts["treatment"], facts["arrest_rank"]) == (
         False, False, None, None)
+
+
+def test_the_borough_ranking_is_computed_once_per_data_state(session, borough, now,
+                                                             db_engine):
+    """A pass's chunks share one ranking; a new arrest (ORM) or an import recomputes it."""
+    from sqlalchemy import event
+
+    b = _case(session, borough["B"], now)
+    session.commit()
+    statements = []
+
+    def count(*a):
+        statements.append(a[2])
+
+    def run():
+        statements.clear()
+        event.listen(db_engine, "before_cursor_execute", count)
+        try:
+            return facts_for_cases(session, [b], now)[b.id]
+        finally:
+            event.remove(db_engine, "before_cursor_execute", count)
+
+    first = run()
+    cold = len(statements)
+    assert run() == first and len(statements) == cold - 1  # the ranking came from cache
+    _events(session, borough["B"], "arrest", ["robbery"] * 3, now.date(), days_ago=40)
+    session.commit()
+    assert run()["arrest_rank"] == 1 and len(statements) == cold  # B now has 6
+    _import(session, "people", "partner_ref,given_name,family_name,sex,date_of_birth\n"
+                               "Z1,Zed,Top,M,1990-01-01\n", now)
+    report = _import(session, "events", "partner_ref,person_ref,kind,occurred_on,"
+                     "offence_category\n" + "".join(
+                         f"Z-{i},Z1,arrest,2025-01-{i + 1:02d},theft\n" for i in range(9)),
+                     now)
+    session.commit()
+    assert report.created == 9
+    assert run()["arrest_rank"] == 2  # the imported 9 arrests outrank B's 6

@@ -14,21 +14,30 @@
 * **Programme flags**: ``drr``, ``dip`` (the NI 38 drug-related offending caseload) and
   ``treatment`` (retained / not_retained / completed), from partner flags of those kinds.
 
-Set-based: one ranked aggregate over the borough's arrests and one grouped count over
-the chunk's people, whatever the chunk size. Only data dated on or before ``today``.
+Set-based: one grouped count over the chunk's people, whatever the chunk size, and one
+aggregate over the borough's arrests, sorted into a :class:`Ranking` that is cached
+(per database, as-of date, window and a fingerprint of the offending data: event count,
+highest event id, latest import batch) so a pass's chunks share it; any ORM write to
+offending events or people in this process also forgets it. Only data dated on or
+before ``today``.
 """
 
 from __future__ import annotations
 
+import threading
 import tomllib
+from array import array
+from bisect import bisect_right
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, event, func, select
 from sqlalchemy.orm import Session
 
-from db.models import OffendingEvent, Person
+from db.models import ImportBatch, OffendingEvent, Person
 from rules.catalogue import OFFENCE_CATEGORIES
 
 RANK_FACTS = ("arrest_rank", "arrest_rank_female", "harm_rank", "harm_window")
@@ -40,6 +49,7 @@ COUNT_FACTS = {  # fact -> (offence group, event kind)
 }
 PROGRAMME_FLAGS = ("drr", "dip")  # boolean flags; ``treatment`` is a graded one
 TREATMENT_STATES = ("retained", "not_retained", "completed")
+CACHE_SIZE = 4  # borough rankings kept (database x window x as-of date)
 
 
 @cache
@@ -55,34 +65,94 @@ def offence_groups() -> dict[str, tuple[str, ...]]:
     return groups
 
 
-def _gravity():
+def _harm_points():
+    """An arrest's gravity weight in hundredths (integers sum exactly in SQL)."""
     from workflow.facts import activity_reference  # the harm weights live there
 
     gravity = activity_reference()["gravity"]
-    return case({c: float(w) for c, w in gravity.items()},
-                value=OffendingEvent.offence_category, else_=0.5)
+    return case({c: round(float(w) * 100) for c, w in gravity.items()},
+                value=OffendingEvent.offence_category, else_=50)
 
 
-def borough_ranks(session: Session, person_ids: list[int], today: date, since: date
-                  ) -> dict[int, dict]:
-    """``{person_id: rank facts}`` for ``person_ids`` (absent: no arrest in the window)."""
-    arrests = (select(OffendingEvent.person_id.label("person_id"),
-                      func.count().label("n"), func.sum(_gravity()).label("harm"))
-               .where(OffendingEvent.kind == "arrest", OffendingEvent.occurred_on >= since,
-                      OffendingEvent.occurred_on <= today)
-               .group_by(OffendingEvent.person_id).subquery())
-    ranked = (select(arrests.c.person_id, arrests.c.harm, Person.sex,
-                     func.rank().over(order_by=arrests.c.n.desc()).label("arrest_rank"),
-                     func.rank().over(order_by=arrests.c.harm.desc()).label("harm_rank"),
-                     func.rank().over(partition_by=Person.sex, order_by=arrests.c.n.desc())
-                     .label("sex_rank"))
-              .join(Person, Person.id == arrests.c.person_id).subquery())
+@dataclass(frozen=True)
+class Ranking:
+    """The borough's arrest counts and harm points, each sorted ascending."""
+
+    arrests: array
+    harm: array
+    female_arrests: array
+
+    @staticmethod
+    def place(values: array, value: int) -> int | None:
+        """1 + how many people have more than ``value`` (None for no arrest)."""
+        return len(values) - bisect_right(values, value) + 1 if value > 0 else None
+
+
+_CACHE: OrderedDict[tuple, Ranking] = OrderedDict()
+_LOCK = threading.Lock()
+_generation = 0
+
+
+def invalidate() -> None:
+    """Forget every cached ranking (offending events or people were written here)."""
+    global _generation
+    with _LOCK:
+        _generation += 1
+        _CACHE.clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context) -> None:
+    if any(isinstance(obj, OffendingEvent | Person)
+           for obj in (*session.new, *session.dirty, *session.deleted)):
+        invalidate()
+
+
+def _fingerprint(session: Session) -> tuple:
+    """Changes whenever offending events are added, deleted or imported (any process)."""
+    row = session.execute(select(
+        func.count(OffendingEvent.id), func.max(OffendingEvent.id),
+        select(func.max(ImportBatch.id)).scalar_subquery())).one()
+    return tuple(row)
+
+
+def _ranking(session: Session, today: date, since: date) -> Ranking:
+    """The borough ranking over ``since..today``: computed once, then cached per database,
+    window and data fingerprint (a pass's chunks share it)."""
+    key = (str(session.get_bind().url), today, since, _generation, _fingerprint(session))
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    rows = session.execute(
+        select(func.count().label("n"), func.sum(_harm_points()).label("harm"), Person.sex)
+        .join(Person, Person.id == OffendingEvent.person_id)
+        .where(OffendingEvent.kind == "arrest", OffendingEvent.occurred_on >= since,
+               OffendingEvent.occurred_on <= today)
+        .group_by(OffendingEvent.person_id, Person.sex)).all()
+    ranking = Ranking(array("q", sorted(r.n for r in rows)),
+                      array("q", sorted(int(r.harm) for r in rows)),
+                      array("q", sorted(r.n for r in rows if r.sex == "F")))
+    with _LOCK:
+        _CACHE[key] = ranking
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return ranking
+
+
+def borough_ranks(session: Session, people: dict[int, str], tallies: dict[int, dict],
+                  today: date, since: date) -> dict[int, dict]:
+    """``{person_id: rank facts}`` for ``people`` (``{id: sex}``) from their ``tallies``."""
+    ranking = _ranking(session, today, since)
     out = {}
-    for row in session.execute(select(ranked).where(ranked.c.person_id.in_(person_ids))):
-        out[row.person_id] = {
-            "arrest_rank": row.arrest_rank, "harm_rank": row.harm_rank,
-            "arrest_rank_female": row.sex_rank if row.sex == "F" else None,
-            "harm_window": round(float(row.harm), 2)}
+    for pid, sex in people.items():
+        n, harm = tallies.get(pid, {}).get("_arrests", 0), tallies.get(pid, {}).get("_harm", 0)
+        out[pid] = {
+            "arrest_rank": Ranking.place(ranking.arrests, n),
+            "harm_rank": Ranking.place(ranking.harm, harm),
+            "arrest_rank_female": (Ranking.place(ranking.female_arrests, n)
+                                   if sex == "F" else None),
+            "harm_window": harm / 100}
     return out
 
 
@@ -95,12 +165,17 @@ def offence_counts(session: Session, person_ids: list[int], today: date, since: 
                             OffendingEvent.offence_category.in_(groups[group])), 1),
                       else_=0)).label(fact)
         for fact, (group, kind) in COUNT_FACTS.items()]
+    columns += [
+        func.sum(case((OffendingEvent.kind == "arrest", 1), else_=0)).label("_arrests"),
+        func.sum(case((OffendingEvent.kind == "arrest", _harm_points()), else_=0))
+        .label("_harm")]
     rows = session.execute(
         select(OffendingEvent.person_id, *columns)
         .where(OffendingEvent.person_id.in_(person_ids), OffendingEvent.occurred_on >= since,
                OffendingEvent.occurred_on <= today)
         .group_by(OffendingEvent.person_id))
-    return {row.person_id: {fact: int(getattr(row, fact)) for fact in COUNT_FACTS}
+    return {row.person_id: {fact: int(getattr(row, fact))
+                            for fact in (*COUNT_FACTS, "_arrests", "_harm")}
             for row in rows}
 
 
@@ -110,11 +185,12 @@ def programme_facts(person_flags: dict) -> dict:
             "treatment": person_flags.get("treatment")}
 
 
-def criteria_facts(session: Session, person_ids: list[int], today: date, window_days: int
+def criteria_facts(session: Session, people: dict[int, str], today: date, window_days: int
                    ) -> dict[int, dict]:
-    """Rank and count facts for every person of ``person_ids`` (zero / unknown defaults)."""
+    """Rank and count facts for every person of ``people`` (``{id: sex}``)."""
     since = today - timedelta(days=window_days)
-    ranks = borough_ranks(session, person_ids, today, since)
-    counts = offence_counts(session, person_ids, today, since)
-    empty = {**dict.fromkeys(RANK_FACTS), "harm_window": 0.0, **dict.fromkeys(COUNT_FACTS, 0)}
-    return {pid: {**empty, **ranks.get(pid, {}), **counts.get(pid, {})} for pid in person_ids}
+    counts = offence_counts(session, list(people), today, since)
+    ranks = borough_ranks(session, people, counts, today, since)
+    return {pid: {**dict.fromkeys(COUNT_FACTS, 0),
+                  **{k: v for k, v in counts.get(pid, {}).items() if not k.startswith("_")},
+                  **ranks[pid]} for pid in people}

@@ -198,7 +198,8 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
         session, list(persons), today, window)
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
     # Seed criteria: borough ranks, offence-type counts (workflow/criteria_facts.py).
-    criteria = criteria_facts(session, list(persons), today, window.window_days)
+    criteria = criteria_facts(session, {p.id: p.sex for p in persons.values()}, today,
+                              window.window_days)
     custody = _custody(session, list(persons), today)  # OGRS3 start of follow-up
     out = {}
     for case in cases:
