@@ -4,8 +4,9 @@
   ``arrest_rank_female`` (the same among women) and ``harm_rank`` (by harm-weighted
   arrests, ``harm_window``: the sum of each arrest's ``gravity`` weight from
   ``reference/activity.toml``). The borough is every person in the service (the police
-  data set: everyone arrested in the area). Places follow SQL ``RANK()``: 1 = most,
-  ties share the best place and the next place is skipped, so "top 200" is
+  data set: everyone arrested in the area). Places are competition ranks (as SQL
+  ``RANK()``): 1 = most, ties share the best place and the next place is skipped, so
+  "top 200" is
   ``arrest_rank <= 200`` and may hold a few more than 200 people on a tie. A person with
   no arrest in the window has no rank (unknown).
 * **Offence-type counts** over the window from the groups in
@@ -40,7 +41,6 @@ from sqlalchemy.orm import Session
 from db.models import ImportBatch, OffendingEvent, Person
 from rules.catalogue import OFFENCE_CATEGORIES
 
-RANK_FACTS = ("arrest_rank", "arrest_rank_female", "harm_rank", "harm_window")
 COUNT_FACTS = {  # fact -> (offence group, event kind)
     "burglary_arrests_window": ("burglary", "arrest"),
     "domestic_burglary_arrests_window": ("domestic_burglary", "arrest"),
