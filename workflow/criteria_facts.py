@@ -6,9 +6,8 @@
   ``reference/activity.toml``). The borough is every person in the service (the police
   data set: everyone arrested in the area). Places are competition ranks (as SQL
   ``RANK()``): 1 = most, ties share the best place and the next place is skipped, so
-  "top 200" is
-  ``arrest_rank <= 200`` and may hold a few more than 200 people on a tie. A person with
-  no arrest in the window has no rank (unknown).
+  "top 200" is ``arrest_rank <= 200`` and may hold a few more than 200 people on a tie.
+  A person with no arrest in the window has no rank (unknown).
 * **Offence-type counts** over the window from the groups in
   ``reference/offence_groups.toml``: burglary and domestic-burglary arrests,
   neighbourhood-crime arrests and convictions.
