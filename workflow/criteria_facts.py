@@ -15,16 +15,18 @@
   ``treatment`` (retained / not_retained / completed), from partner flags of those kinds.
 
 Set-based: one grouped count over the chunk's people, whatever the chunk size, and one
-aggregate over the borough's arrests, sorted into a :class:`Ranking` that is cached
-(per database, as-of date, window and a fingerprint of the offending data: event count,
-highest event id, latest import batch) so a pass's chunks share it; any ORM write to
-offending events or people in this process also forgets it. Only data dated on or
-before ``today``.
+aggregate over the borough's arrests, sorted into a :class:`Ranking` that is cached per
+database, as-of date and window, so a pass's chunks share it. Any write to offending
+events, people or import batches through a session of this process forgets it; another
+process's new events or imports are seen at once (highest event id, latest import batch:
+two index lookups a call), its deletions within ``FULL_CHECK_SECONDS`` (event count).
+Only data dated on or before ``today``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 from array import array
 from bisect import bisect_right
@@ -49,6 +51,7 @@ COUNT_FACTS = {  # fact -> (offence group, event kind)
 PROGRAMME_FLAGS = ("drr", "dip")  # boolean flags; ``treatment`` is a graded one
 TREATMENT_STATES = ("retained", "not_retained", "completed")
 CACHE_SIZE = 4  # borough rankings kept (database x window x as-of date)
+FULL_CHECK_SECONDS = 60  # how often a cached ranking recounts the events (deletions)
 
 
 @cache
@@ -87,8 +90,17 @@ class Ranking:
         return len(values) - bisect_right(values, value) + 1 if value > 0 else None
 
 
-_CACHE: OrderedDict[tuple, Ranking] = OrderedDict()
+@dataclass
+class _Entry:
+    ranking: Ranking
+    latest: tuple  # (highest event id, latest import batch id) when computed
+    count: int  # offending events when last checked
+    checked: float  # time.monotonic() of that check
+
+
+_CACHE: OrderedDict[tuple, _Entry] = OrderedDict()
 _LOCK = threading.Lock()
+_WATCHED = (OffendingEvent, Person, ImportBatch)
 _generation = 0
 
 
@@ -102,27 +114,53 @@ def invalidate() -> None:
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context) -> None:
-    if any(isinstance(obj, OffendingEvent | Person)
+    if any(isinstance(obj, _WATCHED)
            for obj in (*session.new, *session.dirty, *session.deleted)):
         invalidate()
 
 
-def _fingerprint(session: Session) -> tuple:
-    """Changes whenever offending events are added, deleted or imported (any process)."""
-    row = session.execute(select(
-        func.count(OffendingEvent.id), func.max(OffendingEvent.id),
-        select(func.max(ImportBatch.id)).scalar_subquery())).one()
-    return tuple(row)
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_write(state) -> None:
+    """Bulk UPDATE / DELETE through a session (e.g. the retention purge)."""
+    if state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is not None and table.name in {m.__tablename__ for m in _WATCHED}:
+            invalidate()
+
+
+def _latest(session: Session) -> tuple:
+    """(highest event id, latest import batch id): index lookups, catch any new data."""
+    return tuple(session.execute(select(
+        select(func.max(OffendingEvent.id)).scalar_subquery(),
+        select(func.max(ImportBatch.id)).scalar_subquery())).one())
+
+
+def _cached(session: Session, key: tuple) -> Ranking | None:
+    """The cached ranking if the data has not changed: new ids are checked every time,
+    the event count (deletions by another process) every ``FULL_CHECK_SECONDS``."""
+    with _LOCK:
+        entry = _CACHE.get(key)
+    if entry is None or _latest(session) != entry.latest:
+        return None
+    if time.monotonic() - entry.checked >= FULL_CHECK_SECONDS:
+        if session.scalar(select(func.count(OffendingEvent.id))) != entry.count:
+            return None
+        entry.checked = time.monotonic()
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+    return entry.ranking
 
 
 def _ranking(session: Session, today: date, since: date) -> Ranking:
     """The borough ranking over ``since..today``: computed once, then cached per database,
-    window and data fingerprint (a pass's chunks share it)."""
-    key = (str(session.get_bind().url), today, since, _generation, _fingerprint(session))
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
+    window and data state (a pass's chunks share it)."""
+    key = (str(session.get_bind().url), today, since, _generation)
+    ranking = _cached(session, key)
+    if ranking is not None:
+        return ranking
+    latest = _latest(session)
+    count = session.scalar(select(func.count(OffendingEvent.id)))
     rows = session.execute(
         select(func.count().label("n"), func.sum(_harm_points()).label("harm"), Person.sex)
         .join(Person, Person.id == OffendingEvent.person_id)
@@ -133,7 +171,7 @@ def _ranking(session: Session, today: date, since: date) -> Ranking:
                       array("q", sorted(int(r.harm) for r in rows)),
                       array("q", sorted(r.n for r in rows if r.sex == "F")))
     with _LOCK:
-        _CACHE[key] = ranking
+        _CACHE[key] = _Entry(ranking, latest, count, time.monotonic())
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
     return ranking
