@@ -19,6 +19,7 @@ from workflow.review import custody
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.usefixtures("published")  # a release is checked by the exclusion guards
 def test_custody_in_makes_in_custody_true_and_release_false(settings, session, make_case,
                                                             make_user, now):
     om, _ = make_user("om1", role="offender_manager", agency="CRC")
