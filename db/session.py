@@ -1,28 +1,67 @@
-"""Engine and session factories. Nothing here opens a connection at import time."""
+"""Engine and session factories, and the one unit of work with its retry.
+
+Nothing here opens a connection at import time.
+
+SQLite serialises writers itself, but only if each transaction takes the write lock
+when it starts: pysqlite's own transaction control issues a deferred ``BEGIN`` just
+before the first INSERT/UPDATE, so a transaction's earlier reads (the audit chain's
+head, a case's version) ran outside it and two writers could both append ``seq`` N+1.
+Every SQLite transaction here therefore starts with ``BEGIN IMMEDIATE`` (emitted by
+SQLAlchemy's ``begin`` event on a driver connection in autocommit mode): one writer at a
+time, the others wait up to :data:`SQLITE_BUSY_MS` for the lock. Reads of case data are
+audited, so nearly every request writes and gains nothing from a deferred start.
+
+Whatever still fails because of another transaction (the lock not obtained in time on
+SQLite; a serialisation failure, deadlock or unique-key race on PostgreSQL) is
+:func:`retryable`: :func:`run_in_transaction` and the API's request wrapper run the whole
+unit of work again on a fresh transaction, a bounded number of times.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger("iom.db")
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+SQLITE_BUSY_MS = 10_000  # how long a SQLite transaction waits for the write lock
+ATTEMPTS = 5  # a unit of work is tried at most this many times on retryable failures
+_PG_RETRY = {"40001", "40P01", "23505"}  # serialization_failure, deadlock, unique race
+_SQLITE_RETRY = ("database is locked", "database table is locked", "database is busy")
+
+T = TypeVar("T")
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # Autocommit at the driver: SQLAlchemy's "begin" event issues BEGIN IMMEDIATE itself.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: large imports
     cursor.close()
 
 
+def _sqlite_begin(connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str, **kwargs) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout on every connection."""
+    """Create an engine. SQLite: foreign keys, WAL, a busy timeout, and every transaction
+    begun with ``BEGIN IMMEDIATE`` (see the module docstring)."""
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -30,9 +69,30 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure caused by a concurrent transaction, so that running
+    the same unit of work again on a fresh transaction may succeed."""
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if sqlstate is not None:
+        return sqlstate in _PG_RETRY
+    message = str(exc.orig).lower()
+    return any(m in message for m in _SQLITE_RETRY)
+
+
+def backoff(attempt: int) -> None:
+    """Sleep before retry ``attempt`` (1, 2, ...): short, growing, jittered."""
+    time.sleep(min(0.5, 0.01 * 2 ** attempt) * (0.5 + random.random()))
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception, always close."""
+    """One unit of work: commit on success, roll back on any exception, always close.
+
+    A ``with`` block cannot be run again: where a concurrent transaction may get in the
+    way, use :func:`run_in_transaction`.
+    """
     session = factory()
     try:
         yield session
@@ -42,3 +102,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def run_in_transaction(factory: sessionmaker[Session], work: Callable[[Session], T], *,
+                       attempts: int = ATTEMPTS) -> T:
+    """``work(session)`` in one committed transaction, run again from the start (on a new
+    session) when it fails :func:`retryable`, at most ``attempts`` times in all.
+
+    ``work`` must not have effects outside the database that a retry would repeat.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(factory) as session:
+                return work(session)
+        except DBAPIError as exc:
+            if attempt == attempts or not retryable(exc):
+                raise
+            log.info("transaction retried (attempt %d): %s", attempt, exc.orig)
+            backoff(attempt)
+    raise AssertionError("unreachable")
