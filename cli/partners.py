@@ -33,7 +33,7 @@ def _progress(rows: int) -> None:
 
 def _open(path: Path):
     try:
-        return path.open(newline="", encoding="utf-8-sig")
+        return path.open("rb")  # decoded line by line: a bad byte is placed exactly
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot open: {exc.strerror or exc}") from exc
 

@@ -12,7 +12,8 @@ time, the others wait up to :data:`SQLITE_BUSY_MS` for the lock. Reads of case d
 audited, so nearly every request writes and gains nothing from a deferred start.
 
 Whatever still fails because of another transaction (the lock not obtained in time on
-SQLite; a serialisation failure, deadlock or unique-key race on PostgreSQL) is
+SQLite; a serialisation failure, deadlock or unique-key race on PostgreSQL; a case
+changed under a transaction that read it) is
 :func:`retryable`: :func:`run_in_transaction` and the API's request wrapper run the whole
 unit of work again on a fresh transaction, a bounded number of times.
 """
@@ -29,6 +30,7 @@ from typing import TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 log = logging.getLogger("iom.db")
 
@@ -71,7 +73,11 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def retryable(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure caused by a concurrent transaction, so that running
-    the same unit of work again on a fresh transaction may succeed."""
+    the same unit of work again on a fresh transaction may succeed: a lock not obtained,
+    a serialisation failure or deadlock, a unique-key race, or a case changed by another
+    transaction since this one read it (:mod:`db.versioning`)."""
+    if isinstance(exc, StaleDataError):
+        return True
     if not isinstance(exc, DBAPIError) or exc.orig is None:
         return False
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
@@ -115,9 +121,9 @@ def run_in_transaction(factory: sessionmaker[Session], work: Callable[[Session],
         try:
             with transaction(factory) as session:
                 return work(session)
-        except DBAPIError as exc:
+        except (DBAPIError, StaleDataError) as exc:
             if attempt == attempts or not retryable(exc):
                 raise
-            log.info("transaction retried (attempt %d): %s", attempt, exc.orig)
+            log.info("transaction retried (attempt %d): %s", attempt, exc)
             backoff(attempt)
     raise AssertionError("unreachable")

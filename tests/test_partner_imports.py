@@ -257,12 +257,31 @@ def test_undecodable_bytes_are_a_file_error_and_rollback_removes_every_row(
     monkeypatch.setattr(imports, "CHUNK_ROWS", 100)  # chunks before the bad line are written
     good = "".join(f"G{i},Ann,Lee,F,1990-01-01,\n" for i in range(1000))  # > one 8 KiB read
     data = (PEOPLE.splitlines(keepends=True)[0] + good).encode() + b"X1,Bad,\xff,M,1990-01-01,\n"
-    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
-    with pytest.raises(InvalidInput, match="unreadable"):
-        import_csv(session, "people", stream, filename="p.csv", actor="t", now=now)
+    with pytest.raises(InvalidInput, match=r"^p\.csv: unreadable line 1002: byte 8 \(0xff\)"):
+        import_csv(session, "people", io.BytesIO(data), filename="p.csv", actor="t", now=now)
     assert session.scalar(select(func.count()).select_from(Person)) > 0  # not committed
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_binary_and_text_streams_import_alike_with_the_same_hash(session, now):
+    """CRLF and lone-CR line ends and a BOM: the same rows and file hash either way."""
+    data = PEOPLE.replace("\n", "\r\n", 3).replace("\nP5,", "\rP5,")
+    as_text = import_csv(session, "people", io.StringIO(data, newline=""),
+                         filename="people.csv", actor="tester", now=now)
+    session.rollback()
+    as_bytes = import_csv(session, "people", io.BytesIO(b"\xef\xbb\xbf" + data.encode()),
+                          filename="people.csv", actor="tester", now=now)
+    assert as_bytes.total == 8
+    assert as_bytes.as_dict() | {"batch_id": None} == as_text.as_dict() | {"batch_id": None}
+
+
+def test_a_csv_error_names_its_exact_line(session, now):
+    data = (PEOPLE + "P8,Long,Name,M,1990-01-01,\n" + f"P9,{'x' * 200_000},Lee,M,1990-01-01,\n"
+            ).encode()
+    with pytest.raises(InvalidInput, match=r"^people\.csv: unreadable line 12: field larger"):
+        import_csv(session, "people", io.BytesIO(data), filename="people.csv", actor="t",
+                   now=now)
 
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import typing
 from datetime import UTC, datetime
 
 from flask import g, request
@@ -11,6 +12,7 @@ from flask_smorest import Blueprint
 
 from api.auth import roles
 from api.schemas import ImportBatchDetail, ImportPage, ImportQuery, page_body
+from api.transactions import body_streamed
 from workflow.errors import InvalidInput
 from workflow.partners.batches import get_batch, list_batches
 from workflow.partners.imports import import_csv
@@ -18,24 +20,24 @@ from workflow.partners.imports import import_csv
 blp = Blueprint("imports", __name__, description="Partner data imports")
 
 
-def _csv_stream() -> tuple[str, io.TextIOWrapper]:
-    """The uploaded CSV as a text stream, read as the import goes (never whole in memory).
+def _csv_stream() -> tuple[str, typing.BinaryIO]:
+    """The uploaded CSV as a binary stream, read as the import goes (never whole in
+    memory).
 
     Multipart field ``file`` (Werkzeug spools a large upload to disk) or a ``text/csv``
-    body. Bytes are decoded as UTF-8 (a BOM is dropped) while reading, so undecodable
-    bytes become the import's own error naming the line.
+    body. The import decodes it as UTF-8 line by line, so undecodable bytes become its
+    own error naming the exact line. A raw body cannot be read twice: the request is not
+    retried once it has begun (``api/transactions.py``).
     """
     upload = request.files.get("file")
     if upload is not None:
-        raw, filename = upload.stream, upload.filename or "upload.csv"
-    elif request.content_type and request.content_type.split(";")[0] in (
+        return upload.filename or "upload.csv", upload.stream
+    if request.content_type and request.content_type.split(";")[0] in (
             "text/csv", "text/plain", "application/csv"):
-        raw, filename = io.BufferedReader(request.stream), request.args.get(
-            "filename", "request.csv")
-    else:
-        raise InvalidInput("send the CSV as text/csv body or as multipart field 'file'",
-                           details={"field": "file"})
-    return filename, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        body_streamed()
+        return request.args.get("filename", "request.csv"), io.BufferedReader(request.stream)
+    raise InvalidInput("send the CSV as text/csv body or as multipart field 'file'",
+                       details={"field": "file"})
 
 
 @blp.route("/imports/<string:kind>")

@@ -35,13 +35,15 @@ through), the caller must roll back so that nothing of the file remains.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -104,10 +106,36 @@ def format_for(kind: str) -> Format:
     return fmt
 
 
-def _hashed(stream: TextIO, hasher) -> Iterator[str]:
-    for line in stream:
-        hasher.update(line.encode("utf-8"))
-        yield line
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")  # split after a CR not followed by LF
+
+
+def _lines(stream: BinaryIO | TextIO, hasher, filename: str) -> Iterator[str]:
+    """The text lines of ``stream``, hashing what they hold (a leading BOM excluded).
+
+    A binary stream is decoded as UTF-8 one physical line at a time, so undecodable
+    bytes raise :class:`InvalidInput` naming their exact line and byte; lines end at
+    LF, CRLF or a lone CR as with ``newline=""``. A text stream is taken as decoded.
+    """
+    for number, line in enumerate(stream, start=1):
+        if isinstance(line, str):
+            hasher.update(line.encode("utf-8"))
+            yield line
+            continue
+        if number == 1 and line.startswith(codecs.BOM_UTF8):
+            line = line[len(codecs.BOM_UTF8):]
+        hasher.update(line)
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{filename}: unreadable line {number}: byte {exc.start + 1} "
+                f"(0x{line[exc.start]:02x}) is not UTF-8; save the file as UTF-8 and "
+                "import it again", details={"line": number, "byte": exc.start + 1}
+            ) from None
+        if "\r" in text[:-2]:
+            yield from _LONE_CR.split(text)
+        else:
+            yield text
 
 
 def read_header(reader: Iterator[list[str]], fmt: Format) -> tuple[Layout, int]:
@@ -318,18 +346,20 @@ def _record_batch(session: Session, report: ImportReport, *, actor: str, now: da
                           **report.counts})
 
 
-def import_csv(session: Session, kind: str, stream: TextIO, *, filename: str, actor: str,
-               now: datetime, progress: Callable[[int], None] | None = None
+def import_csv(session: Session, kind: str, stream: BinaryIO | TextIO, *, filename: str,
+               actor: str, now: datetime, progress: Callable[[int], None] | None = None
                ) -> ImportReport:
     """Import one partner CSV of ``kind`` (see the module docstring for the contract).
 
-    ``stream`` is a text stream (open files with ``newline=""``); ``progress`` is called
+    ``stream`` is a binary stream of UTF-8 (a BOM is dropped; undecodable bytes are
+    reported with their line) or a text stream (open files with ``newline=""``; its
+    decoding errors can only be placed near a line); ``progress`` is called
     with the number of rows read so far after each chunk. Raises :class:`InvalidInput`
     for a bad kind, a bad header or an unreadable file.
     """
     fmt = format_for(kind)
     hasher = hashlib.sha256()
-    reader = csv.reader(_hashed(stream, hasher))
+    reader = csv.reader(_lines(stream, hasher, filename))
     try:
         layout, width = read_header(reader, fmt)
         session.flush()
@@ -341,9 +371,12 @@ def import_csv(session: Session, kind: str, stream: TextIO, *, filename: str, ac
                 writer.apply(chunk, report)
                 if progress is not None:
                     progress(report.total)
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{filename}: unreadable near line {reader.line_num}: {exc}",
+    except csv.Error as exc:
+        raise InvalidInput(f"{filename}: unreadable line {reader.line_num}: {exc}",
                            details={"line": reader.line_num}) from exc
+    except UnicodeDecodeError as exc:  # a text stream decodes ahead of the lines read
+        raise InvalidInput(f"{filename}: unreadable after line {reader.line_num}: {exc}",
+                           details={"line": reader.line_num + 1}) from exc
     if report.created + report.updated >= max(ANALYZE_ROWS, writer.watermark // 10):
         refresh_statistics(session, fmt.table)  # as autovacuum would, but now
     report.errors.sort(key=lambda e: e["row"])  # stable: a row's fields stay in order
