@@ -1,7 +1,9 @@
 """Partner data commands: import, demo generate / load, report top-arrested.
 
-``iom import`` exits 0 when every row was imported, 3 when some rows were rejected and
-2 on a file-level error (missing file, bad header, unreadable bytes: nothing imported).
+``iom import`` exits 0 when every row was imported, 3 when some rows were rejected,
+2 on a file-level error (missing file, bad header, unreadable bytes: nothing imported)
+and 4 when the database was unreachable or the connection was lost (one line on stderr;
+nothing imported).
 """
 
 from __future__ import annotations

@@ -87,6 +87,29 @@ def retryable(exc: BaseException) -> bool:
     return any(m in message for m in _SQLITE_RETRY)
 
 
+_CONNECTION_STATES = ("08", "57P")  # connection exceptions; operator intervention (shutdown)
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """One line saying what went wrong when ``exc`` is a database failure (from SQLAlchemy
+    or raised by the driver itself, e.g. during COPY), else None. For command-line tools
+    that must end with a clear line instead of a traceback."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    module = type(orig).__module__ or ""
+    if not (module == "sqlite3" or module.startswith("psycopg")):
+        return None
+    first = next((line.strip() for line in str(orig).splitlines() if line.strip()),
+                 type(orig).__name__)
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    lost = ((isinstance(exc, DBAPIError) and exc.connection_invalidated)
+            or sqlstate.startswith(_CONNECTION_STATES)
+            or (module.startswith("psycopg") and not sqlstate
+                and type(orig).__name__ in ("OperationalError", "InterfaceError")))
+    what = "the database connection was lost or refused" if lost else "the database failed"
+    return (f"{what}: {first} (the interrupted transaction was rolled back: nothing of it "
+            "was stored; run the command again once the database is available)")
+
+
 def backoff(attempt: int) -> None:
     """Sleep before retry ``attempt`` (1, 2, ...): short, growing, jittered."""
     time.sleep(min(0.5, 0.01 * 2 ** attempt) * (0.5 + random.random()))
