@@ -59,6 +59,8 @@ def _import(args) -> int:
         print(report.summary())
         for e in report.errors:
             print(f"row {e['row']}: {e['field'] or '(row)'}: {e['reason']}")
+        if report.errors_omitted:
+            print(f"... and {report.errors_omitted:,} more errors not listed")
     return EXIT_REJECTED if report.rejected else 0
 
 

@@ -403,3 +403,24 @@ def test_a_large_import_refreshes_planner_statistics_on_postgresql(session, now,
     assert reltuples() == before
     _import(session, "events", events(500, imports.ANALYZE_ROWS), now)
     assert reltuples() == imports.ANALYZE_ROWS + 500  # counted inside the transaction
+
+
+def test_the_error_list_is_capped_to_the_first_rows_with_a_count_of_the_rest(
+        session, now, monkeypatch):
+    """A file of bad rows gave an error list bigger than the file: now the first
+    ERRORS_LISTED errors by row are listed and the rest only counted."""
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 300)
+    _import(session, "people", PEOPLE, now)
+    lines = ["partner_ref,person_ref,kind,occurred_on,offence_category"]
+    for i in range(2500):  # row i+2: unknown person (found after parsing) or a bad date
+        lines.append(f"E{i},NOBODY,arrest,2024-01-01,theft" if i % 2 else
+                     f"E{i},P1,arrest,2024-13-01,theft")
+    report = _import(session, "events", "\n".join(lines) + "\n", now)
+    assert report.rejected == 2500 and report.created == 0
+    assert len(report.errors) == imports.ERRORS_LISTED == 1000
+    assert report.errors_omitted == 1500
+    assert [e["row"] for e in report.errors] == list(range(2, 1002))
+    assert [e["field"] for e in report.errors[:2]] == ["occurred_on", "person_ref"]
+    assert report.as_dict()["errors_omitted"] == 1500
+    stored = session.get(ImportBatch, report.batch_id)
+    assert [e["row"] for e in stored.errors] == list(range(2, 1002))

@@ -27,7 +27,8 @@ Contract of :func:`import_csv`:
   thread while the next chunk is read and checked; the import returns only once it is
   in. Memory is bounded whatever the file size (two chunks, capped caches of person ids
   and parsed values, one bit per record that existed before the import), except for
-  the list of errors.
+  the error list, which holds the first :data:`ERRORS_LISTED` errors by row and a count
+  of the rest (``errors_omitted``).
 
 The function flushes and never commits; if it raises (e.g. undecodable bytes halfway
 through), the caller must roll back so that nothing of the file remains.
@@ -38,6 +39,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -58,7 +60,8 @@ CHUNK_ROWS = 5000
 PERSON_CACHE = 200_000  # person ids remembered across chunks (~25 MB at most; then cleared)
 VALUE_CACHE = 10_000  # parsed values remembered per column (then forgotten)
 _UNSEEN = object()
-ERRORS_KEPT = 1000  # errors stored on the ImportBatch row (the report keeps all)
+ERRORS_LISTED = 1000  # errors listed by a report (the first by row); the rest are counted
+ERRORS_KEPT = ERRORS_LISTED  # errors stored on the ImportBatch row
 ANALYZE_ROWS = 10_000  # refresh planner statistics after writing this many rows (and 10%)
 
 Layout = list[tuple[int | None, Column]]
@@ -77,11 +80,28 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    errors: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # in row order, once finished
+    errors_omitted: int = 0  # errors beyond the first ERRORS_LISTED, counted only
+    _kept: list = field(default_factory=list, repr=False)  # heap: the lowest rows so far
+    _found: int = 0
 
     def reject(self, row: int, problems: list[tuple[str | None, str]]) -> None:
+        """Count a refused row; keep its errors if they are among the first by row."""
         self.rejected += 1
-        self.errors.extend({"row": row, "field": f, "reason": r} for f, r in problems)
+        for f, r in problems:
+            self._found += 1  # later-found errors of one row sort after earlier ones
+            item = (-row, -self._found, {"row": row, "field": f, "reason": r})
+            if len(self._kept) < ERRORS_LISTED:
+                heapq.heappush(self._kept, item)
+            elif item > self._kept[0]:
+                heapq.heapreplace(self._kept, item)
+                self.errors_omitted += 1
+            else:
+                self.errors_omitted += 1
+
+    def finish_errors(self) -> None:
+        """Set ``errors`` to the kept errors in row order (a row's fields in order)."""
+        self.errors = [e for _, _, e in sorted(self._kept, reverse=True)]
 
     @property
     def counts(self) -> dict:
@@ -90,7 +110,8 @@ class ImportReport:
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "filename": self.filename, "batch_id": self.batch_id,
-                "sha256": self.sha256, **self.counts, "errors": list(self.errors)}
+                "sha256": self.sha256, **self.counts, "errors": list(self.errors),
+                "errors_omitted": self.errors_omitted}
 
     def summary(self) -> str:
         return (f"{self.kind} {self.filename}: {self.total} rows, {self.created} created, "
@@ -379,7 +400,7 @@ def import_csv(session: Session, kind: str, stream: BinaryIO | TextIO, *, filena
                            details={"line": reader.line_num + 1}) from exc
     if report.created + report.updated >= max(ANALYZE_ROWS, writer.watermark // 10):
         refresh_statistics(session, fmt.table)  # as autovacuum would, but now
-    report.errors.sort(key=lambda e: e["row"])  # stable: a row's fields stay in order
+    report.finish_errors()
     if writer.updated_any:  # rows changed behind the ORM's back: reload on next access
         for obj in list(session.identity_map.values()):
             if isinstance(obj, fmt.model):
