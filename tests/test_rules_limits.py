@@ -164,3 +164,19 @@ def test_any_fact_value_evaluates_as_the_reference(engine, op, threshold, facts)
             if v is None or (math.isfinite(v) and 0 <= v < 10**15)]
     for row, decisions in zip(rows, engine.evaluate(doc, rows), strict=True):
         assert bool(decisions) == holds(doc.rules[0].when, row), (row, doc.rules[0].when)
+
+
+@pytest.mark.usefixtures("published")
+@pytest.mark.parametrize("when, path, reason", [
+    ("{fact: [ppo, dtoa], eq: true}", "rules.0.when.fact", "expected a fact name, got list"),
+    ("{not: " * 5000 + "{fact: ppo, eq: true}" + "}" * 5000, "line 10, column 228",
+     f"not valid YAML: nested more than {MAX_NESTING} levels deep"),
+])
+def test_hostile_drafts_through_the_api_are_422_naming_rule_path_reason(
+        client, make_user, when, path, reason):
+    _, lead = make_user("lead1", role="team_lead")
+    r = client.post("/api/v1/rulesets", json={"document": _one_rule(when), "reason": "x"},
+                    headers={"Authorization": f"Bearer {lead}"})
+    assert r.status_code == 422, r.get_json()
+    [problem] = r.get_json()["error"]["details"]["problems"]
+    assert (problem["path"], problem["reason"]) == (path, reason)
