@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -191,3 +192,60 @@ def test_two_scheduler_processes_at_once_open_cases_and_the_meeting_once(
     assert session.scalar(select(func.count()).select_from(PanelMeeting)) == 1
     assert session.scalar(select(func.count()).select_from(PanelItem)) == 1
     assert verify(session).ok
+
+
+@pytest.fixture
+def short_busy(monkeypatch, db_url):
+    """SQLite waits 0.2 s for the write lock instead of 10 s (set before connecting)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the write lock and its busy timeout are SQLite's")
+    import db.session
+
+    monkeypatch.setattr(db.session, "SQLITE_BUSY_MS", 200)
+
+
+def _hold_write_lock(db_url: str, seconds: float) -> threading.Thread:
+    import sqlite3
+
+    ready = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        ready.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait()
+    return thread
+
+
+def test_a_request_that_waited_too_long_for_the_lock_is_run_again(
+        short_busy, db_url, make_user, session):
+    _, token = make_user("om1", role="offender_manager")
+    session.close()
+    from conftest import ROOT
+
+    from api import create_app
+    from workflow.config import load_settings
+    from workflow.runtime import Runtime
+
+    runtime = Runtime.from_settings(load_settings(ROOT / "config.toml",
+                                                  env={"IOM_DATABASE_URL": db_url}))
+    try:
+        client = create_app(runtime).test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        holder = _hold_write_lock(db_url, 0.5)  # longer than one wait, shorter than all
+        assert client.get("/api/v1/health", headers=headers).status_code == 200
+        holder.join()
+        holder = _hold_write_lock(db_url, 3.0)  # longer than every attempt together
+        r = client.get("/api/v1/health", headers=headers)
+        holder.join()
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert r.get_json()["error"]["code"] == "busy"
+        assert "send the request again" in r.get_json()["error"]["message"]
+    finally:
+        runtime.close()
