@@ -172,6 +172,9 @@ class PanelDecisionIn(Schema):
                                                                      "reject")))
     reason = fields.String(required=True, validate=validate.Length(min=1))
     defer_until = fields.Date(load_default=None)
+    override = fields.String(load_default=None, validate=validate.Length(min=1, max=2000),
+                             metadata={"description": "accept only: why the panel accepts "
+                                       "a case an exclusion rule applies to (recorded)"})
 
 
 class MinutesQuery(Schema):

@@ -92,7 +92,8 @@ def register(sub) -> None:
 
     ev = sub.add_parser("evaluate", help="evaluate a JSON list of facts objects")
     target = ev.add_mutually_exclusive_group(required=True)
-    target.add_argument("--stage", help="evaluate the stage's configured rule sets")
+    target.add_argument("--stage", help="evaluate the stage's configured rule sets (with the "
+                        "exclusion guards); 'exclusion' or 'agenda' for those alone")
     target.add_argument("--ruleset", help="evaluate one published rule set by name")
     target.add_argument("--ruleset-file", action="append",
                         help="evaluate a rule-set document file (repeatable), e.g. a draft")

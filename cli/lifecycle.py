@@ -51,7 +51,8 @@ def _panel_decide(args) -> int:
         raise InvalidInput(f"--defer-until: {args.defer_until!r} is not a date") from exc
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         item = decide(session, args.meeting, args.case, decision=args.decision,
-                      reason=args.reason, defer_until=defer_until, now=parse_now(args.now),
+                      reason=args.reason, defer_until=defer_until, override=args.override,
+                      now=parse_now(args.now),
                       user=active_user(session, args.as_user), settings=rt.settings)
         print(f"case {item.case_id}: {item.decision} by {item.decided_by} "
               f"({item.decided_role}); case now {item.case.state}")
@@ -115,6 +116,8 @@ def register(sub) -> None:
     dec.add_argument("decision", choices=("accept", "defer", "reject"))
     dec.add_argument("--reason", required=True)
     dec.add_argument("--defer-until", help="YYYY-MM-DD (defer only)")
+    dec.add_argument("--override", help="accept only: recorded reason for accepting a case "
+                                        "an exclusion rule applies to")
     dec.add_argument("--as", dest="as_user", required=True, help="chair's username")
     dec.add_argument("--now", help="ISO-8601 instant (default: now)")
     dec.set_defaults(func=_panel_decide)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from rules.catalogue import CATALOGUE
+
 COHORTS = ("fixed", "flex", "free")
 TIERS = ("low", "medium", "high", "very_high")
 PROGRAMMES = ("MARAC", "MAPPA", "DIP", "DRR", "PPO", "YOS")
@@ -57,6 +59,8 @@ class TaskParams(_Params):
     sla_working_days = fields.Integer(required=True, validate=validate.Range(0, 365))
     priority = fields.String(load_default="normal", validate=validate.OneOf(
         ("low", "normal", "high", "urgent")))
+    # The queue's agency (e.g. "youth" for the YOS worker); default: routed by role.
+    agency = fields.String(load_default=None, validate=validate.OneOf(AGENCIES))
 
 
 class EnforcementParams(_Params):
@@ -69,6 +73,25 @@ class EnforcementParams(_Params):
 class ReferralParams(_Params):
     programme = fields.String(required=True, validate=validate.OneOf(PROGRAMMES))
     reason = fields.String(load_default="")
+
+
+class PriorityParams(_Params):
+    """Panel agenda order (``[stages.agenda]``): scores of all matching rules are summed."""
+
+    score = fields.Float(required=True, validate=validate.Range(-1000, 1000))
+    reason = fields.String(required=True, validate=validate.Length(min=1))
+
+
+# Count-down facts only ("days to ..."): the day each reaches 0 is a date to recheck on.
+DAY_FACTS = tuple(sorted(n for n, f in CATALOGUE.items()
+                         if n.startswith("days_to_") and f.unit == "days"))
+
+
+class RecheckParams(_Params):
+    """Re-evaluate the case when a day-count fact reaches 0 (e.g. the 18th birthday)."""
+
+    days_fact = fields.String(required=True, validate=validate.OneOf(DAY_FACTS))
+    reason = fields.String(required=True, validate=validate.Length(min=1))
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,10 @@ REGISTRY: dict[str, Action] = {a.name: a for a in (
     Action("create_task", TaskParams, None, "raise a task from a template"),
     Action("raise_enforcement", EnforcementParams, None, "raise a time-limited enforcement"),
     Action("refer_programme", ReferralParams, None, "refer to MARAC, MAPPA, DIP/DRR, YOS..."),
+    Action("set_priority", PriorityParams, None,
+           "panel agenda priority score (summed over matching rules; highest first)"),
+    Action("recheck_in", RecheckParams, None,
+           "evaluate the case again on the day the named day-count fact reaches 0"),
 )}
 
 OUTCOME_RANK = ("exclude", "deselect", "select", "forward", "retain")

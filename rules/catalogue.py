@@ -18,7 +18,10 @@ OFFENCE_CATEGORIES = (
     "taking_vehicle", "theft_from_vehicle", "other_motoring", "drink_driving",
     "criminal_damage", "drug_import_production", "drug_possession_supply", "other",
 )
-STAGES = ("mapping", "matrixing", "panel", "allocated", "review")
+STAGES = ("mapping", "matrixing", "panel", "allocated", "review",
+          # not lifecycle states: rule sets evaluated beside every stage (exclusion
+          # guards) and to order the panel agenda (workflow/guards.py)
+          "exclusion", "agenda")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,11 @@ CATALOGUE: dict[str, Fact] = {f.name: f for f in (
     Fact("warnings_30d", "integer", "warnings", "formal warnings issued in the last 30 days",
          "enforcement_warning tasks completed with outcome warning_issued within 30 days",
          minimum=0),
+    # --- youth (issue 11 item 4) ---
+    Fact("days_to_18th_birthday", "integer", "days",
+         "days from the evaluation date to the person's 18th birthday (0 from then on)",
+         "person.date_of_birth", minimum=0),
+    # --- end youth ---
     *(Fact(f"lead_room_{agency.lower()}", "boolean", "",
            f"an active {who} has room for one more case (known at allocation only)",
            f"active {who}s' open led cases below the [capacity] caseload limit")

@@ -31,6 +31,7 @@ from workflow.advance import (
 )
 from workflow.allocation import allocate, waiting_case_ids
 from workflow.cases import claim, claim_many, open_missing_cases
+from workflow.guards import guard_chunk, guard_due_ids
 from workflow.panel import build_agenda
 from workflow.review import due_in_state, reopen_returning, represent, start_review
 from workflow.runtime import Runtime
@@ -175,9 +176,11 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
 
 def _due_job(runtime: Runtime, name: str, state: str, service, *, now, actor) -> JobReport:
     report = JobReport(name)
+    policy = Policy.from_settings(runtime.settings)
     with transaction(runtime.sessions) as session:
         ids = due_in_state(session, state, now=now, limit=runtime.settings.batch_size)
-    done = for_each_case(runtime, ids, lambda s, c: service(s, c, now=now, actor=actor),
+    done = for_each_case(runtime, ids, lambda s, c: service(s, c, now=now, actor=actor,
+                                                            policy=policy),
                          report.failed)
     report.done = [cid for cid, _ in done]
     return report
@@ -233,10 +236,43 @@ def build_agendas(runtime: Runtime, *, now: datetime, actor: str = "scheduler") 
     return report
 
 
+def guards_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> JobReport:
+    """Check the exclusion guards, chunk by chunk, for open cases whose partner data
+    changed (``guard_due_at``): an excluded case leaves the cohort (or panel) now.
+
+    A chunk is evaluated set-based in one transaction; if it fails it is redone one
+    case per transaction, isolating the failing case.
+    """
+    report = JobReport("exclusion guards")
+    policy = Policy.from_settings(runtime.settings)
+    with transaction(runtime.sessions) as session:
+        ids = guard_due_ids(session, now=now, limit=runtime.settings.batch_size)
+    size = runtime.settings.chunk_size
+    checked = 0
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        try:
+            with transaction(runtime.sessions) as session:
+                cases = claim_many(session, chunk)
+                moved = guard_chunk(session, cases, now=now, actor=actor, policy=policy)
+            checked += len(cases)
+        except Exception:  # noqa: BLE001 - isolate the failure: redo case by case
+            log.info("guard chunk of %d cases rolled back; retrying one at a time", len(chunk))
+            results = for_each_case(runtime, chunk, lambda s, c: guard_chunk(
+                s, [c], now=now, actor=actor, policy=policy) or [None], report.failed)
+            checked += len(results)
+            moved = [r for _, rs in results for r in rs if r is not None]
+        report.done += [r.case_id for r in moved]
+    report.note = f"{checked} checked" if checked else ""
+    return report
+
+
 def run_all(runtime: Runtime, *, now: datetime, actor: str = "scheduler"
             ) -> tuple[PassReport, list[JobReport]]:
-    """One pass of every job, in lifecycle order (``iom tick``)."""
-    jobs = [reviews_due(runtime, now=now, actor=actor),
+    """One pass of every job, in lifecycle order (``iom tick``); the exclusion guards
+    first, so no excluded case is reviewed, represented or allocated."""
+    jobs = [guards_due(runtime, now=now, actor=actor),
+            reviews_due(runtime, now=now, actor=actor),
             represent_deferred(runtime, now=now, actor=actor)]
     advanced = advance_due(runtime, now=now, actor=actor)
     jobs += [allocate_waiting(runtime, now=now, actor=actor),

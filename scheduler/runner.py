@@ -1,7 +1,7 @@
 """APScheduler wiring: every lifecycle job every ``scheduler.interval_seconds``.
 
-Jobs: reviews due, deferred cases represented, advance due cases, allocation of waiting
-cases, panel agendas (see ``scheduler/jobs.py``). ``coalesce=True`` +
+Jobs: exclusion guards, reviews due, deferred cases represented, advance due cases,
+allocation of waiting cases, panel agendas (see ``scheduler/jobs.py``). ``coalesce=True`` +
 ``misfire_grace_time=None`` + ``max_instances=1``: after downtime the missed runs are
 caught up once, never skipped, repeated or overlapped. Each job reads the clock when it
 runs; being idempotent, a caught-up run does the overdue work exactly once.
@@ -20,6 +20,7 @@ from scheduler.jobs import (
     advance_due,
     allocate_waiting,
     build_agendas,
+    guards_due,
     represent_deferred,
     reviews_due,
 )
@@ -30,6 +31,7 @@ log = logging.getLogger("iom.scheduler")
 
 
 JOBS = {
+    "guards_due": guards_due,
     "reviews_due": reviews_due,
     "represent_deferred": represent_deferred,
     "advance_due": advance_due,

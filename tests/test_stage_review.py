@@ -88,6 +88,7 @@ def test_review_retains_or_deselects_by_rule_and_reschedules_by_tier(
     assert verify(session).ok
 
 
+@pytest.mark.usefixtures("published")  # a release is checked by the exclusion guards
 def test_custody_suspends_and_release_reschedules_review(settings, session, make_case,
                                                          make_user, now):
     om, _ = make_user("om1", role="offender_manager", agency="CRC")
@@ -144,12 +145,14 @@ def test_every_job_is_idempotent_at_the_same_instant(review_runtime, session, ma
     waiting = make_case(state="allocated", ogrs=80)              # no police lead exists
     waiting.next_due_at = now + timedelta(days=50)
     make_case(ogrs=81)                                           # mapping, due
+    flagged = make_case(state="allocated", ogrs=80, mappa=2)     # MAPPA flag arrived
+    flagged.next_due_at, flagged.guard_due_at = now + timedelta(days=50), now
     session.commit()
     advanced, jobs = run_all(review_runtime, now=now)
     *case_jobs, task_job = jobs
     assert {j.name: bool(j.done or j.note) for j in case_jobs} == {
-        "reviews due": True, "deferred represented": True, "allocation": True,
-        "panel agenda": True}
+        "exclusion guards": True, "reviews due": True, "deferred represented": True,
+        "allocation": True, "panel agenda": True}
     for _ in range(3):  # converge: cases entering a rule-driven stage are evaluated next pass
         run_all(review_runtime, now=now)
     count = session.scalar(select(func.count()).select_from(AuditEntry))

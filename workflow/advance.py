@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from db.models import Case
 from rules.decisions import Decision, outcome_of
 from rules.engine import RuleEngine, default_engine
-from workflow import audit, history  # noqa: F401  (history registers the audit listener)
+from workflow import audit, guards, history  # noqa: F401  (history: audit listener)
 from workflow.config import Settings, StagePolicy
 from workflow.facts import FactWindow, facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS, fire, transition_for
@@ -32,11 +32,14 @@ class Policy:
     stages: Mapping[str, StagePolicy]
     window: FactWindow = FactWindow()
     review: Mapping = field(default_factory=lambda: dict(REVIEW_DEFAULTS))
+    exclusion: tuple[str, ...] = ()  # guard rule sets, evaluated beside every stage
+    agenda: tuple[str, ...] = ()  # panel agenda priority rule sets
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(settings.stages, FactWindow(settings.newly_sentenced_days,
-                                               settings.window_days), settings.review)
+                                               settings.window_days), settings.review,
+                   guards.exclusion_rulesets(settings), guards.agenda_rulesets(settings))
 
 
 REVIEW_DEFAULTS = {"very_high_days": 28, "high_days": 56, "medium_days": 91,
@@ -81,17 +84,22 @@ class AdvanceResult:
 
 def evaluate_cases(session: Session, cases: list[Case], *, now: datetime, policy: Policy,
                    engine: RuleEngine | None = None) -> list[Evaluation]:
-    """Evaluate each case's stage rule sets as of ``now``; writes nothing."""
+    """Evaluate each case's stage rule sets, with the exclusion guards (a panel's
+    recorded override applied), as of ``now``; writes nothing."""
     engine = engine or default_engine()
     facts = facts_for_cases(session, cases, now, policy.window)
+    guard_docs = (guards.guard_documents(session, policy.exclusion, now=now)
+                  if cases and policy.exclusion else [])
     out = []
     for stage in {c.state for c in cases}:
         group = [c for c in cases if c.state == stage]
         stage_policy = policy.stages.get(stage)
-        docs = (active_documents(session, stage, stage_policy.rulesets, now=now)
-                if stage_policy else [])
+        names = tuple(n for n in (stage_policy.rulesets if stage_policy else ())
+                      if n not in policy.exclusion)
+        docs = [*guard_docs, *active_documents(session, stage, names, now=now)]
         results = engine.evaluate_all(docs, [facts[c.id] for c in group])
         for case, decisions in zip(group, results, strict=True):
+            decisions = guards.without_overridden(case, decisions)
             outcome = outcome_of(decisions)
             out.append(Evaluation(case.id, stage, facts[case.id], decisions, outcome,
                                   OUTCOME_EVENTS.get((stage, outcome))))
@@ -142,8 +150,15 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
     case.activity_score = ev.facts["activity_score"]
     apply_intensity(case, ev.decisions)
     case.last_outcome, case.last_error = ev.outcome, None
-    case.next_due_at = _next_due(target, moved=bool(ev.event), intensity=case.intensity,
-                                 now=now, policy=policy)
+    case.next_due_at = _recheck_by_rule(ev, _next_due(
+        target, moved=bool(ev.event), intensity=case.intensity, now=now, policy=policy), now)
+    hit = guards.exclusion_of(case, ev.decisions, ev.facts) if ev.outcome == "exclude" else None
+    if hit is not None and ev.event:  # the lifecycle table's exclusion move, with release
+        guards.apply_exclusion(session, case, hit, now=now, actor=actor, policy=policy,
+                               where=f"{source} evaluation")
+        if flush:
+            session.flush()
+        return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
     if ev.event:
         select_params = [d.params for d in ev.decisions if d.action == "select"]
         if select_params:
@@ -156,6 +171,16 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
     if flush:
         session.flush()
     return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
+
+
+def _recheck_by_rule(ev: Evaluation, due: datetime | None, now: datetime) -> datetime | None:
+    """The earlier of ``due`` and the day a ``recheck_in`` decision's fact reaches 0."""
+    for d in ev.decisions:
+        days = ev.facts.get(d.params["days_fact"]) if d.action == "recheck_in" else None
+        if days:
+            on = datetime.combine(now.date() + timedelta(days=days), time(0), UTC)
+            due = on if due is None or on < due else due
+    return due
 
 
 def _next_due(state: str, *, moved: bool, intensity: str | None, now: datetime,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from db.models import AuditEntry, Case, Task, User
 from rules.decisions import Decision
 from rules.engine import RuleEngine, default_engine
-from workflow import audit
+from workflow import audit, guards
 from workflow.advance import Policy, apply_intensity
 from workflow.config import Settings
 from workflow.errors import IllegalTransition
@@ -48,10 +48,11 @@ class AllocationResult:
     agency: str | None
     reason: str
     decisions: list[Decision] = field(default_factory=list)
+    excluded: bool = False  # an exclusion guard took the case out instead
 
     @property
     def waiting(self) -> bool:
-        return self.lead_user_id is None
+        return self.lead_user_id is None and not self.excluded
 
 
 def caseload_limit(capacity: Mapping, agency: str) -> int:
@@ -143,7 +144,9 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
     """Name one lead professional for an allocated case, or flag it as waiting. Flushes.
 
     Every task the allocation rule sets ask for is raised (routed to the new lead when
-    its role matches). Idempotent: a case that already has a lead is left as it is. Raises
+    its role matches). Idempotent: a case that already has a lead is left as it is. The
+    exclusion guards are checked first: an excluded case leaves the cohort instead
+    (``excluded`` result, no lead). Raises
     :class:`IllegalTransition` when the case is not in state allocated.
     """
     if case.state != "allocated":
@@ -151,6 +154,11 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
                                 details={"state": case.state})
     if case.lead_user_id is not None:
         return AllocationResult(case.id, case.lead_user_id, None, "already led")
+    hit = guards.guard_case(session, case, now=now, actor=actor, where="allocation",
+                            policy=Policy.from_settings(settings), engine=engine)
+    if hit is not None:
+        return AllocationResult(case.id, None, None, f"excluded: {hit.reason}",
+                                list(hit.decisions), excluded=True)
     free = free_leads(session, settings.capacity)
     decisions, facts = lead_decisions(session, case, now=now, settings=settings, free=free,
                                       engine=engine)

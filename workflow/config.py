@@ -70,10 +70,23 @@ class _StageSchema(Schema):
     recheck_days = fields.Integer(load_default=7, validate=validate.Range(min=1))
 
 
+class _RulesetsSchema(Schema):
+    rulesets = fields.List(fields.String(validate=validate.Length(min=1)), required=True)
+
+
+# --- guards and agenda (issue 11): rule sets evaluated beside every stage, not a stage ---
+GUARD_DEFAULTS = {"exclusion": ("mappa-exclusion", "youth-age-floor"),
+                  "agenda": ("agenda-priority",)}
+
+
 class _StagesSchema(Schema):
     mapping = fields.Nested(_StageSchema, required=True)
     matrixing = fields.Nested(_StageSchema, required=True)
     review = fields.Nested(_StageSchema)
+    exclusion = fields.Nested(_RulesetsSchema, load_default=lambda: {
+        "rulesets": list(GUARD_DEFAULTS["exclusion"])})
+    agenda = fields.Nested(_RulesetsSchema, load_default=lambda: {
+        "rulesets": list(GUARD_DEFAULTS["agenda"])})
 
 
 def _check_schedule(value: str) -> None:
@@ -183,6 +196,9 @@ class Settings:
     review: Mapping = field(default_factory=lambda: _defaults("review"))
     tasks: Mapping = field(default_factory=lambda: _defaults("tasks"))
     smtp: Mapping = field(default_factory=lambda: _defaults("smtp"))
+    # [stages.exclusion] / [stages.agenda]: read through workflow.guards accessors only.
+    guard_rulesets: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(GUARD_DEFAULTS))
 
 
 def _defaults(section: str) -> dict:
@@ -208,6 +224,9 @@ def _env_overrides(raw: dict, env: Mapping[str, str]) -> dict:
     for stage in RULE_STAGES:
         for key, fld in _StageSchema().fields.items():
             targets[f"IOM_STAGES_{stage}_{key}".upper()] = (["stages", stage, key], fld)
+    for stage in GUARD_DEFAULTS:
+        targets[f"IOM_STAGES_{stage.upper()}_RULESETS"] = (["stages", stage, "rulesets"],
+                                                   _RulesetsSchema().fields["rulesets"])
     for name, value in env.items():
         if not name.startswith("IOM_") or name not in targets:
             continue
@@ -253,7 +272,9 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
     except ValidationError as exc:
         details = "; ".join(_flatten_errors(exc.messages))
         raise ConfigError(f"{config_path} (with IOM_* overrides): {details}") from exc
+    guards = {name: tuple(data["stages"].pop(name)["rulesets"]) for name in GUARD_DEFAULTS}
     return Settings(
+        guard_rulesets=guards,
         database_url=data["database"]["url"],
         host=data["server"]["host"],
         port=data["server"]["port"],

@@ -43,6 +43,12 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
 
+class Excluded(Conflict):
+    """An exclusion rule applies to the case (details: rules, versions, reason)."""
+
+    code = "excluded"
+
+
 class Unauthenticated(IOMError):
     code = "unauthenticated"
 

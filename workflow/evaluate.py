@@ -15,6 +15,7 @@ from rules.engine import RuleEngine, default_engine
 from rules.errors import FactError
 from workflow.advance import Policy
 from workflow.errors import InvalidInput
+from workflow.guards import AGENDA_STAGE, GUARD_STAGE, guard_documents
 from workflow.rulesets import active_documents, document_of, published_row
 
 
@@ -24,10 +25,17 @@ def _documents(session: Session, *, stage: str | None, ruleset: str | None, now:
         raise InvalidInput("give exactly one of stage or ruleset")
     if ruleset:
         return [document_of(published_row(session, ruleset, on=now))]
+    if stage == GUARD_STAGE:  # the exclusion guards alone
+        return guard_documents(session, policy.exclusion, now=now)
+    if stage == AGENDA_STAGE:
+        return active_documents(session, stage, policy.agenda, now=now)
     if stage not in policy.stages:
         raise InvalidInput(f"stage {stage!r} has no rule sets configured; configured: "
-                           f"{', '.join(policy.stages)}", details={"field": "stage"})
-    return active_documents(session, stage, policy.stages[stage].rulesets, now=now)
+                           f"{', '.join([*policy.stages, GUARD_STAGE, AGENDA_STAGE])}",
+                           details={"field": "stage"})
+    names = tuple(n for n in policy.stages[stage].rulesets if n not in policy.exclusion)
+    return [*guard_documents(session, policy.exclusion, now=now),
+            *active_documents(session, stage, names, now=now)]  # as the scheduler does
 
 
 def _check_items(items) -> None:

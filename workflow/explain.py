@@ -200,13 +200,22 @@ def _is_override(entry) -> bool:
         cause.get("kind") == "override" or bool(cause.get("override"))))
 
 
+def _overridden(override) -> str:
+    """The exclusion a panel overrode (workflow/guards.py), in words."""
+    if not isinstance(override, dict) or not override.get("rules"):
+        return ""
+    return (f" The panel accepted it although {', '.join(override['rules'])} excluded it "
+            f"({override.get('exclusion', '')}); override reason: "
+            f"{override.get('reason', '')}.")
+
+
 def _transition(entry, versions: _Versions) -> tuple[str, str]:
     p, when = entry.payload, day(entry.occurred_at)
     cause = p.get("cause") or {}
     move = f"Moved from {p.get('from')} to {p.get('to')} on {when}"
     if _is_override(entry):
         return "override", (f"MANUAL OVERRIDE: {move[0].lower()}{move[1:]} by {entry.actor}."
-                            + _reason(cause))
+                            + _reason(cause) + _overridden(cause.get("override")))
     if cause.get("kind") == "rule":
         return "rule", f"{move} because {_explain_rule_cause(cause, versions)}."
     meaning = _meaning(p.get("from"), p.get("event", ""))

@@ -55,6 +55,17 @@ def _age(dob: date, today: date) -> int:
     return today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
 
 
+# --- youth (issue 11 item 4) ---
+def days_to_18th_birthday(dob: date, today: date) -> int:
+    """Days from ``today`` to the 18th birthday (29 February births: 1 March), else 0."""
+    try:
+        birthday = dob.replace(year=dob.year + 18)
+    except ValueError:  # born on 29 February, 18 years later is not a leap year
+        birthday = date(dob.year + 18, 3, 1)
+    return max((birthday - today).days, 0)
+# --- end youth ---
+
+
 def _latest_by_person(rows, key) -> dict:
     out: dict = {}
     for row in rows:
@@ -143,6 +154,7 @@ def _person_facts(person: Person, all_events: list[OffendingEvent], since: date,
         "supervision": provider,
         "sex": person.sex,
         "age": _age(person.date_of_birth, today),
+        "days_to_18th_birthday": days_to_18th_birthday(person.date_of_birth, today),
         **{k: person_flags.get(k, False) for k in _BOOL_FLAGS},
         "gang_grade": person_flags.get("gang_grade"),
         "arrests_window": sum(e.kind == "arrest" for e in recent),

@@ -36,6 +36,9 @@ def audit_transition(session: Session, case: Case, transition: Transition, *, so
         why = explain_decisions(cause["decisions"])
     else:
         why = f"{transition.event} by {actor}: {cause.get('reason', '')}".rstrip(": ")
+        if isinstance(cause.get("override"), dict):  # a panel's recorded exclusion override
+            why += (f" (OVERRIDE of exclusion {', '.join(cause['override']['rules'])}: "
+                    f"{cause['override']['reason']})")
     audit.record(
         session, kind="case.transition", actor=actor, occurred_at=now, case_id=case.id,
         person_ref=case.person.partner_ref,

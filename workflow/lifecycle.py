@@ -45,7 +45,8 @@ class Transition:
 TABLE: tuple[Transition, ...] = (
     Transition("select", ("mapping",), "matrixing", "rule", "selection rule matched"),
     Transition("forward", ("matrixing",), "panel", "rule", "activity ranks it for panel"),
-    Transition("descope", ("matrixing",), "mapping", "rule", "an exclusion rule now applies"),
+    Transition("descope", ("matrixing", "panel", "deferred"), "mapping", "rule",
+               "an exclusion rule now applies: back to mapping, not yet in the cohort"),
     Transition("accept", ("panel",), "allocated", "human", "panel accepted the case"),
     Transition("defer", ("panel",), "deferred", "human", "panel deferred to a date"),
     Transition("reject", ("panel",), "rejected", "human", "panel rejected the case"),
@@ -53,6 +54,8 @@ TABLE: tuple[Transition, ...] = (
     Transition("review_due", ("allocated",), "review", "schedule", "review interval elapsed"),
     Transition("retain", ("review",), "allocated", "rule", "review keeps the case"),
     Transition("deselect", ("review",), "exited", "rule", "de-selection rule matched"),
+    Transition("exclude", ACTIVE, "exited", "rule",
+               "an exclusion rule now applies: leaves the cohort, lead freed"),
     Transition("custody_in", ACTIVE[:2], "suspended", "human", "remanded or sentenced to custody"),
     Transition("custody_out", ("suspended",), "allocated", "human", "released from custody"),
     Transition("transfer", ("mapping", "matrixing", "panel", "deferred") + ACTIVE,
@@ -65,10 +68,16 @@ TABLE: tuple[Transition, ...] = (
 OUTCOME_EVENTS: dict[tuple[str, str], str] = {
     ("mapping", "select"): "select",
     ("matrixing", "forward"): "forward",
-    ("matrixing", "exclude"): "descope",
     ("review", "retain"): "retain",
     ("review", "deselect"): "deselect",
-    ("review", "exclude"): "deselect",
+    # Exclusion guards (workflow/guards.py): every non-terminal state but mapping, where
+    # an exclusion only keeps the case from being selected.
+    ("matrixing", "exclude"): "descope",
+    ("panel", "exclude"): "descope",
+    ("deferred", "exclude"): "descope",
+    ("allocated", "exclude"): "exclude",
+    ("review", "exclude"): "exclude",
+    ("suspended", "exclude"): "exclude",
 }
 
 _BY_KEY: dict[tuple[str, str], Transition] = {}

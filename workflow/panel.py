@@ -2,10 +2,15 @@
 
 Meetings recur by ``[panel] schedule`` ("first thursday" = the first Thursday of each
 month) at ``[panel] time`` (UTC). ``agenda_days_before`` days before a meeting the
-agenda is built once from the cases in state panel, ranked by activity score (highest
+agenda is built once from the cases in state panel: excluded ones are taken off by the
+exclusion guards (``workflow/guards.py``), the rest ranked by the priority score the
+agenda rule sets compute (``set_priority``, summed) then activity score (highest
 first), at most ``max_cases``; each case's offender manager is recorded as invited.
 A chair (team_lead or admin) records accept / defer (with a date) / reject with a
-reason; the decision fires the lifecycle transition, whose listener audits it.
+reason; the decision fires the lifecycle transition, whose listener audits it. An accept
+or a defer of an excluded case is refused with the rule's reason; an accept with a
+recorded override is allowed, and the case keeps the override for the episode (its
+history shows it).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.dialect import insert_on_conflict_do_nothing
 from db.models import DECISIONS, Case, PanelItem, PanelMeeting, Supervision, User
-from workflow import audit, history  # noqa: F401  (history registers the audit listener)
+from workflow import audit, guards, history  # noqa: F401  (history: audit listener)
+from workflow.advance import Policy
 from workflow.config import ORDINALS, WEEKDAYS, Settings
-from workflow.errors import Conflict, Forbidden, InvalidInput, NotFound
+from workflow.errors import Conflict, Excluded, Forbidden, InvalidInput, NotFound
 from workflow.lifecycle import fire
+from workflow.rulesets import active_documents
 
 CHAIR_ROLES = ("team_lead", "admin")
 
@@ -87,11 +94,35 @@ def _invitee(session: Session, case: Case, today: date) -> tuple[int | None, str
     return sup.offender_manager_user_id, name
 
 
-def _ranked_panel_cases(session: Session, limit: int) -> list[Case]:
+def _ranked_panel_cases(session: Session, *, now: datetime, settings: Settings, actor: str
+                        ) -> list[tuple[Case, float, list]]:
+    """``(case, priority, priority decisions)`` for the agenda, best first, at most
+    ``max_cases``. Guards and agenda rule sets are evaluated chunk by chunk; an excluded
+    case is moved off panel by :func:`guards.apply_exclusion` instead."""
     pending = exists().where(PanelItem.case_id == Case.id, PanelItem.decision.is_(None))
-    return list(session.scalars(
+    candidates = list(session.scalars(
         select(Case).where(Case.state == "panel", Case.closed_at.is_(None), ~pending)
-        .order_by(Case.activity_score.desc().nulls_last(), Case.id).limit(limit)))
+        .order_by(Case.id)))
+    policy = Policy.from_settings(settings)
+    agenda_docs = active_documents(session, guards.AGENDA_STAGE,
+                                   guards.agenda_rulesets(settings), now=now)
+    ranked = []
+    for start in range(0, len(candidates), settings.chunk_size):
+        chunk = candidates[start:start + settings.chunk_size]
+        results = guards.evaluate_guarded(session, chunk, now=now, policy=policy,
+                                          extra=agenda_docs)
+        for case in chunk:
+            decisions, facts = results[case.id]
+            hit = guards.exclusion_of(case, decisions, facts)
+            if hit is not None:
+                guards.apply_exclusion(session, case, hit, now=now, actor=actor,
+                                       policy=policy, where="agenda building")
+                continue
+            scored = [d for d in decisions if d.action == "set_priority"]
+            ranked.append((case, sum(d.params["score"] for d in scored), scored))
+    ranked.sort(key=lambda r: (-r[1], r[0].activity_score is None,
+                               -(r[0].activity_score or 0), r[0].id))
+    return ranked[:settings.panel["max_cases"]]
 
 
 def build_agenda(session: Session, *, now: datetime, settings: Settings,
@@ -108,16 +139,20 @@ def build_agenda(session: Session, *, now: datetime, settings: Settings,
     meeting = get_or_create_meeting(session, held_on, panel)
     if meeting.agenda_built_at is not None:
         return None
-    for rank, case in enumerate(_ranked_panel_cases(session, panel["max_cases"]), start=1):
+    ranked = _ranked_panel_cases(session, now=now, settings=settings, actor=actor)
+    for rank, (case, priority, scored) in enumerate(ranked, start=1):
         user_id, name = _invitee(session, case, now.date())
         session.add(PanelItem(meeting=meeting, case_id=case.id, rank=rank,
                               activity_score=case.activity_score, invited_user_id=user_id,
                               invited_name=name, invited_at=now))
         audit.record(session, kind="panel.invited", actor=actor, occurred_at=now,
                      case_id=case.id, person_ref=case.person.partner_ref,
-                     summary=f"Case {case.id} on the panel agenda of {held_on} (rank {rank});"
-                             f" invited to present: {name or 'relevant partner'}",
+                     summary=f"Case {case.id} on the panel agenda of {held_on} (rank {rank},"
+                             f" priority {priority:g}); invited to present: "
+                             f"{name or 'relevant partner'}",
                      payload={"meeting": meeting.id, "held_on": held_on, "rank": rank,
+                              "priority": priority, "activity_score": case.activity_score,
+                              "priority_decisions": [d.as_dict() for d in scored],
                               "invited_user_id": user_id, "invited": name})
     meeting.agenda_built_at = now
     session.flush()
@@ -149,14 +184,46 @@ def _check_decision(decision: str, reason: str, defer_until: date | None, today:
         raise InvalidInput("defer_until is only for defer", details={"field": "defer_until"})
 
 
+def _override(session: Session, case: Case, decision: str, override: str | None, *,
+              now: datetime, user: User, settings: Settings, meeting: PanelMeeting
+              ) -> dict | None:
+    """Check the exclusion guards before an accept or a defer (the case would stay in
+    the lifecycle): an excluded case is refused unless the chair accepts it with an
+    override reason, which is then recorded on the case. Returns the override (for the
+    transition's cause) or None. A reject needs no check."""
+    override = (override or "").strip()
+    if override and decision != "accept":
+        raise InvalidInput("an override is only for accept", details={"field": "override"})
+    if decision == "reject":
+        return None
+    hit = guards.find_exclusions(session, [case], now=now,
+                                 policy=Policy.from_settings(settings)).get(case.id)
+    if hit is None:
+        if override:
+            raise InvalidInput(f"case {case.id} is not excluded: nothing to override",
+                               details={"field": "override"})
+        return None
+    if not override:
+        raise Excluded(f"case {case.id} is excluded by {', '.join(hit.rules)}: {hit.reason};"
+                       f" it cannot be {decision}ed: reject it, or accept it with a recorded"
+                       " override reason", details={"case_id": case.id, **hit.as_dict()})
+    record = {"rules": hit.rules, "versions": hit.versions, "exclusion": hit.reason,
+              "reason": override, "by": user.username, "role": user.role,
+              "at": now.isoformat(), "meeting": meeting.id}
+    case.guard_override = record
+    return record
+
+
 def decide(session: Session, meeting_id: int, case_id: int, *, decision: str, reason: str,
            now: datetime, user: User, settings: Settings,
-           defer_until: date | None = None) -> PanelItem:
+           defer_until: date | None = None, override: str | None = None) -> PanelItem:
     """Record a chair's decision on an agenda item and fire the transition. Flushes.
 
     Raises :class:`Forbidden` (not team_lead/admin), :class:`NotFound` (not on the
-    agenda), :class:`Conflict` (already decided), :class:`InvalidInput` (bad decision,
-    no reason, bad defer date), :class:`IllegalTransition` (case no longer in panel).
+    agenda), :class:`Conflict` (already decided or withdrawn), :class:`Excluded` (accept
+    without ``override``, or defer, of an excluded case), :class:`InvalidInput` (bad decision, no
+    reason, bad defer date, override not for an excluded accept),
+    :class:`IllegalTransition` (case no longer in panel).
     """
     if user.role not in CHAIR_ROLES:
         raise Forbidden(f"role {user.role} may not record panel decisions",
@@ -174,6 +241,10 @@ def decide(session: Session, meeting_id: int, case_id: int, *, decision: str, re
     case = session.get(Case, case_id)
     cause = {"kind": "human", "reason": reason.strip(), "decision": decision,
              "meeting": meeting.id, "role": user.role}
+    overridden = _override(session, case, decision, override, now=now, user=user,
+                           settings=settings, meeting=meeting)
+    if overridden:
+        cause["override"] = overridden
     if defer_until:
         cause["defer_until"] = defer_until.isoformat()
     fire(session, case, decision, now=now, actor=user.username, cause=cause)
@@ -193,7 +264,8 @@ def _after_decision(session, case, decision, defer_until, *, now, actor, setting
         case.next_due_at = datetime.combine(defer_until, time(0), UTC)
     elif decision == "accept":
         allocate(session, case, now=now, actor=actor, settings=settings)
-        case.next_due_at = now + review_interval(case.intensity, settings.review)
+        if case.closed_at is None:  # not excluded at allocation
+            case.next_due_at = now + review_interval(case.intensity, settings.review)
 
 
 def minutes(session: Session, meeting_id: int) -> dict:

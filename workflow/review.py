@@ -16,8 +16,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from db.models import Case, OffendingEvent, User
-from workflow import audit, history  # noqa: F401  (history registers the audit listener)
-from workflow.advance import review_interval
+from workflow import audit, guards, history  # noqa: F401  (history: audit listener)
+from workflow.advance import Policy, review_interval
 from workflow.config import Settings
 from workflow.errors import Forbidden, InvalidInput
 from workflow.lifecycle import fire
@@ -31,13 +31,19 @@ def _due(case: Case, state: str, now: datetime) -> bool:
             and case.next_due_at <= now)
 
 
-def start_review(session: Session, case: Case, *, now: datetime, actor: str) -> bool:
+def start_review(session: Session, case: Case, *, now: datetime, actor: str,
+                 policy: Policy | None = None) -> bool:
     """Move a due allocated case to review (evaluated at once by the advance pass).
 
-    Returns False, changing nothing, when the case is not (or no longer) due.
+    With ``policy``, the exclusion guards are checked first: an excluded case leaves
+    the cohort instead (True). Returns False, changing nothing, when not (or no longer)
+    due.
     """
     if not _due(case, "allocated", now):
         return False
+    if policy is not None and guards.guard_case(session, case, now=now, actor=actor,
+                                                policy=policy, where="start of review"):
+        return True
     due = case.next_due_at
     fire(session, case, "review_due", now=now, actor=actor,
          cause={"kind": "schedule", "reason": f"review due on {due.date().isoformat()}",
@@ -47,10 +53,18 @@ def start_review(session: Session, case: Case, *, now: datetime, actor: str) -> 
     return True
 
 
-def represent(session: Session, case: Case, *, now: datetime, actor: str) -> bool:
-    """Bring a deferred case back to panel once its date is reached; False if not due."""
+def represent(session: Session, case: Case, *, now: datetime, actor: str,
+              policy: Policy | None = None) -> bool:
+    """Bring a deferred case back to panel once its date is reached; False if not due.
+
+    With ``policy``, the exclusion guards are checked first: an excluded case goes back
+    to mapping instead (True).
+    """
     if not _due(case, "deferred", now):
         return False
+    if policy is not None and guards.guard_case(session, case, now=now, actor=actor,
+                                                policy=policy, where="represent"):
+        return True
     due = case.next_due_at
     fire(session, case, "represent", now=now, actor=actor,
          cause={"kind": "schedule", "reason": f"deferred until {due.date().isoformat()}",
@@ -71,8 +85,10 @@ def custody(session: Session, case: Case, *, event: str, reason: str, now: datet
             user: User, settings: Settings) -> None:
     """Record custody in (suspend) or release (``custody_out``) with a reason. Flushes.
 
-    Raises :class:`Forbidden`, :class:`InvalidInput` (no reason, unknown event) or
-    :class:`IllegalTransition` (the case is not in a state the event applies to).
+    A release is checked by the exclusion guards: an excluded case leaves the cohort
+    at once (audited after the release). Raises :class:`Forbidden`,
+    :class:`InvalidInput` (no reason, unknown event) or :class:`IllegalTransition` (the
+    case is not in a state the event applies to).
     """
     if user.role not in CUSTODY_ROLES:
         raise Forbidden(f"role {user.role} may not record custody", details={"role": user.role})
@@ -87,6 +103,8 @@ def custody(session: Session, case: Case, *, event: str, reason: str, now: datet
         case.next_due_at = None
     else:
         case.next_due_at = now + review_interval(case.intensity, settings.review)
+        guards.guard_case(session, case, now=now, actor=user.username,
+                          policy=Policy.from_settings(settings), where="custody release")
     session.flush()
 
 

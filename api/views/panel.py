@@ -48,7 +48,8 @@ class PanelDecisions(MethodView):
         """Record accept / defer (with defer_until) / reject, with a reason (chairs only)."""
         return panel.decide(g.session, meeting_id, body["case_id"],
                             decision=body["decision"], reason=body["reason"],
-                            defer_until=body["defer_until"], now=datetime.now(UTC),
+                            defer_until=body["defer_until"], override=body["override"],
+                            now=datetime.now(UTC),
                             user=g.user, settings=g.runtime.settings)
 
 

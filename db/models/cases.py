@@ -25,6 +25,7 @@ class Case(Base):
         Index("ix_iom_case_person", "person_id"),  # every episode: anti-joins, FK checks
         Index("ix_iom_case_due", "next_due_at"),
         Index("ix_iom_case_state", "state"),
+        Index("ix_iom_case_guard_due", "guard_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +44,11 @@ class Case(Base):
     activity_score: Mapped[float | None]
     lead_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Exclusion guards (workflow/guards.py): when partner data about the person changed,
+    # the guard pass re-checks the case at once; a panel's recorded override of named
+    # exclusion rules (who, when, why) holds for the rest of the episode.
+    guard_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    guard_override: Mapped[dict | None] = mapped_column(JSONType)
     # Bumped by every flush that changes the case (db/versioning.py), in batches.
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 from db.models import ImportBatch, Person
 from workflow import audit
 from workflow.errors import InvalidInput
+from workflow.guards import mark_guard_due
 from workflow.partners.bulk import ChunkInserter, ref_lookup, refresh_statistics
 from workflow.partners.formats import FORMATS, Column, Format
 
@@ -272,6 +273,7 @@ class _Writer:
         self.seen = bytearray((self.watermark >> 3) + 1)
         self.updated_any = False
         self.inserter = ChunkInserter(session, table)
+        self.touched: set[int] = set()  # people whose data this import created or changed
 
     def apply(self, chunk: list[tuple[int, dict]], report: ImportReport) -> None:
         """Apply one chunk; its new rows may still be going in when this returns."""
@@ -343,10 +345,15 @@ class _Writer:
                 report.created += 1
             elif found[1] == content(values):
                 report.unchanged += 1
+                continue
             else:
                 updates[found[0]] = {"b_id": found[0],
                                      **{f"b_{c}": values[c] for c in compare}}
                 report.updated += 1
+            if "person_id" in values:
+                self.touched.add(values["person_id"])
+            elif found is not None and not self.fmt.has_person:  # a person row changed
+                self.touched.add(found[0])
         return inserts, list(updates.values())
 
 
@@ -407,4 +414,6 @@ def import_csv(session: Session, kind: str, stream: BinaryIO | TextIO, *, filena
                 session.expire(obj)
     report.sha256 = hasher.hexdigest()
     _record_batch(session, report, actor=actor, now=now)
+    # New partner data may make an open case excluded: the next pass's guards check it.
+    mark_guard_due(session, writer.touched, now=now)
     return report

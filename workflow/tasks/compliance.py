@@ -21,6 +21,7 @@ from rules.engine import RuleEngine, default_engine
 from workflow import audit
 from workflow.errors import ConfigError, Conflict, IllegalTransition, InvalidInput, NotFound
 from workflow.facts import facts_for_cases
+from workflow.guards import mark_case_guard_due
 from workflow.lifecycle import fire, transition_for
 from workflow.rulesets import document_of, published_row
 from workflow.tasks.service import TASK_ACTIONS, raise_tasks
@@ -77,6 +78,8 @@ def record_event(session: Session, case: Case | None, *, event_id: str, kind: st
         else:
             _audit(session, event, person, actor=actor, now=now)
             _custody_transition(session, case, event, actor=actor, now=now)
+            # An event can make the case excluded (a rule on any fact): guards check it now.
+            mark_case_guard_due(session, case, person.id, now=now)
             return event, True
     if not _same(existing, case_id, person.id, kind, occurred_at, details):
         raise Conflict(f"event {event_id} was already recorded with different content",

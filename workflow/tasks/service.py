@@ -39,6 +39,7 @@ class TaskSpec:
     sla_working_days: int
     priority: str
     decision: Decision
+    agency: str | None = None  # a queue's agency named by the rule (e.g. youth)
 
 
 def spec_of(session: Session, case: Case, decision: Decision) -> TaskSpec | None:
@@ -46,7 +47,7 @@ def spec_of(session: Session, case: Case, decision: Decision) -> TaskSpec | None
     p = decision.params
     if decision.action == "create_task":
         return TaskSpec(p["template"], p["role"], p["sla_working_days"],
-                        p.get("priority", "normal"), decision)
+                        p.get("priority", "normal"), decision, p.get("agency"))
     if decision.action != "raise_enforcement":
         return None
     name = f"enforcement_{p['kind']}"
@@ -72,6 +73,8 @@ def _create(session: Session, case: Case, spec: TaskSpec, facts: dict, *, now, a
     tpl = template(spec.template)
     values = _values(case, facts, spec)
     assignee, agency = route(session, case, spec.role, now=now)
+    if spec.agency and agency != spec.agency:  # the rule names the queue: that agency's
+        assignee, agency = None, spec.agency
     task = Task(case_id=case.id, template=spec.template,
                 title=render(tpl["title"], values)[:200], body=render(tpl.get("body", ""), values),
                 role=spec.role, agency=agency, assignee_id=assignee.id if assignee else None,
