@@ -66,6 +66,24 @@ def get_case(session: Session, case_id: int) -> Case:
     return case
 
 
+def lock_case(session: Session, case_id: int) -> Case:
+    """The case, its row held until the transaction ends, waiting for any other holder
+    (PostgreSQL ``FOR UPDATE``; a SQLite transaction already holds the write lock).
+
+    For a change made on behalf of a person (not a client-held version): concurrent
+    requests on one case then queue instead of failing the optimistic version check.
+    """
+    query = (select(Case).where(Case.id == case_id)
+             .execution_options(populate_existing=True))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    case = session.scalars(query.with_for_update() if postgres else query).first()
+    if case is None:
+        raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
+    if postgres:
+        versioning.hold(session, [case.id])
+    return case
+
+
 def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
     query = (select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
