@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, g
 from flask_smorest import Api
 
-from api import auth, edge, errors
+from api import edge, errors
 from api.contract import ContractPlugin
 from api.schemas import ErrorOut
+from api.transactions import RetryingFlask, transaction_per_request
 from workflow.runtime import Runtime
 
 
@@ -22,41 +22,11 @@ class _Api(Api):
         return errors.handle_http_exception(error)
 
 
-def _transaction_per_request(app: Flask, runtime: Runtime) -> None:
-    """Each request gets a session and an authenticated user; the response decides:
-    commit below 400, roll back otherwise (and on any unhandled exception)."""
-
-    @app.before_request
-    def _open_session():
-        g.session = runtime.sessions()
-        g.runtime = runtime
-        auth.authenticate_request()
-
-    @app.after_request
-    def _commit(response):
-        session = g.pop("session", None)
-        if session is not None:
-            try:
-                if response.status_code < 400:
-                    session.commit()
-                else:
-                    session.rollback()
-            finally:
-                session.close()
-        return response
-
-    @app.teardown_request
-    def _close(_exc):
-        session = g.pop("session", None)
-        if session is not None:
-            session.rollback()
-            session.close()
-
-
-def create_app(runtime: Runtime) -> Flask:
+def create_app(runtime: Runtime) -> RetryingFlask:
     """Build the app on ``runtime``. Each request runs in one transaction: committed when
-    the response is a success, rolled back otherwise."""
-    app = Flask("iom")
+    the response is a success, rolled back otherwise, and run again when it lost to a
+    concurrent transaction (``api/transactions.py``)."""
+    app = RetryingFlask("iom")
     app.config.update(
         API_TITLE="IOM case workflow",
         API_VERSION="v1",
@@ -75,7 +45,7 @@ def create_app(runtime: Runtime) -> Flask:
     errors.register(app)
     edge.register(app)  # before the session is opened: bad input never reaches the database
 
-    _transaction_per_request(app, runtime)
+    transaction_per_request(app, runtime)
 
     from api.views import cases, evaluate, events, health, imports, panel, reports, rulesets, tasks
 

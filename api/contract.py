@@ -5,7 +5,8 @@ Roles come from :func:`api.auth.roles` (``x-roles``; absent means any signed-in 
 The statuses follow from where the edge and the views can refuse a request:
 
 * any operation: 401 (no or bad token), 413 (body over the limit), 422 (NUL in the path
-  or query, id out of range, invalid parameters);
+  or query, id out of range, invalid parameters), 503 (the database stayed busy with
+  other writes through every retry: ``Retry-After``, see ``api/transactions.py``);
 * restricted roles: 403; a path parameter (a case, task, meeting, version...): 404;
 * a JSON body: 400 (not JSON, too deep, numbers too long);
 * any POST: 404 (something it names does not exist) and 409 (clashes with current state);
@@ -26,7 +27,7 @@ SHARED_URLS = frozenset({"/api/v1/imports/{kind}", "/api/v1/imports/{batch_id}"}
 
 def statuses(method: str, path: str, op: dict, restricted: bool) -> list[int]:
     """The error statuses ``op`` can answer (see the module docstring)."""
-    out = {401, 413, 422}
+    out = {401, 413, 422, 503}
     if restricted:
         out.add(403)
     if "{" in path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from rules.errors import FactError, RuleSetError
@@ -69,10 +68,6 @@ def register(app: Flask) -> None:
     @app.errorhandler(FactError)
     def _facts(exc: FactError):
         return error_response(422, "invalid_input", str(exc))
-
-    @app.errorhandler(StaleDataError)
-    def _stale(exc: StaleDataError):
-        return error_response(409, "conflict", str(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -141,24 +141,12 @@ def test_twenty_clients_with_the_scheduler_get_no_server_error(served, populatio
     total = sum(statuses.values())
     print(f"\n{db_url.split(':')[0]}: {total} requests in {SECONDS:.0f}s, "
           f"{dict(statuses)}; job errors: {len(job_errors)}")
-    if (failed or job_errors) and db_url.startswith("sqlite") and _only_sqlite_writer_races(
-            logged.seen, job_errors):
-        pytest.xfail("KNOWN, branch 'robust' (SQLite writer serialisation): "
-                     f"{failed}; {sorted({c[:160] for c in logged.seen})[:2]}")
     assert not failed, (failed, sorted(set(logged.seen))[:5])
     assert not job_errors, job_errors[:5]
     assert statuses[("POST", 201)] > 0 and statuses[("GET", 200)] > 0
     session.expire_all()
     result = audit.verify(session)
     assert result.ok, result
-
-
-def _only_sqlite_writer_races(logged: list[str], job_errors: list[str]) -> bool:
-    """True when every failure is the SQLite concurrent-writer race fixed on branch
-    'robust' (``UNIQUE constraint failed: audit_entry.seq`` / ``database is locked``)."""
-    markers = ("audit_entry.seq", "database is locked")
-    causes = logged + job_errors
-    return bool(causes) and all(any(m in c for m in markers) for c in causes)
 
 
 def _raw(port: int, head: bytes, body_size: int) -> bytes:

@@ -18,7 +18,7 @@ from api.auth import ALL_ROLES, roles
 from api.edge import BoundedAwareDateTime
 from api.views.tasks import TaskOut
 from db.models import COMPLIANCE_KINDS, ComplianceEvent
-from workflow.cases import get_case
+from workflow.cases import get_case, lock_case
 from workflow.policy.store import policy_in_force
 from workflow.tasks.compliance import compliance_rulesets, evaluate_compliance, record_event
 
@@ -66,7 +66,7 @@ class CaseEvents(MethodView):
     def post(self, body, case_id):
         """Record an event; the same event_id again is a no-op (409 if it differs)."""
         now = datetime.now(UTC)
-        case = get_case(g.session, case_id)
+        case = lock_case(g.session, case_id)  # concurrent events on one case queue
         event, created = record_event(g.session, case, event_id=body["event_id"],
                                       kind=body["kind"], occurred_at=body["occurred_at"],
                                       details=body["details"], actor=g.user.username, now=now)

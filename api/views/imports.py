@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import typing
 from datetime import UTC, datetime
 
 from flask import g, request
@@ -13,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from api.auth import roles
 from api.edge import bad_text, body_limit
 from api.schemas import ImportBatchDetail, ImportPage, ImportQuery, page_body
+from api.transactions import body_streamed
 from workflow.errors import InvalidInput
 from workflow.partners.batches import get_batch, list_batches
 from workflow.partners.formats import KINDS
@@ -21,20 +23,23 @@ from workflow.partners.imports import import_csv
 blp = Blueprint("imports", __name__, description="Partner data imports")
 
 
-def _csv_stream() -> tuple[str, io.TextIOWrapper]:
-    """The uploaded CSV as a text stream, read as the import goes (never whole in memory).
+def _csv_stream() -> tuple[str, typing.BinaryIO]:
+    """The uploaded CSV as a binary stream, read as the import goes (never whole in
+    memory).
 
     Multipart field ``file`` (Werkzeug spools a large upload to disk) or a ``text/csv``
-    body. Bytes are decoded as UTF-8 (a BOM is dropped) while reading, so undecodable
-    bytes become the import's own error naming the line.
+    body. The import decodes it as UTF-8 line by line, so undecodable bytes become its
+    own error naming the exact line. A raw body cannot be read twice: the request is not
+    retried once it has begun (``api/transactions.py``).
     """
     upload = request.files.get("file")
     if upload is not None:
-        raw, filename = upload.stream, upload.filename or "upload.csv"
+        filename, stream = upload.filename or "upload.csv", upload.stream
     elif request.content_type and request.content_type.split(";")[0] in (
             "text/csv", "text/plain", "application/csv"):
-        raw, filename = io.BufferedReader(request.stream), request.args.get(
-            "filename", "request.csv")
+        body_streamed()
+        filename = request.args.get("filename", "request.csv")
+        stream = io.BufferedReader(request.stream)
     else:
         raise InvalidInput("send the CSV as text/csv body or as multipart field 'file'",
                            details={"field": "file"})
@@ -43,7 +48,7 @@ def _csv_stream() -> tuple[str, io.TextIOWrapper]:
                                     else None)
     if reason:
         raise InvalidInput(f"the file name {reason}", details={"field": "filename"})
-    return filename, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return filename, stream
 
 
 MAX_FILENAME = 260  # import_batch.filename
