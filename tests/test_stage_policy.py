@@ -106,6 +106,7 @@ def test_done_when_through_the_api(client, make_user, make_case, runtime, sessio
         AuditEntry.kind == "ruleset.published").order_by(AuditEntry.seq.desc())).first()
     assert entry.payload["ruleset"] == "barnet-local-flex"
     assert any(warning in w for w in entry.payload["warnings"]) and warning in entry.summary
+    session.commit()  # end the read: on SQLite every transaction takes the write lock
     assert advance_due(runtime, now=datetime.now(UTC)).evaluated == 0  # nothing due
 
     # 2. The team lead adds the set to the mapping stage's policy.
@@ -129,6 +130,7 @@ def test_done_when_through_the_api(client, make_user, make_case, runtime, sessio
     assert all(session.get(Case, x.id).next_due_at <= published_at for x in (a, b))
     assert all(session.get(Case, x.id).next_due_at > published_at + timedelta(days=3)
                for x in (c, d))  # no stampede
+    session.commit()  # end the read: on SQLite every transaction takes the write lock
 
     # 3. The very next pass moves exactly the previewed cases, naming both versions.
     report = advance_due(runtime, now=datetime.now(UTC))
@@ -145,26 +147,30 @@ def test_done_when_through_the_api(client, make_user, make_case, runtime, sessio
         assert f"Stage policy in force: version {policy[:12]}" in line.text
     session.expire_all()
     assert {session.get(Case, x.id).state for x in (c, d)} == {"mapping"}
+    url = f"/api/v1/cases/{a.id}/as-of"
+    session.commit()  # end the read: on SQLite every transaction takes the write lock
 
     # As of before the policy was published, the old policy (no local flex) applied.
     before = (datetime.fromisoformat(old["published_at"]) if old["published_at"]
               else now).isoformat()
-    asof = client.get(f"/api/v1/cases/{a.id}/as-of", query_string={
+    asof = client.get(url, query_string={
         "on": before, "stage": "mapping"}, headers=_auth(lead1)).get_json()
-    assert asof["outcome"] is None
+    assert asof.get("outcome", "missing") is None, asof
 
     # 4. Rolling the policy back stops it at the next pass.
     e = make_case(ogrs=63, offence="violence")
     e.next_due_at = datetime.now(UTC) + timedelta(days=4)
+    session.flush()
+    e_id = e.id
     session.commit()
     rolled = client.post("/api/v1/rulesets/stage-policy/rollback",
                          json={"reason": "too many"}, headers=_auth(lead2)).get_json()
     assert rolled["version"] == old["version"]
-    assert rolled["moves_at_next_pass"] == [e.id]
+    assert rolled["moves_at_next_pass"] == [e_id]
     report = advance_due(runtime, now=datetime.now(UTC))
-    assert e.id not in {m.case_id for m in report.moved}  # evaluated, no longer selected
+    assert e_id not in {m.case_id for m in report.moved}  # evaluated, no longer selected
     session.expire_all()
-    e = session.get(Case, e.id)
+    e = session.get(Case, e_id)
     assert e.last_outcome is None and e.state == "mapping"
     assert e.next_due_at > datetime.now(UTC) + timedelta(days=6)  # evaluated: recheck
     assert session.get(Case, e.id).state == "mapping"
