@@ -87,7 +87,7 @@ def _demo_load(args) -> int:
 
 
 def _top_arrested(args) -> int:
-    from workflow.partners.reports import default_window, top_arrested
+    from workflow.reports.top_arrested import default_window, top_arrested
 
     start, end = default_window(args.start and _parse_date(args.start, "--from"),
                                 args.end and _parse_date(args.end, "--to"),

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from api.auth import roles
-from workflow.partners.reports import default_window, top_arrested
+from workflow.reports.top_arrested import default_window, top_arrested
 
 blp = Blueprint("reports", __name__, description="Reports")
 
