@@ -102,8 +102,8 @@ def _column(path: Path, where: str, raw: dict) -> Column:
                                            raw.get("borough_recorded_per_year")))
 
 
-def expansion_sets(directory: Path = REFERENCE_DIR) -> list[ExpansionSet]:
-    path = directory / "expansion.toml"
+def expansion_sets(directory: Path | None = None) -> list[ExpansionSet]:
+    path = (directory or REFERENCE_DIR) / "expansion.toml"
     out = []
     for where, entry in _sets(path):
         reduction = _decimal(path, f"{where}.reduction", entry.get("reduction"))
@@ -118,8 +118,8 @@ def expansion_sets(directory: Path = REFERENCE_DIR) -> list[ExpansionSet]:
     return out
 
 
-def cost_sets(directory: Path = REFERENCE_DIR) -> list[CostSet]:
-    path = directory / "crime_costs.toml"
+def cost_sets(directory: Path | None = None) -> list[CostSet]:
+    path = (directory or REFERENCE_DIR) / "crime_costs.toml"
     out = []
     for where, entry in _sets(path):
         costs = entry.get("unit_cost")
@@ -135,9 +135,9 @@ def cost_sets(directory: Path = REFERENCE_DIR) -> list[CostSet]:
     return out
 
 
-def deflators(directory: Path = REFERENCE_DIR) -> dict[str, Decimal]:
+def deflators(directory: Path | None = None) -> dict[str, Decimal]:
     """Price year -> index value from ``gdp_deflators.csv`` (``price_year,index``)."""
-    path = directory / "gdp_deflators.csv"
+    path = (directory or REFERENCE_DIR) / "gdp_deflators.csv"
     with path.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     return {r["price_year"]: _decimal(path, f"row {i + 2}.index", r["index"])
