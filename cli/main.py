@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "cli.audit",
     "cli.partners",
     "cli.tasks",
+    "cli.reports",
 )
 
 
