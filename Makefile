@@ -23,6 +23,7 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 install: $(VENV)/.installed
 
 run: install
+	$(BIN)/iom audit keygen --if-missing
 	$(BIN)/iom db upgrade
 	$(BIN)/iom demo load --people $(DEMO_PEOPLE) --seed $(DEMO_SEED)
 	$(BIN)/iom serve

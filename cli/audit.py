@@ -12,7 +12,8 @@ import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from cli.common import parse_now, print_json, session_scope
+from cli.common import open_runtime, parse_now, print_json, session_scope
+from db.session import transaction
 from workflow import audit
 from workflow.errors import InvalidInput
 
@@ -31,10 +32,10 @@ def _actor(args) -> str:
 def _print_result(result: audit.VerifyResult, what: str) -> int:
     if result.ok:
         print(f"OK: {what} intact, {result.checked} entries checked")
+        for note in result.notes:
+            print(note)
         if result.head:
             print(f"head: {result.head}")
-            print("keep this head elsewhere; '--expect-head HEAD' later proves that no "
-                  "entry was removed from the end")
         return 0
     where = f"entry {result.first_bad_seq}" if result.first_bad_seq else "chain"
     print(f"FAILED: {where}: {result.reason}")
@@ -43,15 +44,79 @@ def _print_result(result: audit.VerifyResult, what: str) -> int:
 
 
 def _verify(args) -> int:
-    with _session(args) as session:
-        result = audit.verify(session, expect_head=args.expect_head)
+    from workflow.audit_signing import verify_signed
+
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        result = verify_signed(session, rt.keyring, rt.settings.audit["checkpoint_dir"],
+                               expect_head=args.expect_head)
     return _print_result(result, "audit chain")
+
+
+def _checkpoint(args) -> int:
+    from workflow.audit_signing import write_checkpoint
+
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        directory = rt.settings.audit["checkpoint_dir"]
+        cp, result = write_checkpoint(session, rt.keyring, directory, full=args.full)
+    if not result.ok:
+        print("no checkpoint written: the chain does not verify")
+        return _print_result(result, "audit chain")
+    if cp is None:
+        print("no checkpoint written: " + ("the chain is empty" if not result.head_hash else
+                                           f"the last one already records entry "
+                                           f"{result.last_seq}"))
+    else:
+        print(f"checkpoint: entry {cp.seq} {cp.hash} at {cp.at}, key {cp.key_id}, "
+              f"appended to {directory}")
+    return 0
+
+
+def _keygen(args) -> int:
+    from pathlib import Path
+
+    from workflow.audit_signing import generate_key
+    from workflow.config import load_settings
+
+    path = args.file or load_settings(args.config).audit["key_file"]
+    if not path:
+        raise InvalidInput("no key file: give --file or set audit.key_file")
+    if args.if_missing and Path(path).exists():
+        print(f"audit key file {path} exists: nothing to do")
+        return 0
+    key_id = generate_key(path, parse_now(None))
+    print(f"new audit signing key {key_id} appended to {path}: it signs from now on")
+    return 0
+
+
+def _export_checks(args):
+    """Signature and checkpoint checks for verify-export, from --key-file (the file alone,
+    no configuration or database needed)."""
+    from workflow.audit_signing import SignatureCheck, load_keyring, read_checkpoints
+
+    if not args.key_file:
+        return None
+    keyring = load_keyring(args.key_file)
+    if not keyring.current:
+        raise InvalidInput(f"--key-file: {keyring.missing}")
+    checkpoints, problem = (read_checkpoints(args.checkpoint_dir, keyring)
+                            if args.checkpoint_dir else ([], None))
+    if problem:
+        raise InvalidInput(problem)
+    return SignatureCheck(keyring, checkpoints)
 
 
 def _verify_export(args) -> int:
     from workflow.audit_export import verify_export
 
-    result = verify_export(args.file, extract=args.extract, expect_head=args.expect_head)
+    if args.extract and args.key_file:
+        raise InvalidInput("--key-file checks a whole chain, not an --extract")
+    checks = _export_checks(args)
+    result = verify_export(args.file, extract=args.extract, expect_head=args.expect_head,
+                           checks=checks)
+    if result.ok and checks is None and not args.extract:
+        result = audit.VerifyResult(True, result.checked, head_hash=result.head_hash,
+                                    notes=("signatures not checked: give --key-file (and "
+                                           "--checkpoint-dir)",))
     code = _print_result(result, "case extract" if args.extract else "exported chain")
     if result.ok and args.extract:
         print("note: an extract proves each entry is genuine, not that none is missing")
@@ -139,11 +204,26 @@ def register(sub) -> None:
     parser = sub.add_parser("audit", help="verify, explain, export and purge under retention")
     cmds = parser.add_subparsers(dest="audit_command", required=True)
 
-    verify = cmds.add_parser("verify", help="walk the hash chain; exit 1 naming the first "
+    verify = cmds.add_parser("verify", help="walk the hash chain, check signatures and "
+                                            "signed checkpoints; exit 1 naming the first "
                                             "bad entry")
-    verify.add_argument("--expect-head", help="SEQ:HASH printed by an earlier verify: also "
-                                              "detects entries removed from the end")
+    verify.add_argument("--expect-head", help="SEQ:HASH printed by an earlier verify (not "
+                                              "needed with a key and checkpoints)")
     verify.set_defaults(func=_verify)
+
+    checkpoint = cmds.add_parser("checkpoint", help="verify, then append a signed checkpoint "
+                                                    "of the head to audit.checkpoint_dir")
+    checkpoint.add_argument("--full", action="store_true", help="verify the whole chain "
+                                                                "first, not only what is new "
+                                                                "since the last checkpoint")
+    checkpoint.set_defaults(func=_checkpoint)
+
+    keygen = cmds.add_parser("keygen", help="append a new signing key to the key file "
+                                            "(rotation: it signs from now on)")
+    keygen.add_argument("--file", help="key file (default: audit.key_file)")
+    keygen.add_argument("--if-missing", action="store_true",
+                        help="only if the file does not exist yet (make run)")
+    keygen.set_defaults(func=_keygen)
 
     explain = cmds.add_parser("explain", help="why a case moved, in plain language")
     explain.add_argument("case_id", type=int)
@@ -163,6 +243,9 @@ def register(sub) -> None:
     check.add_argument("file")
     check.add_argument("--extract", action="store_true", help="the file is a case extract")
     check.add_argument("--expect-head", help="SEQ:HASH recorded earlier")
+    check.add_argument("--key-file", help="audit key file: also check signatures")
+    check.add_argument("--checkpoint-dir", help="with --key-file: also check the signed "
+                                                "checkpoints kept there")
     check.set_defaults(func=_verify_export)
 
     purge = cmds.add_parser("purge", help="delete closed cases past retention (and the "

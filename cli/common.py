@@ -18,6 +18,25 @@ def runtime(args) -> Runtime:
     return Runtime.from_settings(load_settings(getattr(args, "config", None)))
 
 
+def warn_if_privileged(rt: Runtime) -> None:
+    """Say on stderr when the service holds more than it needs: a PostgreSQL superuser or
+    the owner of audit_entry can switch the append-only guard off; and when the audit
+    is not signed."""
+    from db.roles import connected_as
+    from workflow.audit_signing import unchecked_note
+
+    who = connected_as(rt.engine)
+    if who is not None and who.privileged:
+        print(f"WARNING: connected to PostgreSQL as {who.user!r}, "
+              + ("a superuser" if who.superuser else "the owner of audit_entry")
+              + ", which can disable the audit guard: run the service as a least-privilege "
+              "role (database.url) and migrations as the owner (database.owner_url); "
+              "see README", file=sys.stderr)
+    if not rt.keyring.current:
+        print(unchecked_note(rt.keyring).replace("NOT checked", "NOT written"),
+              file=sys.stderr)
+
+
 @contextmanager
 def open_runtime(args) -> Iterator[Runtime]:
     """The runtime for one command, its connections closed afterwards."""

@@ -6,11 +6,38 @@ import json
 import sys
 from pathlib import Path
 
-from cli.common import open_runtime, parse_now, print_json, runtime, session_scope
+from cli.common import (
+    open_runtime,
+    parse_now,
+    print_json,
+    runtime,
+    session_scope,
+    warn_if_privileged,
+)
 from db.session import transaction
 from rules.library import load_file
 from workflow.advance import Policy
 from workflow.errors import InvalidInput
+
+
+def _grant_app_role(settings) -> str | None:
+    """On PostgreSQL with a separate owner: create/grant the role of ``database.url``."""
+    from sqlalchemy.engine import make_url
+
+    from db.roles import grant_app_role
+    from db.session import make_engine
+
+    if not settings.database_owner_url:
+        return None
+    app, owner_url = make_url(settings.database_url), settings.database_owner_url
+    if app.get_backend_name() != "postgresql" or app.username == make_url(owner_url).username:
+        return None
+    owner = make_engine(owner_url)
+    try:
+        grant_app_role(owner, app.username, app.password)
+    finally:
+        owner.dispose()
+    return app.username
 
 
 def _db_upgrade(args) -> int:
@@ -18,10 +45,14 @@ def _db_upgrade(args) -> int:
     from workflow.rulesets import sync_shipped
 
     with open_runtime(args) as rt:
-        upgrade(rt.settings.database_url)
+        upgrade(rt.settings.database_owner_url or rt.settings.database_url)
+        role = _grant_app_role(rt.settings)
         with transaction(rt.sessions) as session:
             published = sync_shipped(session, now=parse_now(None))
     print(f"database at head; shipped rule sets published: {', '.join(published) or 'none new'}")
+    if role:
+        print(f"app role {role}: read/write on the tables, INSERT and SELECT only on "
+              "audit_entry (migrations ran as the owner)")
     return 0
 
 
@@ -71,13 +102,17 @@ def _users_create(args) -> int:
 def _serve(args) -> int:
     from api.serve import serve
 
-    return serve(runtime(args), with_scheduler=not args.no_scheduler)
+    rt = runtime(args)
+    warn_if_privileged(rt)
+    return serve(rt, with_scheduler=not args.no_scheduler)
 
 
 def _scheduler(args) -> int:
     from scheduler.runner import run_forever
 
-    return run_forever(runtime(args))
+    rt = runtime(args)
+    warn_if_privileged(rt)
+    return run_forever(rt)
 
 
 def register(sub) -> None:

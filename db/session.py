@@ -26,8 +26,9 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, info: dict | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; each starts with a copy of ``info`` in ``session.info``."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

@@ -270,3 +270,25 @@ def run_all(runtime: Runtime, *, now: datetime, actor: str = "scheduler"
              build_agendas(runtime, now=now, actor=actor),
              run_task_jobs(runtime, now, actor=actor)]
     return advanced, jobs
+
+
+def audit_checkpoint(runtime: Runtime, now: datetime) -> JobReport:
+    """Verify the audit chain and append a signed checkpoint of its head (nothing when
+    there is no key or the head is already checkpointed). A chain that fails is logged
+    as an error and never checkpointed."""
+    from workflow.audit_signing import write_checkpoint
+
+    report = JobReport("audit_checkpoint")
+    if not runtime.keyring.current:
+        report.note = f"skipped: {runtime.keyring.missing}"
+        return report
+    with transaction(runtime.sessions) as session:
+        cp, result = write_checkpoint(session, runtime.keyring,
+                                      runtime.settings.audit["checkpoint_dir"], now=now)
+    if not result.ok:
+        log.error("audit chain does not verify, no checkpoint: entry %s: %s",
+                  result.first_bad_seq, result.reason)
+        report.note = f"FAILED: entry {result.first_bad_seq}: {result.reason}"
+    else:
+        report.note = f"checkpoint of entry {cp.seq}" if cp else "head already checkpointed"
+    return report

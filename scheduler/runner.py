@@ -1,7 +1,8 @@
 """APScheduler wiring: every lifecycle job every ``scheduler.interval_seconds``.
 
 Jobs: exclusion guards, reviews due, deferred cases represented, advance due cases,
-allocation of waiting cases, panel agendas (see ``scheduler/jobs.py``). ``coalesce=True`` +
+allocation of waiting cases, panel agendas (see ``scheduler/jobs.py``); and, every
+``audit.checkpoint_minutes``, a signed checkpoint of the audit chain head. ``coalesce=True`` +
 ``misfire_grace_time=None`` + ``max_instances=1``: after downtime the missed runs are
 caught up once, never skipped, repeated or overlapped. Each job reads the clock when it
 runs; being idempotent, a caught-up run does the overdue work exactly once.
@@ -19,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from scheduler.jobs import (
     advance_due,
     allocate_waiting,
+    audit_checkpoint,
     build_agendas,
     guards_due,
     represent_deferred,
@@ -41,8 +43,13 @@ JOBS = {
 }
 
 
+# Jobs on their own interval (minutes from the setting named), not every pass.
+PERIODIC = {"audit_checkpoint": (audit_checkpoint, "audit", "checkpoint_minutes")}
+
+
 def _run_job(runtime: Runtime, name: str) -> None:
-    report = JOBS[name](runtime, now=datetime.now(UTC))
+    job = JOBS[name] if name in JOBS else PERIODIC[name][0]
+    report = job(runtime, now=datetime.now(UTC))
     for line in report.lines():
         log.info(line)
 
@@ -51,6 +58,11 @@ def _configure(scheduler, runtime: Runtime) -> None:
     for name in JOBS:
         scheduler.add_job(
             _run_job, IntervalTrigger(seconds=runtime.settings.interval_seconds),
+            args=[runtime, name], id=name, name=name, coalesce=True, max_instances=1,
+            misfire_grace_time=None, next_run_time=datetime.now(UTC), replace_existing=True)
+    for name, (_job, section, key) in PERIODIC.items():
+        scheduler.add_job(
+            _run_job, IntervalTrigger(minutes=getattr(runtime.settings, section)[key]),
             args=[runtime, name], id=name, name=name, coalesce=True, max_instances=1,
             misfire_grace_time=None, next_run_time=datetime.now(UTC), replace_existing=True)
 

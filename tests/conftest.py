@@ -25,6 +25,17 @@ BACKENDS = [b.strip() for b in os.environ.get("IOM_TEST_BACKENDS",
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def audit_files(tmp_path, monkeypatch):
+    """Every test (and every `iom` it runs) gets its own audit key file path (absent:
+    unsigned, unless the test creates a key) and checkpoint directory, never ./var."""
+    paths = {"IOM_AUDIT_KEY_FILE": str(tmp_path / "audit.key"),
+             "IOM_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints")}
+    for name, value in paths.items():
+        monkeypatch.setenv(name, value)
+    return paths
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory):
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
@@ -119,10 +130,11 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def settings(db_url):
+def settings(db_url, audit_files):
     from workflow.config import load_settings
 
-    return load_settings(ROOT / "config.toml", env={"IOM_DATABASE_URL": db_url})
+    return load_settings(ROOT / "config.toml", env={"IOM_DATABASE_URL": db_url,
+                                                    **audit_files})
 
 
 @pytest.fixture

@@ -11,17 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import event, select, text
+from sqlalchemy import Text, event, select, text, type_coerce
 from sqlalchemy.orm import Session
 
+from db.canonical import CanonicalDict, NotCanonical, canonical_text, check_string
 from db.models import AuditEntry
 from workflow.errors import InvalidInput
 
 GENESIS = "0" * 64
-HASH_VERSION = 2  # what new entries' hash covers (see AuditEntry.hash_version)
+HASH_VERSION = 3  # what new entries' hash covers (see AuditEntry.hash_version)
+SIGNER = "iom.audit.signer"  # session.info key: a KeyRing that signs new entries
 _LOCK_KEY = 0x10A_A0D1  # advisory lock id for the audit chain
 
 
@@ -30,12 +32,15 @@ def _iso(value: datetime) -> str:
 
 
 def entry_hash(*, seq: int, occurred_at: datetime, actor: str, kind: str,
-               case_id: int | None, person_ref: str | None, summary: str, payload: dict,
-               prev_hash: str, recorded_at: datetime | None = None) -> str:
+               case_id: int | None, person_ref: str | None, summary: str,
+               payload: dict | str, prev_hash: str, recorded_at: datetime | None = None
+               ) -> str:
     """The chain hash of one entry (stable across backends: canonical JSON, UTC ISO times).
 
     ``recorded_at`` is covered from hash version 2; version 1 entries (written before
-    migration 0007) pass None and keep their original hash.
+    migration 0007) pass None and keep their original hash. From version 3 ``payload``
+    is the stored canonical text (``db.canonical``), hashed as that string; versions 1
+    and 2 pass the parsed value.
     """
     content = {
         "seq": seq, "occurred_at": _iso(occurred_at), "actor": actor, "kind": kind,
@@ -74,19 +79,48 @@ def _head(session: Session) -> tuple[int, str]:
     return (last.seq, last.hash) if last else (0, GENESIS)
 
 
+def canonical_payload(payload, field_name: str = "payload") -> tuple[str, dict]:
+    """``(canonical text, parsed value)`` of ``payload`` as the audit stores it.
+
+    Raises :class:`InvalidInput` naming the path when it cannot be stored as-is (NUL,
+    lone surrogate, NaN or infinity, nesting too deep): see ``db.canonical``.
+    """
+    try:
+        text_ = canonical_text(payload)
+    except NotCanonical as exc:
+        where = field_name + exc.path[1:]
+        raise InvalidInput(f"{where}: {exc.reason}",
+                           details={"field": where, "reason": exc.reason}) from exc
+    return text_, CanonicalDict.parse(text_)
+
+
+def _check_strings(**values: str | None) -> None:
+    for name, value in values.items():
+        if value is None:
+            continue
+        try:
+            check_string(value, name)
+        except NotCanonical as exc:
+            raise InvalidInput(str(exc), details={"field": name, "reason": exc.reason}
+                               ) from exc
+
+
 def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, summary: str,
            payload: dict, case_id: int | None = None, person_ref: str | None = None
            ) -> AuditEntry:
     """Append one entry to the chain (added to the session; written by the caller's next
-    flush or autoflush). ``payload`` must be JSON-serialisable.
+    flush or autoflush). ``payload`` is stored as canonical JSON text; a value that has
+    none, or a text field holding NUL, raises :class:`InvalidInput` before anything is
+    added. Signed when the session carries a key (``session.info[SIGNER]``).
 
     The first append of a transaction takes the chain (advisory lock on PostgreSQL; the
     write lock on SQLite when written) and reads its head; later appends in the same
     transaction continue from the cached head, so many entries go out in one flush.
     """
+    payload_text, payload = canonical_payload(payload)
+    _check_strings(actor=actor, kind=kind, summary=summary, person_ref=person_ref)
     last_seq, prev = _head(session)
     seq = last_seq + 1
-    payload = json.loads(json.dumps(payload, default=str))  # what the database will return
     recorded_at = datetime.now(UTC)
     entry = AuditEntry(
         seq=seq, occurred_at=occurred_at, recorded_at=recorded_at, actor=actor, kind=kind,
@@ -94,8 +128,11 @@ def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, su
         prev_hash=prev, hash_version=HASH_VERSION,
         hash=entry_hash(seq=seq, occurred_at=occurred_at, actor=actor, kind=kind,
                         case_id=case_id, person_ref=person_ref, summary=summary,
-                        payload=payload, prev_hash=prev, recorded_at=recorded_at),
+                        payload=payload_text, prev_hash=prev, recorded_at=recorded_at),
     )
+    signer = session.info.get(SIGNER)
+    if signer is not None and signer.current:
+        entry.key_id, entry.signature = signer.sign_entry(seq, entry.hash)
     session.add(entry)
     session.info[_HEAD] = (seq, entry.hash)
     return entry
@@ -111,27 +148,35 @@ class VerifyResult:
     first_bad_seq: int | None = None
     reason: str | None = None
     head_hash: str | None = None
+    notes: tuple[str, ...] = field(default=())  # what was (not) checked beyond the chain
+    last_seq: int | None = None  # seq of the head (= checked when walked from entry 1)
 
     @property
     def head(self) -> str | None:
-        return f"{self.checked}:{self.head_hash}" if self.head_hash else None
+        seq = self.checked if self.last_seq is None else self.last_seq
+        return f"{seq}:{self.head_hash}" if self.head_hash else None
 
 
-# What the chain check reads: every hashed field, and nothing else.
-CHAIN_COLUMNS = (AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.recorded_at,
-                 AuditEntry.actor, AuditEntry.kind, AuditEntry.case_id, AuditEntry.person_ref,
-                 AuditEntry.summary, AuditEntry.payload, AuditEntry.prev_hash,
-                 AuditEntry.hash, AuditEntry.hash_version)
+# What the chain check reads: every hashed field (the payload as the exact stored text,
+# ``payload_text``), the hash and the signature. CHAIN_COLUMNS adds the parsed payload.
+VERIFY_COLUMNS = (AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.recorded_at,
+                  AuditEntry.actor, AuditEntry.kind, AuditEntry.case_id,
+                  AuditEntry.person_ref, AuditEntry.summary,
+                  type_coerce(AuditEntry.payload, Text).label("payload_text"),
+                  AuditEntry.prev_hash, AuditEntry.hash, AuditEntry.hash_version,
+                  AuditEntry.key_id, AuditEntry.signature)
+CHAIN_COLUMNS = (*VERIFY_COLUMNS, AuditEntry.payload)
 
 
 def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = None,
-               columns=CHAIN_COLUMNS) -> Iterator:
-    """Yield audit rows (``columns`` as named tuples) in ``seq`` order, ``batch`` at a time.
+               columns=CHAIN_COLUMNS, after: int = 0) -> Iterator:
+    """Yield audit rows (``columns`` as named tuples) in ``seq`` order, ``batch`` at a time,
+    from the entry after ``after``.
 
     Keyset pagination: memory stays bounded by ``batch`` and no ORM objects are loaded,
     so the caller's session (and its identity map) is left as it was.
     """
-    last_seq = 0
+    last_seq = after
     while True:
         query = select(*columns).where(AuditEntry.seq > last_seq)
         if case_id is not None:
@@ -143,14 +188,30 @@ def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = Non
         last_seq = rows[-1].seq
 
 
+def _hashed_payload(entry, version: int) -> dict | str:
+    """Version 3 hashes the stored text (``payload_text`` when read from the database,
+    else re-encoded: canonical text parsed and encoded again is the same text)."""
+    stored = getattr(entry, "payload_text", None)
+    if version < 3:
+        return entry.payload if hasattr(entry, "payload") else json.loads(stored)
+    if stored is not None:
+        return stored
+    try:
+        return canonical_text(entry.payload)
+    except NotCanonical:
+        return json.dumps(entry.payload, default=str)  # cannot match: reported as edited
+
+
 def content_hash(entry) -> str:
     """Recompute :func:`entry_hash` from any object with the chain fields as attributes
-    (``hash_version`` 2 covers ``recorded_at``; an object without it is version 1)."""
-    covered = getattr(entry, "hash_version", 1) >= 2
+    (``hash_version`` 2 covers ``recorded_at``, 3 hashes the canonical payload text; an
+    object without it is version 1)."""
+    version = getattr(entry, "hash_version", 1)
     return entry_hash(seq=entry.seq, occurred_at=entry.occurred_at, actor=entry.actor,
                       kind=entry.kind, case_id=entry.case_id, person_ref=entry.person_ref,
-                      summary=entry.summary, payload=entry.payload, prev_hash=entry.prev_hash,
-                      recorded_at=entry.recorded_at if covered else None)
+                      summary=entry.summary, payload=_hashed_payload(entry, version),
+                      prev_hash=entry.prev_hash,
+                      recorded_at=entry.recorded_at if version >= 2 else None)
 
 
 def parse_head(text: str) -> tuple[int | None, str]:
@@ -190,32 +251,42 @@ def _head_problem(head: tuple[int | None, str], last_seq: int, seen: dict[int, s
     return None
 
 
-def walk(entries: Iterable, *, expect_head: str | None = None) -> VerifyResult:
+def walk(entries: Iterable, *, expect_head: str | None = None, checks=None,
+         start: tuple[int, str] = (0, GENESIS)) -> VerifyResult:
     """Check a chain given in ``seq`` order (DB rows or parsed export lines).
 
     Reports the first entry missing, out of order, unlinked or edited. The chain alone
     cannot show that entries were removed from its *end* (or that the whole chain was
-    recomputed): ``expect_head`` (``"SEQ:HASH"`` kept from an earlier run) can.
+    recomputed): ``expect_head`` (``"SEQ:HASH"`` kept from an earlier run) can, and so
+    can ``checks``, an object with ``entry(e) -> (seq, reason) | None``, ``end(last_seq)
+    -> (seq, reason) | None`` and ``notes() -> tuple[str, ...]`` (signatures and signed
+    checkpoints: ``workflow.audit_signing.SignatureCheck``). ``start`` = ``(seq, hash)`` of
+    an entry already trusted, when ``entries`` begin after it (default: the beginning).
     """
     head = parse_head(expect_head) if expect_head else None
-    prev, expected, checked, seen, found = GENESIS, 1, 0, {}, False
+    prev, expected, checked, seen, found = start[1], start[0] + 1, 0, {}, False
     for entry in entries:
-        problem = _link_problem(entry, prev, expected)
+        problem = _link_problem(entry, prev, expected) or (checks and checks.entry(entry))
         if problem:
             return VerifyResult(False, checked, *problem)
         if head and (entry.seq == head[0] or entry.hash == head[1]):
             seen[entry.seq], found = entry.hash, found or entry.hash == head[1]
         prev, expected, checked = entry.hash, entry.seq + 1, checked + 1
-    problem = _head_problem(head, checked, seen, found) if head else None
+    last = expected - 1
+    problem = (_head_problem(head, last, seen, found) if head else None) or (
+        checks and checks.end(last))
     if problem:
         return VerifyResult(False, checked, *problem)
-    return VerifyResult(True, checked, head_hash=None if prev == GENESIS else prev)
+    return VerifyResult(True, checked, head_hash=None if prev == GENESIS else prev,
+                        notes=checks.notes() if checks else (), last_seq=last)
 
 
-def verify(session: Session, *, batch: int = 5000, expect_head: str | None = None
-           ) -> VerifyResult:
-    """Walk the whole chain in order; report the first entry edited, deleted or reordered.
+def verify(session: Session, *, batch: int = 5000, expect_head: str | None = None,
+           checks=None) -> VerifyResult:
+    """Walk the whole chain in order; report the first entry edited, deleted or reordered
+    (and, with ``checks``, unsigned, forged or cut off: see :func:`walk`).
 
-    Reads only (no ORM objects are loaded). See :func:`walk` for ``expect_head``.
+    Reads only (no ORM objects are loaded).
     """
-    return walk(iter_chain(session, batch=batch), expect_head=expect_head)
+    return walk(iter_chain(session, batch=batch, columns=VERIFY_COLUMNS),
+                expect_head=expect_head, checks=checks)

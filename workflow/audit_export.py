@@ -33,8 +33,10 @@ from workflow.errors import InvalidInput
 from workflow.explain import explain_case, render_text
 
 FIELDS = ("seq", "occurred_at", "recorded_at", "actor", "kind", "case_id", "person_ref",
-          "summary", "payload", "prev_hash", "hash", "hash_version")
-_OPTIONAL = {"hash_version": "1"}  # files exported before it existed: version 1 entries
+          "summary", "payload", "prev_hash", "hash", "hash_version", "key_id", "signature")
+# Files exported before these existed: version 1 entries, unsigned.
+_OPTIONAL = {"hash_version": "1", "key_id": None, "signature": None}
+_NULLABLE_IN_CSV = ("case_id", "person_ref", "key_id", "signature")
 CHAIN_FORMATS = ("jsonl", "csv")
 CASE_FORMATS = ("json", "text")
 
@@ -106,7 +108,7 @@ def _entry(data: dict, from_csv: bool) -> SimpleNamespace:
         raise _BadLine(f"missing field(s) {', '.join(missing)}")
     try:
         if from_csv:
-            data = {k: (None if v == "" and k in ("case_id", "person_ref") else v)
+            data = {k: (None if v == "" and k in _NULLABLE_IN_CSV else v)
                     for k, v in data.items()}
             data["payload"] = json.loads(data["payload"])
         times = {k: datetime.fromisoformat(data[k]) for k in ("occurred_at", "recorded_at")}
@@ -173,11 +175,12 @@ def walk_extract(entries: Iterable) -> audit.VerifyResult:
 
 
 def verify_export(path: str | Path, *, extract: bool = False,
-                  expect_head: str | None = None) -> audit.VerifyResult:
+                  expect_head: str | None = None, checks=None) -> audit.VerifyResult:
     """Verify an exported chain file offline (JSON lines or CSV); streams the file.
 
     Full chain (default): the same checks as ``iom audit verify`` (missing, reordered,
-    edited entries; ``expect_head`` for deletion at the end). ``extract=True`` for a
+    edited entries; ``expect_head`` for deletion at the end; ``checks`` for signatures
+    and signed checkpoints, see :func:`workflow.audit.walk`). ``extract=True`` for a
     case extract (see :func:`walk_extract`). Raises :class:`InvalidInput` if unreadable.
     """
     errors: list[str] = []
@@ -185,7 +188,7 @@ def verify_export(path: str | Path, *, extract: bool = False,
         with open(path, encoding="utf-8", newline="") as fh:
             entries = _read(fh, errors)
             result = (walk_extract(entries) if extract
-                      else audit.walk(entries, expect_head=expect_head))
+                      else audit.walk(entries, expect_head=expect_head, checks=checks))
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{path}: cannot read: {exc}") from exc
     if errors:  # the stream stopped at an unreadable line: that line is the finding

@@ -27,25 +27,36 @@ ORDINALS = ("first", "second", "third", "fourth", "last")
 _DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 
 
+def _with_driver(value: str, key: str) -> str:
+    """SQLite or PostgreSQL; a bare ``postgresql://`` (or ``postgres://``) URL gets the
+    installed driver, psycopg 3 (SQLAlchemy would otherwise look for psycopg2)."""
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValidationError(f"not a database URL: {exc}", key) from exc
+    backend = {"postgres": "postgresql"}.get(url.get_backend_name(), url.get_backend_name())
+    if backend not in _DRIVERS:
+        raise ValidationError(f"{url.get_backend_name()!r}: expected sqlite or "
+                              "postgresql", key)
+    if "+" not in url.drivername:
+        url = url.set(drivername=_DRIVERS[backend])
+    return url.render_as_string(hide_password=False)
+
+
 class _DatabaseSchema(Schema):
+    # What the service connects as: on PostgreSQL a least-privilege role (db/roles.py).
     url = fields.String(required=True, validate=validate.Length(min=1))
+    # What migrations run as (the owner of the tables); "" = the same as url.
+    owner_url = fields.String(load_default="")
 
     @post_load
     def _driver(self, data, **_kw):
-        """SQLite or PostgreSQL; a bare ``postgresql://`` (or ``postgres://``) URL gets the
-        installed driver, psycopg 3 (SQLAlchemy would otherwise look for psycopg2)."""
-        try:
-            url = make_url(data["url"])
-        except ArgumentError as exc:
-            raise ValidationError(f"not a database URL: {exc}", "url") from exc
-        backend = {"postgres": "postgresql"}.get(url.get_backend_name(),
-                                                 url.get_backend_name())
-        if backend not in _DRIVERS:
-            raise ValidationError(f"{url.get_backend_name()!r}: expected sqlite or "
-                                  "postgresql", "url")
-        if "+" not in url.drivername:
-            url = url.set(drivername=_DRIVERS[backend])
-        return {**data, "url": url.render_as_string(hide_password=False)}
+        url = _with_driver(data["url"], "url")
+        owner = _with_driver(data["owner_url"], "owner_url") if data["owner_url"] else ""
+        if owner and make_url(owner).get_backend_name() != make_url(url).get_backend_name():
+            raise ValidationError("owner_url and url must name the same kind of database",
+                                  "owner_url")
+        return {**data, "url": url, "owner_url": owner}
 
 
 class _ServerSchema(Schema):
@@ -148,6 +159,15 @@ class _SmtpSchema(Schema):
     timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.1))
 
 
+class _AuditSchema(Schema):
+    # HMAC key file (outside the database); "" or a missing file: entries are not signed.
+    key_file = fields.String(load_default="")
+    # Where signed checkpoints of the chain head are appended (the auditor's copy).
+    checkpoint_dir = fields.String(load_default="var/audit-checkpoints",
+                                   validate=validate.Length(min=1))
+    checkpoint_minutes = fields.Integer(load_default=60, validate=validate.Range(1, 10080))
+
+
 class _SettingsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -163,12 +183,13 @@ class _SettingsSchema(Schema):
     review = fields.Nested(_ReviewSchema, load_default=dict)
     tasks = fields.Nested(_TasksSchema, load_default=dict)
     smtp = fields.Nested(_SmtpSchema, load_default=dict)
+    audit = fields.Nested(_AuditSchema, load_default=dict)
 
 
 # Sections of policy beyond the core ones, exposed as plain validated dicts on Settings.
 POLICY_SECTIONS = {"panel": _PanelSchema, "allocation": _AllocationSchema,
                    "capacity": _CapacitySchema, "review": _ReviewSchema}
-POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema)
+POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema, audit=_AuditSchema)
 
 
 @dataclass(frozen=True)
@@ -196,6 +217,8 @@ class Settings:
     review: Mapping = field(default_factory=lambda: _defaults("review"))
     tasks: Mapping = field(default_factory=lambda: _defaults("tasks"))
     smtp: Mapping = field(default_factory=lambda: _defaults("smtp"))
+    audit: Mapping = field(default_factory=lambda: _defaults("audit"))
+    database_owner_url: str = ""  # migrations; "" = database_url
     # [stages.exclusion] / [stages.agenda]: read through workflow.guards accessors only.
     guard_rulesets: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(GUARD_DEFAULTS))
@@ -276,6 +299,7 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
     return Settings(
         guard_rulesets=guards,
         database_url=data["database"]["url"],
+        database_owner_url=data["database"]["owner_url"],
         host=data["server"]["host"],
         port=data["server"]["port"],
         scheduler_enabled=data["scheduler"]["enabled"],

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, JSONType, UTCDateTime, utcnow
+from db.canonical import CanonicalJSONText
 
 ROLES = ("team_lead", "offender_manager", "police", "auditor", "admin")
 
@@ -55,7 +56,9 @@ class RuleSetVersion(Base):
 
 class AuditEntry(Base):
     """Append-only, hash-chained record. ``hash`` covers ``prev_hash`` and every field
-    (``recorded_at`` from ``hash_version`` 2)."""
+    (``recorded_at`` from ``hash_version`` 2; the stored payload text from 3). ``key_id``
+    and ``signature`` (HMAC-SHA256 of seq and hash, key outside the database) are not
+    hashed: they are checked against the key file (workflow/audit_signing.py)."""
 
     __tablename__ = "audit_entry"
     __table_args__ = (Index("ix_audit_entry_case", "case_id", "seq"),)
@@ -69,12 +72,15 @@ class AuditEntry(Base):
     case_id: Mapped[int | None] = mapped_column(Integer)  # no FK: survives case deletion
     person_ref: Mapped[str | None] = mapped_column(String(64))
     summary: Mapped[str] = mapped_column(Text)
-    payload: Mapped[dict] = mapped_column(JSONType)
+    # Canonical JSON text on every backend (db/canonical.py): given back byte-for-byte.
+    payload: Mapped[dict] = mapped_column(CanonicalJSONText)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     # What ``hash`` covers: 1 = every field but recorded_at (entries before migration
-    # 0007), 2 = recorded_at too (workflow/audit.py).
+    # 0007), 2 = recorded_at too, 3 = the payload as its stored canonical text (0009).
     hash_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    signature: Mapped[str | None] = mapped_column(String(64))
 
 
 class ImportBatch(Base):

@@ -59,6 +59,10 @@ def record_event(session: Session, case: Case | None, *, event_id: str, kind: st
     """
     details = {} if details is None else details
     _check(event_id, kind, occurred_at, details, now)
+    # Stored (and audited) as its canonical value: NUL, NaN... refused here, 1e16 kept
+    # as the number it is on every backend (see db/canonical.py).
+    details = audit.canonical_payload(details, "details")[1]
+    audit.canonical_payload(event_id, "event_id")
     person = case.person if case is not None else person
     if person is None:
         raise InvalidInput("an event needs a case or a person", details={"field": "case_id"})
