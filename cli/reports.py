@@ -30,6 +30,7 @@ OPTIONS = {  # option -> (argparse kwargs); which report takes which is in the c
     "reduction_pct": {"help": "target reduction in %% (e.g. 17)"},
     "baseline": {"type": int, "help": "baseline events (default: the period before)"},
     "price_year": {"help": "price costs in this year (needs gdp_deflators.csv)"},
+    "target_size": {"type": int, "help": "cohort size the team aims for (e.g. 200)"},
 }
 
 

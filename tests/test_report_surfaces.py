@@ -71,6 +71,11 @@ def test_reports_over_http_in_json_and_csv(client, session, make_person, make_us
                       headers=_auth(token)).get_json()
     assert cost["rows"][0]["cost"] == 2 * 11320
 
+    caseload = client.get(f"{base}/caseload?from=2024-01-01&to=2024-12-31&target-size=200",
+                          headers=_auth(token)).get_json()
+    assert (caseload["active_cohort"], caseload["target_gap"]) == (1, 199)
+    assert caseload["panel_outcomes"] == {"accept": 1, "defer": 0, "reject": 1}
+
     missing = client.get(f"{base}/targets?from=2024-07-01&to=2025-06-30",
                          headers=_auth(token))
     assert missing.status_code == 422 and "reduction-pct" in str(missing.get_json())

@@ -92,6 +92,10 @@ class CostQuery(ReportQuery):
     seed = fields.Integer()
 
 
+class CaseloadQuery(ReportQuery):
+    target_size = fields.Integer(data_key="target-size", validate=Range(1, None))
+
+
 def _report(name: str, query: dict):
     """Run a catalogue report for the query; JSON, or CSV with the method note."""
     query = dict(query)
@@ -128,3 +132,6 @@ _route("targets", TargetsQuery,
        "A % reduction target against a baseline, actual vs allowed month by month.")
 _route("cost", CostQuery,
        "Home Office cost of the cohort's crime before / during / after joining.")
+_route("caseload", CaseloadQuery,
+       "Open cases by stream and state, entries and exits per month, panel outcomes, "
+       "tasks on time / late / overdue per agency, active cohort against a target.")

@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from workflow.errors import InvalidInput
+from workflow.reports.caseload import caseload_report
 from workflow.reports.costs import cost_report
 from workflow.reports.effect import cohort_effect
 from workflow.reports.expansion import expansion_report
@@ -42,6 +43,9 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("cost", "Home Office cost of the cohort's crime before / during / after joining",
            cost_report, ("as_of", "kind", "baseline_months", "price_year", "reference",
                          "replicates", "seed")),
+    Report("caseload", "open cases by stream and state, entries and exits, panel outcomes, "
+           "tasks on time per agency, cohort against a target size",
+           caseload_report, ("target_size",)),
 )}
 
 

@@ -55,6 +55,17 @@ def _cost_rows(report: dict) -> list[dict]:
                               "ci_high": high}]
 
 
+def _caseload_rows(report: dict) -> list[dict]:
+    rows = [{"section": "open cases", **r} for r in report["open_cases"]]
+    rows += [{"section": "flow", **r} for r in report["rows"]]
+    rows += [{"section": "panel", "decision": d, "cases": n}
+             for d, n in report["panel_outcomes"].items()]
+    rows += [{"section": "tasks", **r} for r in report["tasks"]]
+    rows.append({"section": "cohort", "cases": report["active_cohort"],
+                 "target_size": report["target_size"], "target_gap": report["target_gap"]})
+    return rows
+
+
 def table(report: dict) -> list[dict]:
     """The report's rows, one dict per CSV line (columns: union of keys, in order)."""
     name = report.get("report", "top-arrested")
@@ -62,6 +73,8 @@ def table(report: dict) -> list[dict]:
         return _effect_rows(report)
     if name == "cost":
         return _cost_rows(report)
+    if name == "caseload":
+        return _caseload_rows(report)
     return list(report["rows"])
 
 
