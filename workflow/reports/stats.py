@@ -57,8 +57,16 @@ def adjusted(cohort: list[PersonWindows], comparison: list[PersonWindows]) -> fl
     return ((1 + c / 100) / (1 + k / 100) - 1) * 100
 
 
-def _resample(rng: random.Random, group: list[PersonWindows]) -> list[PersonWindows]:
-    return rng.choices(group, k=len(group)) if group else group
+def _ratio(sums: tuple[float, float, float, float]) -> float | None:
+    """Follow-up rate / baseline rate from (before, after, risk before, risk after)."""
+    before, after, risk_b, risk_a = sums
+    if not before or not risk_b or not risk_a:
+        return None
+    return after / risk_a / (before / risk_b)
+
+
+def _sums(columns: tuple[list, ...], picks: list[int]) -> tuple[float, float, float, float]:
+    return tuple(sum(map(col.__getitem__, picks)) for col in columns)  # type: ignore[return-value]
 
 
 def _interval(values: list[float], level: float) -> list[float] | None:
@@ -74,17 +82,25 @@ def _interval(values: list[float], level: float) -> list[float] | None:
 def bootstrap(cohort: list[PersonWindows], comparison: list[PersonWindows], *,
               replicates: int, seed: int, level: float = 0.95) -> dict:
     """Percentile intervals for the cohort change, the comparison change, their difference
-    in points and the adjusted change; people resampled within each group."""
+    in points and the adjusted change; people resampled within each group. Each replicate
+    draws indices once per group and sums four columns (no per-person objects)."""
     rng = random.Random(seed)
+    columns = [tuple([getattr(p, f) for p in g] for f in ("before", "after", "risk_before",
+                                                          "risk_after"))
+               for g in (cohort, comparison)]
+    sizes = [len(cohort), len(comparison)]
     draws: dict[str, list] = {"cohort": [], "comparison": [], "difference_pts": [],
                               "adjusted_pct_change": []}
     for _ in range(replicates):
-        c, k = _resample(rng, cohort), _resample(rng, comparison)
-        cc, kk = change(c), change(k)
+        rc, rk = (_ratio(_sums(cols, rng.choices(range(n), k=n))) if n else None
+                  for cols, n in zip(columns, sizes, strict=True))
+        cc = None if rc is None else (rc - 1) * 100
+        kk = None if rk is None else (rk - 1) * 100
         draws["cohort"].append(cc)
         draws["comparison"].append(kk)
-        draws["difference_pts"].append(None if cc is None or kk is None else cc - kk)
-        draws["adjusted_pct_change"].append(adjusted(c, k))
+        both = cc is not None and kk is not None
+        draws["difference_pts"].append(cc - kk if both else None)
+        draws["adjusted_pct_change"].append((rc / rk - 1) * 100 if both and rk else None)
     return {name: _interval(values, level) for name, values in draws.items()}
 
 
