@@ -55,10 +55,10 @@ def _tasks(session: Session, start: date, end: date, as_of: datetime) -> list[di
     on_time = func.sum(case((done & (Task.completed_at <= Task.due_at), 1), else_=0))
     late = func.sum(case((done & (Task.completed_at > Task.due_at), 1), else_=0))
     overdue = func.sum(case(((Task.status == "open") & (Task.due_at < as_of), 1), else_=0))
-    rows = session.execute(select(func.coalesce(Task.agency, "-"), on_time, late, overdue)
-                           .group_by(func.coalesce(Task.agency, "-"))).all()
-    return [{"agency": a, "on_time": int(t or 0), "late": int(x or 0), "overdue": int(o or 0)}
-            for a, t, x, o in sorted(rows)]
+    rows = session.execute(select(Task.agency, on_time, late, overdue)
+                           .group_by(Task.agency)).all()
+    return [{"agency": a or "-", "on_time": int(t or 0), "late": int(x or 0),
+             "overdue": int(o or 0)} for a, t, x, o in sorted(rows, key=lambda r: r[0] or "-")]
 
 
 def caseload_report(session: Session, *, start: date, end: date,
@@ -71,9 +71,9 @@ def caseload_report(session: Session, *, start: date, end: date,
         raise InvalidInput("target size must be positive", details={"field": "target_size"})
     as_of = as_of or _midnight(end + timedelta(days=1))
     open_rows = session.execute(
-        select(func.coalesce(Case.cohort, "-"), Case.state, func.count())
-        .where(Case.closed_at.is_(None))
-        .group_by(func.coalesce(Case.cohort, "-"), Case.state)).all()
+        select(Case.cohort, Case.state, func.count()).where(Case.closed_at.is_(None))
+        .group_by(Case.cohort, Case.state)).all()
+    open_rows = sorted((cohort or "-", state, n) for cohort, state, n in open_rows)
     decisions = dict(session.execute(
         select(PanelItem.decision, func.count())
         .where(PanelItem.decision.is_not(None), PanelItem.decided_at >= _midnight(start),
@@ -83,7 +83,7 @@ def caseload_report(session: Session, *, start: date, end: date,
     return {"report": "caseload", "start": start.isoformat(), "end": end.isoformat(),
             "as_of": as_of.isoformat(),
             "open_cases": [{"stream": s, "state": st, "cases": n}
-                           for s, st, n in sorted(open_rows)],
+                           for s, st, n in open_rows],
             "rows": _flow(session, start, end),
             "panel_outcomes": {d: decisions.get(d, 0) for d in ("accept", "defer", "reject")},
             "tasks": _tasks(session, start, end, as_of),
