@@ -43,8 +43,11 @@ CATALOGUE: dict[str, Fact] = {f.name: f for f in (
          "latest assessment on or before the evaluation date", minimum=0, maximum=100),
     Fact("ogrs_source", "string", "source", "where the OGRS scores came from",
          "supplied: the latest assessment on or before the evaluation date; computed: "
-         "OGRS3 from the convictions up to that date when no assessment was supplied",
-         ("supplied", "computed")),
+         "OGRS3 from the record up to that date (convictions and cautions by sentencing "
+         "occasion, age at release) when no assessment was supplied; computed_partial: "
+         "computed, but the record cannot tell an input (no first-sanction date, a first "
+         "sanction missing from the record, still in custody), so the score is an estimate",
+         ("supplied", "computed", "computed_partial")),
     Fact("offence_category", "string", "category", "category of the current offence",
          "latest conviction, else latest charge, else latest arrest", OFFENCE_CATEGORIES),
     Fact("newly_sentenced", "boolean", "", "sentenced recently",
@@ -92,13 +95,56 @@ CATALOGUE: dict[str, Fact] = {f.name: f for f in (
          "compliance events appointment_missed / licence_breach (workflow/tasks/facts.py)",
          minimum=0),
     Fact("in_custody", "boolean", "", "in custody on the evaluation date",
-         "latest compliance event custody_in / custody_out is custody_in"),
+         "latest compliance event custody_in / custody_out (a partner's report or "
+         "`iom custody`) is custody_in; a suspended case counts from its suspension"),
     Fact("panel_attendance_confirmed", "boolean", "",
          "the offender manager confirmed they will attend panel",
          "latest completed panel_invite task's outcome is attendance_confirmed"),
     Fact("warnings_30d", "integer", "warnings", "formal warnings issued in the last 30 days",
          "enforcement_warning tasks completed with outcome warning_issued within 30 days",
          minimum=0),
+    # --- Seed criteria (issue 11 item 5): borough ranks, offence-type counts, drug
+    # programmes. Derived in workflow/criteria_facts.py; groups in
+    # workflow/reference/offence_groups.toml.
+    Fact("arrest_rank", "integer", "place",
+         "place in the borough by number of arrests in the facts window (1 = most arrested; "
+         "ties share the best place, as SQL RANK); unknown when not arrested in the window",
+         "offending events of kind arrest within facts.window_days, ranked over every "
+         "person in the service", minimum=1),
+    Fact("arrest_rank_female", "integer", "place",
+         "place among women arrested in the borough by number of arrests in the window "
+         "(top repeat arrested female suspects); unknown for men and when not arrested",
+         "as arrest_rank, ranked within person.sex = F", minimum=1),
+    Fact("harm_rank", "integer", "place",
+         "place in the borough by harm-weighted arrests in the window (1 = most harm); "
+         "unknown when not arrested in the window",
+         "harm_window ranked over every person in the service", minimum=1),
+    Fact("harm_window", "number", "harm points",
+         "harm-weighted arrests in the window: the sum of each arrest's gravity weight",
+         "arrests within facts.window_days x [gravity] of workflow/reference/activity.toml",
+         minimum=0),
+    Fact("burglary_arrests_window", "integer", "arrests",
+         "burglary arrests (domestic and other) in the window",
+         "arrests in offence group burglary (reference/offence_groups.toml)", minimum=0),
+    Fact("domestic_burglary_arrests_window", "integer", "arrests",
+         "residential (domestic) burglary arrests in the window",
+         "arrests in offence group domestic_burglary", minimum=0),
+    Fact("neighbourhood_crime_arrests_window", "integer", "arrests",
+         "neighbourhood-crime arrests in the window (robbery, burglary, vehicle crime, "
+         "theft from the person: the 2021 IOM refresh focus)",
+         "arrests in offence group neighbourhood_crime", minimum=0),
+    Fact("neighbourhood_crime_convictions_window", "integer", "convictions",
+         "neighbourhood-crime convictions in the window",
+         "convictions in offence group neighbourhood_crime", minimum=0),
+    Fact("drr", "boolean", "", "on a Drug Rehabilitation Requirement (DRR)", "drr flag"),
+    Fact("dip", "boolean", "",
+         "on the Drug Interventions Programme caseload (NI 38 drug-related offending)",
+         "dip flag"),
+    Fact("treatment", "string", "status",
+         "drug/alcohol treatment: retained, not retained (dropped out), completed; unknown "
+         "when never in treatment", "latest treatment flag",
+         ("retained", "not_retained", "completed")),
+    # --- end of seed criteria facts
     # --- youth (issue 11 item 4) ---
     Fact("days_to_18th_birthday", "integer", "days",
          "days from the evaluation date to the person's 18th birthday (0 from then on)",

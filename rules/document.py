@@ -51,6 +51,7 @@ class ExpectSchema(_Strict):
 
 class ExampleSchema(_Strict):
     name = fields.String(required=True)
+    quote = fields.String(load_default=None, validate=validate.Length(min=1, max=1000))
     facts = fields.Dict(keys=fields.String(), required=True)
     expect = fields.Nested(ExpectSchema, required=True)
 
@@ -88,6 +89,7 @@ class Example:
     facts: dict
     outcome: str | None
     rules: tuple[str, ...] | None
+    quote: str | None = None  # the source sentence (seed) the example encodes, verbatim
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,8 @@ def load_document(text: str, *, file: str = "<document>") -> RuleSetDocument:
     )
     examples = tuple(
         Example(e["name"], e["facts"], e["expect"]["outcome"],
-                tuple(e["expect"]["rules"]) if e["expect"]["rules"] is not None else None)
+                tuple(e["expect"]["rules"]) if e["expect"]["rules"] is not None else None,
+                e["quote"])
         for e in data["examples"]
     )
     return RuleSetDocument(

@@ -45,7 +45,7 @@ E1,P1,arrest,2024-01-10,theft
 E2,P1,conviction,2024-05-01,theft
 E3,P2,arrest,2024-02-01,robbery
 E4,P9,arrest,2024-02-01,robbery
-E5,P2,caution,2024-02-01,burglary
+E5,P2,warning,2024-02-01,burglary
 E6,P2,arrest,2026-01-01,violence
 """
 
@@ -86,8 +86,8 @@ def test_events_reject_unknown_person_and_bad_values_then_reimport_changes_nothi
     assert first.errors == [
         {"row": 5, "field": "person_ref", "reason": "unknown person_ref 'P9': no such "
          "person (import the people file first)"},
-        {"row": 6, "field": "kind", "reason": "'caution' is not one of arrest, charge, "
-         "conviction"},
+        {"row": 6, "field": "kind", "reason": "'warning' is not one of arrest, charge, "
+         "conviction, caution"},
         {"row": 6, "field": "offence_category", "reason": "'burglary' is not one of "
          + ", ".join(__import__("rules.catalogue").catalogue.OFFENCE_CATEGORIES)},
         {"row": 7, "field": "occurred_on", "reason": "2026-01-01 is after the import "

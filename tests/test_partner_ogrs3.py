@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from db.models import Assessment, Case, OffendingEvent
 from rules.catalogue import OFFENCE_CATEGORIES, validate_facts
+from workflow.criteria_facts import invalidate
 from workflow.errors import InvalidInput
 from workflow.facts import facts_for_cases
 from workflow.scoring import ScoreInputs, default_scorer, inputs_from_history
@@ -88,8 +89,10 @@ def test_inputs_from_history():
                    (date(2011, 5, 1), "violence")]
     got = inputs_from_history(sex="M", date_of_birth=date(1994, 6, 15),
                               first_sanction_on=date(2009, 1, 1), convictions=convictions)
-    assert got == ScoreInputs(sex="M", age=29, previous_sanctions=2,
-                              age_at_first_sanction=14, offence_category="robbery")
+    # The first sanction (2009) is not among the recorded ones: it is counted too.
+    assert got == ScoreInputs(sex="M", age=29, previous_sanctions=3,
+                              age_at_first_sanction=14, offence_category="robbery",
+                              age_at_follow_up=29)
     # No first-sanction date: the earliest conviction (age 16 on 2011-05-01).
     assert inputs_from_history(sex="M", date_of_birth=date(1994, 6, 15),
                                first_sanction_on=None, convictions=convictions
@@ -126,9 +129,13 @@ def test_facts_compute_ogrs3_when_no_assessment(session, make_person, now):
     facts = facts_for_cases(session, [case], now)[case.id]
 
     expected = OGRS3.score(ScoreInputs("M", 29, 1, 21, "theft"))
+    # No first-sanction date: the record may not reach back to it, and the facts say so.
     assert (facts["ogrs_1yr"], facts["ogrs_2yr"], facts["ogrs_source"]) == (
-        expected.ogrs_1yr, expected.ogrs_2yr, "computed")
-    assert validate_facts(facts)["ogrs_source"] == "computed"
+        expected.ogrs_1yr, expected.ogrs_2yr, "computed_partial")
+    assert validate_facts(facts)["ogrs_source"] == "computed_partial"
+    person.first_sanction_on = date(2016, 4, 1)  # the first conviction: a complete record
+    session.flush()
+    assert facts_for_cases(session, [case], now)[case.id]["ogrs_source"] == "computed"
 
 
 def test_facts_prefer_a_supplied_assessment_on_or_before_now(session, make_person, now):
@@ -160,6 +167,7 @@ def test_facts_use_a_fixed_number_of_queries(session, make_person, now, db_engin
     def count(cases) -> int:
         statements = []
         listener = lambda *a: statements.append(a[2])  # noqa: E731
+        invalidate()  # both cold: the borough ranking is computed each time
         event.listen(db_engine, "before_cursor_execute", listener)
         try:
             facts_for_cases(session, cases, now)

@@ -204,7 +204,8 @@ def test_mapping_sets_together_exclusion_beats_local_selection(engine):
     results = engine.evaluate_all(docs, [
         {"ogrs_2yr": 80, "offence_category": "robbery", "mappa_level": 3, "ppo": True},
         {"ogrs_2yr": 80, "offence_category": "robbery", "mappa_level": 0},
-        {"ogrs_2yr": 20, "sex": "F", "arrests_window": 5, "statutory": False},
+        {"ogrs_2yr": 20, "sex": "F", "arrests_window": 5, "arrest_rank_female": 3,
+         "statutory": False},
         {"ogrs_2yr": 20, "arrests_window": 1}])
     assert [outcome_of(ds) for ds in results] == ["exclude", "select", "select", None]
     assert {d.params.get("cohort") for d in results[2]} == {"free"}

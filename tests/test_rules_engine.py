@@ -123,8 +123,9 @@ def test_facts_are_checked_against_the_catalogue(facts, reason):
 
 def test_valid_but_unusual_values_are_accepted():
     doc = SHIPPED["barnet-local-flex"]
-    facts = [{"arrests_window": 6.0, "statutory": False, "unknown_extra": "ignored"},
-             {"activity_score": 3, "arrests_window": 6, "statutory": False}]
+    facts = [{"arrest_rank": 6.0, "arrests_window": 6.0, "statutory": False,
+              "unknown_extra": "ignored"},
+             {"activity_score": 3, "arrest_rank": 6, "arrests_window": 6, "statutory": False}]
     fired = _fired(RuleEngine().evaluate(doc, facts))
     assert fired == [{("barnet-local-flex", "top-arrested-free")}] * 2
     assert set(CATALOGUE) >= {"arrests_window", "statutory"}

@@ -16,9 +16,18 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Assessment, Case, OffendingEvent, PartnerFlag, Person, Supervision
+from db.models import (
+    Assessment,
+    Case,
+    ComplianceEvent,
+    OffendingEvent,
+    PartnerFlag,
+    Person,
+    Supervision,
+)
+from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
-from workflow.scoring import default_scorer, inputs_from_history
+from workflow.scoring import default_scorer, history_inputs
 from workflow.tasks.facts import compliance_facts
 
 DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
@@ -80,6 +89,8 @@ def _flag_value(kind: str, value: str):
         return int(value)
     if kind == "gang_grade":
         return value.lower() if value.lower() in ("high", "medium", "low") else None
+    if kind == "treatment":
+        return value.lower() if value.lower() in TREATMENT_STATES else None
     return value.strip().lower() in _TRUE
 
 
@@ -91,25 +102,48 @@ def _current_offence(events: list[OffendingEvent]) -> str | None:
     return None
 
 
-def _ogrs(person: Person, assessment: Assessment | None, events: list[OffendingEvent]
-          ) -> dict:
-    """The latest assessment's scores, else OGRS3 computed from the convictions (no writes)."""
+def _ogrs(person: Person, assessment: Assessment | None, events: list[OffendingEvent],
+          custody: list[tuple[date, str]], today: date) -> dict:
+    """The latest assessment's scores, else OGRS3 computed from the record (no writes).
+
+    ``ogrs_source``: ``supplied``; ``computed`` from a record that looks complete; or
+    ``computed_partial`` when the record cannot tell an input (no first-sanction date,
+    a first sanction before every recorded one, still in custody): see
+    :func:`workflow.scoring.history_inputs`.
+    """
     if assessment is not None:
         source = "computed" if assessment.source == "computed" else "supplied"
         return {"ogrs_2yr": assessment.ogrs_2yr, "ogrs_1yr": assessment.ogrs_1yr,
                 "ogrs_source": source}
-    inputs = inputs_from_history(
+    history = history_inputs(
         sex=person.sex, date_of_birth=person.date_of_birth,
         first_sanction_on=person.first_sanction_on,
         convictions=[(e.occurred_on, e.offence_category) for e in events
-                     if e.kind == "conviction"])
+                     if e.kind == "conviction"],
+        cautions=[(e.occurred_on, e.offence_category) for e in events if e.kind == "caution"],
+        custody=custody, today=today)
     try:
-        score = default_scorer().score(inputs) if inputs else None
+        score = default_scorer().score(history.inputs) if history else None
     except InvalidInput:  # data no scorer accepts (e.g. an unknown category): no score
         score = None
     if score is None:
         return {"ogrs_2yr": None, "ogrs_1yr": None, "ogrs_source": None}
-    return {"ogrs_2yr": score.ogrs_2yr, "ogrs_1yr": score.ogrs_1yr, "ogrs_source": "computed"}
+    return {"ogrs_2yr": score.ogrs_2yr, "ogrs_1yr": score.ogrs_1yr,
+            "ogrs_source": "computed_partial" if history.gaps else "computed"}
+
+
+def _custody(session: Session, person_ids: list[int], today: date
+             ) -> dict[int, list[tuple[date, str]]]:
+    """``{person_id: [(day, custody_in | custody_out)]}`` from compliance events."""
+    out: dict[int, list] = defaultdict(list)
+    for pid, at, kind in session.execute(select(
+            ComplianceEvent.person_id, ComplianceEvent.occurred_at, ComplianceEvent.kind)
+            .where(ComplianceEvent.person_id.in_(person_ids),
+                   ComplianceEvent.kind.in_(("custody_in", "custody_out")))
+            .order_by(ComplianceEvent.occurred_at, ComplianceEvent.id)):
+        if at.date() <= today:
+            out[pid].append((at.date(), kind))
+    return out
 
 
 def _load(session: Session, person_ids: list[int], today: date, window: FactWindow):
@@ -137,7 +171,8 @@ def _load(session: Session, person_ids: list[int], today: date, window: FactWind
 
 def _person_facts(person: Person, all_events: list[OffendingEvent], since: date,
                   sentenced_since: date, assessment: Assessment | None,
-                  supervision: Supervision | None, person_flags: dict, today: date) -> dict:
+                  supervision: Supervision | None, person_flags: dict, today: date,
+                  custody: list[tuple[date, str]]) -> dict:
     """The catalogue facts that depend on the person's partner data alone."""
     recent = [e for e in all_events if e.occurred_on >= since]
     newly = any(e.kind == "conviction" and e.occurred_on >= sentenced_since
@@ -146,7 +181,7 @@ def _person_facts(person: Person, all_events: list[OffendingEvent], since: date,
         and supervision.start_on >= sentenced_since)
     provider = supervision.provider if supervision else "none"
     return {
-        **_ogrs(person, assessment, all_events),
+        **_ogrs(person, assessment, all_events, custody, today),
         "offence_category": _current_offence(all_events),
         "newly_sentenced": newly,
         "mappa_level": person_flags.get("mappa_level", 0),
@@ -174,13 +209,18 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
     since, events, assessments, flags, supervisions = _load(
         session, list(persons), today, window)
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
+    # Seed criteria: borough ranks, offence-type counts (workflow/criteria_facts.py).
+    criteria = criteria_facts(session, {p.id: p.sex for p in persons.values()}, today,
+                              window.window_days)
+    custody = _custody(session, list(persons), today)  # OGRS3 start of follow-up
     out = {}
     for case in cases:
         person = persons[case.person_id]
         out[case.id] = {
             **_person_facts(person, events.get(person.id, []), since, sentenced_since,
                             assessments.get(person.id), supervisions.get(person.id),
-                            flags.get(person.id, {}), today),
+                            flags.get(person.id, {}), today, custody.get(person.id, [])),
+            **criteria[person.id], **programme_facts(flags.get(person.id, {})),
             "days_in_state": max((now - case.state_since).days, 0),
         }
     for case_id, compliance in compliance_facts(session, cases, now, events).items():

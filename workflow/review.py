@@ -5,17 +5,17 @@
 * Custody is a human event: :func:`custody` suspends or releases with a reason.
 * Deferred cases come back to panel on their date (:func:`represent`).
 * A person whose last episode closed (exited/rejected) and who is arrested, charged or
-  convicted after it closed gets a new episode in mapping (:func:`reopen_returning`).
+  convicted on or after the day it closed gets a new episode in mapping (:func:`reopen_returning`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from db.models import Case, OffendingEvent, User
+from db.models import Case, ComplianceEvent, OffendingEvent, User
 from workflow import audit, guards, history  # noqa: F401  (history: audit listener)
 from workflow.advance import Policy, review_interval
 from workflow.config import Settings
@@ -85,6 +85,9 @@ def custody(session: Session, case: Case, *, event: str, reason: str, now: datet
             user: User, settings: Settings) -> None:
     """Record custody in (suspend) or release (``custody_out``) with a reason. Flushes.
 
+    Also stores the matching ``custody_in`` / ``custody_out`` compliance event (recorded
+    by the user, at ``now``), which is what the ``in_custody`` fact reads.
+
     A release is checked by the exclusion guards: an excluded case leaves the cohort
     at once (audited after the release). Raises :class:`Forbidden`,
     :class:`InvalidInput` (no reason, unknown event) or :class:`IllegalTransition` (the
@@ -99,6 +102,13 @@ def custody(session: Session, case: Case, *, event: str, reason: str, now: datet
     fire(session, case, event, now=now, actor=user.username,
          cause={"kind": "human", "reason": reason.strip(), "decision": event,
                 "role": user.role})
+    # The same record a partner's custody report makes, so the in_custody fact (and an
+    # as-of replay) sees the human decision too.
+    session.add(ComplianceEvent(
+        event_id=f"custody:{case.id}:{event}:{now.isoformat()}"[:80], case_id=case.id,
+        person_id=case.person_id, kind=event, occurred_at=now,
+        details={"reason": reason.strip(), "recorded_with": "custody"},
+        recorded_by=user.username, recorded_at=now))
     if event == "custody_in":
         case.next_due_at = None
     else:
@@ -126,14 +136,18 @@ def reopen_returning(session: Session, *, now: datetime, actor: str, limit: int 
                      ) -> list[Case]:
     """Open episode+1 in mapping for each person re-offending after their case closed.
 
-    A new arrest, charge or conviction dated after the day the last episode closed (and
-    on or before ``now``) re-selects the person for mapping. Audited as ``case.reopened``.
+    A new arrest, charge or conviction dated on or after the day the last episode closed
+    (and on or before ``now``) re-selects the person for mapping; offending dated on the
+    day that episode opened was already seen when it opened, so an episode opened and
+    closed on one day is not reopened by it again. Audited as ``case.reopened``.
     """
     opened = []
     for last in _returning_people(session, now=now, limit=limit):
         since = last.closed_at.date()
+        if last.opened_at.date() >= since:  # opened that day: its offending already seen
+            since += timedelta(days=1)
         event = session.scalars(select(OffendingEvent).where(
-            OffendingEvent.person_id == last.person_id, OffendingEvent.occurred_on > since,
+            OffendingEvent.person_id == last.person_id, OffendingEvent.occurred_on >= since,
             OffendingEvent.occurred_on <= now.date())
             .order_by(OffendingEvent.occurred_on, OffendingEvent.id)).first()
         if event is None:

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base, JSONType, UTCDateTime, utcnow
 
-EVENT_KINDS = ("arrest", "charge", "conviction")
+EVENT_KINDS = ("arrest", "charge", "conviction", "caution")
 SUPERVISION_PROVIDERS = ("NPS", "CRC", "none")
-FLAG_KINDS = ("mappa_level", "marac_repeat", "dtoa", "ppo", "gang_grade", "yos_referral", "asb")
+FLAG_KINDS = ("mappa_level", "marac_repeat", "dtoa", "ppo", "gang_grade", "yos_referral", "asb",
+              "drr", "dip", "treatment")
 
 
 class Person(Base):
@@ -33,7 +34,8 @@ class Person(Base):
 
 
 class OffendingEvent(Base):
-    """An arrest, charge or conviction, with the date and the offence category."""
+    """An arrest, charge, conviction or caution (any non-conviction sanction: caution,
+    conditional caution, reprimand, final warning), with the date and offence category."""
 
     __tablename__ = "offending_event"
     __table_args__ = (Index("ix_offending_event_person_date", "person_id", "occurred_on"),)
@@ -69,7 +71,8 @@ class Assessment(Base):
 
 
 class PartnerFlag(Base):
-    """A partner list entry (MAPPA level, MARAC repeat, DTOA, PPO, gang grade, YOS, ASB).
+    """A partner list entry (MAPPA level, MARAC repeat, DTOA, PPO, gang grade, YOS, ASB,
+    DRR, DIP / NI 38 caseload, drug treatment retention).
 
     The flag in force for a kind is the latest by ``recorded_on``; ``value`` is text
     ("2", "true", "high") interpreted by the fact builder.

@@ -33,6 +33,7 @@ _TRUE = frozenset({"true", "yes", "y", "t", "1"})
 _FALSE = frozenset({"false", "no", "n", "f", "0"})
 BOOLEAN_FLAGS = ("marac_repeat", "dtoa", "ppo", "yos_referral", "asb")
 GANG_GRADES = ("high", "medium", "low", "none")
+TREATMENT_STATES = ("retained", "not_retained", "completed", "none")
 
 
 def text(max_len: int) -> Parser:
@@ -99,6 +100,10 @@ def flag_value(kind: str, raw: str) -> str:
     if kind == "gang_grade":
         if low not in GANG_GRADES:
             raise ValueError(f"{raw!r} is not one of {', '.join(GANG_GRADES)}")
+        return low
+    if kind == "treatment":
+        if low not in TREATMENT_STATES:
+            raise ValueError(f"{raw!r} is not one of {', '.join(TREATMENT_STATES)}")
         return low
     if low in _TRUE:
         return "true"

@@ -2,8 +2,8 @@
 
 A scorer turns :class:`ScoreInputs` (criminal history summarised as of the current
 conviction) into a :class:`Score` of 1- and 2-year proven-reoffending percentages.
-:func:`inputs_from_history` derives the inputs from stored convictions; it is pure and
-is what the fact builder uses when no assessment was supplied.
+:func:`history_inputs` derives the inputs from a stored record (convictions, cautions,
+custody); it is pure and is what the fact builder uses when no assessment was supplied.
 """
 
 from __future__ import annotations
@@ -15,14 +15,22 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class ScoreInputs:
-    """``age``: at the current conviction (start of follow-up); ``previous_sanctions``:
-    sanctions before the current one; ``offence_category``: a catalogue category."""
+    """``age``: at the current sanction (the Copas rate's "age at current conviction");
+    ``age_at_follow_up``: at the start of follow-up (release from custody, else the
+    current sanction; None = ``age``), which picks the age/gender band;
+    ``previous_sanctions``: sentencing occasions (convictions and cautions) before the
+    current one; ``offence_category``: a catalogue category."""
 
     sex: str
     age: int
     previous_sanctions: int
     age_at_first_sanction: int
     offence_category: str
+    age_at_follow_up: int | None = None
+
+    @property
+    def follow_up_age(self) -> int:
+        return self.age if self.age_at_follow_up is None else self.age_at_follow_up
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -49,26 +57,109 @@ def age_on(dob: date, day: date) -> int:
     return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
-def inputs_from_history(*, sex: str, date_of_birth: date, first_sanction_on: date | None,
-                        convictions: list[tuple[date, str]]) -> ScoreInputs | None:
-    """Scorer inputs from ``(date, offence_category)`` convictions, or None if unscoreable.
+@dataclass(frozen=True)
+class History:
+    """What the inputs were derived from, and what the record could not tell.
 
-    Current offence = the latest conviction; previous sanctions = the convictions before
-    it; first sanction = ``first_sanction_on`` or the earliest conviction, whichever is
-    earlier. None when there is no conviction or the person was under 10 at the latest.
+    ``gaps`` is empty when the record is complete as far as the data can show; each entry
+    says which input is a best estimate and why (the fact ``ogrs_source`` is then
+    ``computed_partial``).
     """
-    if not convictions:
+
+    inputs: ScoreInputs
+    gaps: tuple[str, ...] = ()
+
+
+def _current(sanctions: list[tuple[date, str, str]]) -> tuple[date, str]:
+    """The latest sentencing occasion and its offence: a conviction that day before a
+    caution, else the last recorded."""
+    day = max(s[0] for s in sanctions)
+    same = [s for s in sanctions if s[0] == day]
+    convicted = [s for s in same if s[2] == "conviction"]
+    return day, (convicted or same)[-1][1]
+
+
+def _follow_up_start(current_on: date, custody: list[tuple[date, str]], today: date | None
+                     ) -> tuple[date, str | None]:
+    """Release from the custody the person was in at, or went into after, the current
+    sanction; else the sanction date. ``(start, gap or None)``."""
+    events = sorted(custody)
+    before = [kind for day, kind in events if day <= current_on]
+    held = bool(before) and before[-1] == "custody_in"
+    went_in = next((day for day, kind in events
+                    if day > current_on and kind == "custody_in"), None)
+    if not held and went_in is None:
+        return current_on, None
+    release = next((day for day, kind in events
+                    if day >= current_on and kind == "custody_out"
+                    and (held or day >= went_in)), None)
+    if release is not None:
+        return release, None
+    start = max(today or current_on, current_on)
+    return start, (f"in custody with no release recorded: follow-up taken to start on "
+                   f"{start}")
+
+
+def history_inputs(*, sex: str, date_of_birth: date, first_sanction_on: date | None,
+                   convictions: list[tuple[date, str]],
+                   cautions: list[tuple[date, str]] = (),
+                   custody: list[tuple[date, str]] = (),
+                   today: date | None = None) -> History | None:
+    """Scorer inputs from a criminal record, or None if unscoreable.
+
+    * Sanctions are convictions and cautions (reprimands, final warnings, conditional
+      cautions: every non-conviction sanction), ``(date, offence_category)`` each.
+    * Previous sanctions are counted by **sentencing occasion** (one date = one
+      occasion, however many offences were dealt with), before the current one: the
+      latest occasion (its offence: a conviction that day, else a caution).
+    * First sanction: ``first_sanction_on`` or the earliest sanction, whichever is
+      earlier. When it precedes every recorded sanction, that first sanction is counted
+      too (the record is incomplete: a gap). When it is not supplied, the record may be
+      incomplete (a gap).
+    * ``age`` is at the current sanction; ``age_at_follow_up`` at the start of follow-up:
+      release from the custody (``custody``: ``(date, "custody_in" | "custody_out")``)
+      that followed the current sanction, else the sanction date; still in custody:
+      ``today`` (a gap).
+
+    None when there is no sanction or the person was under 10 at the latest.
+    """
+    sanctions = ([(d, c, "conviction") for d, c in convictions]
+                 + [(d, c, "caution") for d, c in cautions])
+    if not sanctions:
         return None
-    ordered = sorted(convictions)
-    current_on, category = ordered[-1]
-    first = ordered[0][0] if first_sanction_on is None else min(first_sanction_on,
-                                                                ordered[0][0])
+    current_on, category = _current(sanctions)
+    occasions = sorted({s[0] for s in sanctions})
+    previous = len(occasions) - 1
+    gaps = []
+    if first_sanction_on is None:
+        first = occasions[0]
+        gaps.append("first sanction date not supplied: the earliest recorded sanction used")
+    else:
+        first = min(first_sanction_on, occasions[0])
+        if first < occasions[0]:
+            previous += 1
+            gaps.append(f"first sanction on {first} is not in the record: previous sanctions "
+                        f"are at least {previous}")
+    start, gap = _follow_up_start(current_on, list(custody), today)
+    if gap:
+        gaps.append(gap)
     age = age_on(date_of_birth, current_on)
     if age < 10:
         return None
-    return ScoreInputs(sex=sex, age=age, previous_sanctions=len(ordered) - 1,
-                       age_at_first_sanction=max(age_on(date_of_birth, first), 0),
-                       offence_category=category)
+    return History(ScoreInputs(sex=sex, age=age, previous_sanctions=previous,
+                               age_at_first_sanction=max(age_on(date_of_birth, first), 0),
+                               offence_category=category,
+                               age_at_follow_up=age_on(date_of_birth, start)), tuple(gaps))
+
+
+def inputs_from_history(*, sex: str, date_of_birth: date, first_sanction_on: date | None,
+                        convictions: list[tuple[date, str]],
+                        cautions: list[tuple[date, str]] = ()) -> ScoreInputs | None:
+    """The inputs of :func:`history_inputs` without custody (follow-up from the sanction)."""
+    history = history_inputs(sex=sex, date_of_birth=date_of_birth,
+                             first_sanction_on=first_sanction_on, convictions=convictions,
+                             cautions=cautions)
+    return history.inputs if history else None
 
 
 def default_scorer() -> ReconvictionScorer:

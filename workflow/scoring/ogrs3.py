@@ -1,7 +1,8 @@
 """OGRS3, as published by the Ministry of Justice (see DOMAIN.md, "Public formulas").
 
-S = AgeGender + ConvictionStatus
-    + 1.25112 * ln((previous sanctions + 1) / (10 + age - age at first sanction))
+S = AgeGender(age at start of follow-up) + ConvictionStatus
+    + 1.25112 * ln((previous sanctions + 1) / (10 + age at current sanction
+                                               - age at first sanction))
     + OffenceCategory
 P(1 year) = logistic(1.40256 + S); P(2 years) = logistic(2.1217 + S); each as a
 percentage rounded half up and clamped to 1-99.
@@ -63,13 +64,21 @@ def linear_score(i: ScoreInputs) -> float:
     if i.previous_sanctions < 0:
         raise InvalidInput("previous sanctions cannot be negative",
                            details={"field": "previous_sanctions"})
+    if i.age < 10:
+        raise InvalidInput(f"OGRS3 needs an age of 10 or more, got {i.age}",
+                           details={"field": "age"})
+    if i.follow_up_age < i.age:
+        raise InvalidInput(f"age at the start of follow-up {i.follow_up_age} is before the "
+                           f"age at the current sanction {i.age}",
+                           details={"field": "age_at_follow_up"})
     if not 0 <= i.age_at_first_sanction <= i.age:
         raise InvalidInput(f"age at first sanction {i.age_at_first_sanction} must be "
                            f"between 0 and the current age {i.age}",
                            details={"field": "age_at_first_sanction"})
     status = FIRST_SANCTION if i.previous_sanctions == 0 else LATER_SANCTION
     rate = math.log((i.previous_sanctions + 1) / (10 + i.age - i.age_at_first_sanction))
-    return age_gender(i.sex, i.age) + status + COPAS * rate + OFFENCE[i.offence_category]
+    return (age_gender(i.sex, i.follow_up_age) + status + COPAS * rate
+            + OFFENCE[i.offence_category])
 
 
 class _OGRS3:

@@ -6,7 +6,8 @@
   compliance events; None when never arrested.
 * ``compliant_days``: days since the last ``appointment_missed`` or ``licence_breach``,
   else since the case opened.
-* ``in_custody``: the latest custody event is ``custody_in``.
+* ``in_custody``: the latest custody event is ``custody_in`` (a case suspended at or
+  before ``now`` counts as custody in from ``state_since``).
 * ``panel_attendance_confirmed``: the latest completed ``panel_invite`` task recorded
   ``attendance_confirmed`` (None when no invite was completed).
 * ``warnings_30d``: ``enforcement_warning`` tasks completed with ``warning_issued`` in
@@ -45,12 +46,20 @@ def _load(session: Session, cases: list[Case], now: datetime):
     return events, tasks
 
 
+def _in_custody(case: Case, events: list, now: datetime) -> bool:
+    """The latest custody event is custody_in; a case suspended (by a custody transition)
+    at or before ``now`` counts as a custody_in at ``state_since``."""
+    custody = [(e.occurred_at, e.kind) for e in events if e.kind in ("custody_in", "custody_out")]
+    if case.state == "suspended" and case.state_since <= now:
+        custody.append((case.state_since, "custody_in"))
+    return bool(custody) and max(custody, key=lambda c: c[0])[1] == "custody_in"
+
+
 def _case_facts(case: Case, events: list, tasks: list, arrest_days: list, now: datetime
                 ) -> dict:
     today, since = now.date(), now - timedelta(days=30)
     arrests = arrest_days + [e.occurred_at.date() for e in events if e.kind == "arrest"]
     lapses = [e.occurred_at for e in events if e.kind in NONCOMPLIANCE]
-    custody = [e.kind for e in events if e.kind in ("custody_in", "custody_out")]
     invites = [t for t in tasks if t.template == "panel_invite"]
     return {
         "missed_appointments_30d": sum(e.kind == "appointment_missed" and e.occurred_at > since
@@ -59,7 +68,7 @@ def _case_facts(case: Case, events: list, tasks: list, arrest_days: list, now: d
                                      for e in events),
         "days_since_last_arrest": max((today - max(arrests)).days, 0) if arrests else None,
         "compliant_days": max((now - max(lapses, default=case.opened_at)).days, 0),
-        "in_custody": bool(custody) and custody[-1] == "custody_in",
+        "in_custody": _in_custody(case, events, now),
         "panel_attendance_confirmed": (invites[-1].outcome == "attendance_confirmed"
                                        if invites else None),
         "warnings_30d": sum(t.template == "enforcement_warning" and t.outcome == "warning_issued"
