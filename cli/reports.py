@@ -21,7 +21,7 @@ OPTIONS = {  # option -> (argparse kwargs); which report takes which is in the c
     "reference": {"help": "reference data set by name (default: newest dated by --to)"},
     "reduction": {"help": "assumed reduction, a fraction (default: the reference set's)"},
     "as_of": {"help": "YYYY-MM-DD the follow-up is cut at (default: --to)"},
-    "kind": {"choices": ("arrest", "charge", "conviction"), "help": "events counted"},
+    "kind": {"help": "events counted: arrest, charge, conviction... (default conviction)"},
     "baseline_months": {"type": int, "help": "months before joining (default 12)"},
     "followup_months": {"type": int, "help": "months from joining (default 6)"},
     "min_days_at_risk": {"type": int, "help": "fewer days at risk: left out (default 28)"},

@@ -80,7 +80,7 @@ def test_constructed_borough_recovers_the_true_effect(session):
     assert again["measures"] == report["measures"]  # seeded: same intervals every run
 
 
-@pytest.mark.parametrize("kw", [{"kind": "caution"}, {"baseline_months": 0},
+@pytest.mark.parametrize("kw", [{"kind": "parking_ticket"}, {"baseline_months": 0},
                                 {"start": date(2025, 1, 1)}])
 def test_bad_parameters(session, kw):
     args = {"start": date(2024, 1, 1), "end": date(2024, 12, 31), **kw}

@@ -68,7 +68,7 @@ def test_months_cover_partial_ends():
 
 
 @pytest.mark.parametrize("kw", [{"reduction_pct": Decimal(100)}, {"baseline": -1},
-                                {"kind": "caution"}])
+                                {"kind": "parking_ticket"}])
 def test_bad_parameters(session, kw):
     args = {"start": date(2009, 4, 1), "end": date(2010, 3, 31),
             "reduction_pct": Decimal(17), **kw}
