@@ -119,6 +119,12 @@ class RuleSetVersionOut(RuleSetOut):
     document = fields.String()
 
 
+class PublishOut(RuleSetVersionOut):
+    warnings = fields.List(fields.String())
+    moves_at_next_pass = fields.List(fields.Integer())
+    note = fields.String()
+
+
 class PublicationOut(Schema):
     version = fields.Function(lambda p: p.version.version)
     kind = fields.String()

@@ -16,8 +16,8 @@ from cli.common import (
 )
 from db.session import transaction
 from rules.library import load_file
-from workflow.advance import Policy
 from workflow.errors import InvalidInput
+from workflow.policy.store import policy_in_force
 
 
 def _grant_app_role(settings) -> str | None:
@@ -42,6 +42,7 @@ def _grant_app_role(settings) -> str | None:
 
 def _db_upgrade(args) -> int:
     from db.migrate import upgrade
+    from workflow.policy.store import seed_policy
     from workflow.rulesets import sync_shipped
 
     with open_runtime(args) as rt:
@@ -49,7 +50,10 @@ def _db_upgrade(args) -> int:
         role = _grant_app_role(rt.settings)
         with transaction(rt.sessions) as session:
             published = sync_shipped(session, now=parse_now(None))
+            seeded = seed_policy(session, rt.settings, now=parse_now(None))
     print(f"database at head; shipped rule sets published: {', '.join(published) or 'none new'}")
+    print("stage policy: " + (f"seeded from config.toml ({seeded[:12]})" if seeded else
+                              "already published (config.toml is no longer read for it)"))
     if role:
         print(f"app role {role}: read/write on the tables, INSERT and SELECT only on "
               "audit_entry (migrations ran as the owner)")
@@ -80,9 +84,10 @@ def _evaluate(args) -> int:
 
     items = _read_facts(args.facts)
     docs = [load_file(p) for p in args.ruleset_file] if args.ruleset_file else None
+    now = parse_now(args.now)
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        result = evaluate_facts(session, items, now=parse_now(args.now),
-                                policy=Policy.from_settings(rt.settings), stage=args.stage,
+        result = evaluate_facts(session, items, now=now,
+                                policy=policy_in_force(session, rt.settings, now), stage=args.stage,
                                 ruleset=args.ruleset, documents=docs)
     print_json(result)
     return 0

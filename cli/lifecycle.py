@@ -73,13 +73,16 @@ def _panel_minutes(args) -> int:
 
 def _capacity(args) -> int:
     from workflow.allocation import capacity_report
+    from workflow.policy.store import policy_in_force
 
-    with open_runtime(args) as rt:
-        report = capacity_report(args.cohort, rt.settings.capacity)
+    now = parse_now(None)
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        report = capacity_report(args.cohort, policy_in_force(session, rt.settings, now).capacity)
     if args.json:
         print_json(report)
         return 0
-    print(f"cohort of {report['cohort']} (mix {report['mix']}):")
+    print(f"cohort of {report['cohort']} (mix {report['mix']}); 'more' is beyond what the "
+          f"team's own cohort of {report['team_cohort']} needs:")
     for key, label in (("offender_managers", "offender managers"),
                        ("police_leads", "police leads")):
         r = report[key]

@@ -11,8 +11,7 @@ from cli.common import open_runtime, parse_now, print_json
 from db.models import RuleSetVersion
 from db.session import transaction
 from workflow import ruleset_admin as admin
-from workflow.advance import Policy
-from workflow.preview import preview
+from workflow.policy.publishing import preview_version, publish_version, rollback_version
 from workflow.users import active_user
 
 
@@ -43,8 +42,12 @@ def _list(args) -> int:
 def _show(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
+        if args.raw:
+            print(row.document, end="" if row.document.endswith("\n") else "\n")
+            return 0
         print(f"# {row.name}@{row.version} status={row.status} created_by={row.created_by}"
               f" approved_by={row.approved_by} published_by={row.published_by}")
+        print(f"# {admin.publication_note(session, row)}")
         print(row.document)
     return 0
 
@@ -54,7 +57,8 @@ def _history(args) -> int:
         versions, publications = admin.history(session, args.name)
         for p in publications:
             print(f"{p.published_at:%Y-%m-%d %H:%M} {p.kind:8} {p.version.version[:12]} "
-                  f"by {p.actor}: {p.reason}")
+                  f"by {p.actor} (in force from then; recorded "
+                  f"{p.recorded_at:%Y-%m-%d %H:%M}): {p.reason}")
         print(f"{len(versions)} stored version(s)")
     return 0
 
@@ -71,9 +75,8 @@ def _test_stored(args) -> int:
 def _preview(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
-        now = parse_now(None)
-        report = preview(session, row, now=now, policy=Policy.from_settings(rt.settings))
-        admin.mark_previewed(session, row, now=now, actor=args.actor, counts=report.counts)
+        report = preview_version(session, row, now=parse_now(None), settings=rt.settings,
+                                 actor=args.actor)
     if args.json:
         print_json(report.as_dict())
         return 0
@@ -85,26 +88,49 @@ def _preview(args) -> int:
         print(f"  case {c.case_id} ({c.person_ref}): {c.label}")
     print(f"rules that fire on no case: {', '.join(report.silent_rules) or 'none'}")
     print(f"cases no rule of it matches: {len(report.unmatched_cases)}")
+    for warning in report.warnings:
+        print(f"WARNING: {warning}")
+    for change in report.not_previewed:
+        print(f"also changes (not previewed case by case): {change}")
+    print(report.note + (": cases " + ", ".join(map(str, report.case_ids))
+                         if report.case_ids else ""))
     return 0
 
 
-def _decide(action):
-    def run(args) -> int:
-        with open_runtime(args) as rt, transaction(rt.sessions) as session:
-            row = admin.find_version(session, *_split(args.ref))
-            action(session, row, user=active_user(session, args.actor), now=parse_now(None),
-                   reason=args.reason)
-            print(f"{row.name}@{row.version[:12]} is now {row.status}")
-        return 0
+def _approve(args) -> int:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        row = admin.find_version(session, *_split(args.ref))
+        admin.approve(session, row, user=active_user(session, args.actor),
+                      now=parse_now(None), reason=args.reason)
+        print(f"{row.name}@{row.version[:12]} is now {row.status}")
+    return 0
 
-    return run
+
+def _print_outcome(outcome, as_json: bool) -> None:
+    if as_json:
+        print_json({"ruleset": outcome.row.name, "version": outcome.row.version,
+                    "status": outcome.row.status, "warnings": outcome.warnings,
+                    "moves_at_next_pass": outcome.due_cases, "note": outcome.note})
+    else:
+        print("\n".join(outcome.lines()))
+
+
+def _publish(args) -> int:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        row = admin.find_version(session, *_split(args.ref))
+        outcome = publish_version(session, row, user=active_user(session, args.actor),
+                                  now=parse_now(None), reason=args.reason,
+                                  settings=rt.settings)
+    _print_outcome(outcome, args.json)
+    return 0
 
 
 def _rollback(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        row = admin.rollback(session, args.name, user=active_user(session, args.actor),
-                             now=parse_now(None), reason=args.reason)
-        print(f"{row.name}: {row.version[:12]} is in force again")
+        outcome = rollback_version(session, args.name, user=active_user(session, args.actor),
+                                   now=parse_now(None), reason=args.reason,
+                                   settings=rt.settings)
+    _print_outcome(outcome, args.json)
     return 0
 
 
@@ -125,14 +151,19 @@ def add_admin_commands(rules_sub) -> None:
                     reason=True)
     draft.add_argument("file")
     command("list", _list, "every stored version", ref=False, actor=False)
-    command("show", _show, "one stored version with its document", actor=False)
+    command("show", _show, "one stored version with its document (stage-policy: the "
+            "stage policy)", actor=False).add_argument(
+        "--raw", action="store_true", help="the document only, to edit and draft again")
     command("history", _history, "what was in force when", ref=False, actor=False
             ).add_argument("name")
     command("test-stored", _test_stored, "run a stored version's examples and record it")
     command("preview", _preview, "impact on the live caseload (changes nothing)"
             ).add_argument("--json", action="store_true")
-    command("approve", _decide(admin.approve), "approve (a second team lead)", reason=True)
-    command("publish", _decide(admin.publish), "put an approved version in force",
-            reason=True)
-    command("rollback", _rollback, "put the previous version back in force", ref=False,
-            reason=True).add_argument("name")
+    command("approve", _approve, "approve (a second team lead)", reason=True)
+    command("publish", _publish, "put an approved version in force; the cases it "
+            "changes move at the next pass", reason=True
+            ).add_argument("--json", action="store_true")
+    rollback = command("rollback", _rollback, "put the previous version back in force",
+                       ref=False, reason=True)
+    rollback.add_argument("name")
+    rollback.add_argument("--json", action="store_true")

@@ -29,13 +29,15 @@ def _list(args) -> int:
 
 
 def _complete(args) -> int:
+    from workflow.policy.store import policy_in_force
     from workflow.tasks.inbox import get_task
     from workflow.tasks.service import complete
 
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         task = complete(session, get_task(session, args.task),
                         user=active_user(session, args.user), outcome=args.outcome,
-                        now=parse_now(args.now), reevaluate_states=tuple(rt.settings.stages))
+                        now=parse_now(args.now), reevaluate_states=tuple(policy_in_force(
+                            session, rt.settings, parse_now(args.now)).stages))
         print(f"task {task.id} done: {task.outcome}")
     return 0
 
@@ -71,7 +73,7 @@ def _jobs(args) -> int:
 
 
 def _import_events(args) -> int:
-    from workflow.advance import Policy
+    from workflow.policy.store import policy_in_force
     from workflow.tasks.compliance import compliance_rulesets
     from workflow.tasks.imports import import_events
 
@@ -79,10 +81,11 @@ def _import_events(args) -> int:
         data = Path(args.file).read_bytes()
     except FileNotFoundError as exc:
         raise InvalidInput(f"{args.file}: file not found") from exc
+    now = parse_now(args.now)
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        policy = policy_in_force(session, rt.settings, now)
         report = import_events(session, data, filename=args.file, actor=args.actor,
-                               now=parse_now(args.now), policy=Policy.from_settings(rt.settings),
-                               rulesets=compliance_rulesets(rt.settings.tasks))
+                               now=now, policy=policy, rulesets=compliance_rulesets(policy))
     print_json(report.as_dict())
     return 1 if report.errors else 0
 

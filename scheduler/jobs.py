@@ -20,7 +20,6 @@ from db.models import Case
 from db.session import transaction
 from workflow.advance import (
     AdvanceResult,
-    Policy,
     advance,
     apply_evaluation,
     due_cases,
@@ -30,6 +29,7 @@ from workflow.allocation import allocate, waiting_case_ids
 from workflow.cases import claim, claim_many, open_missing_cases
 from workflow.guards import guard_chunk, guard_due_ids
 from workflow.panel import build_agenda
+from workflow.policy.store import policy_in_force
 from workflow.review import due_in_state, reopen_returning, represent, start_review
 from workflow.runtime import Runtime
 from workflow.tasks.jobs import run_task_jobs
@@ -142,9 +142,9 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
     Due cases are taken ``chunk_size`` at a time (see :func:`_advance_chunk`); a chunk in
     which any case fails is redone one case per transaction, isolating the failure.
     """
-    policy = Policy.from_settings(runtime.settings)
     report = PassReport(now)
     with transaction(runtime.sessions) as session:
+        policy = policy_in_force(session, runtime.settings, now)
         report.opened = len(open_missing_cases(session, now=now, actor=actor))
     with transaction(runtime.sessions) as session:
         report.reopened = len(reopen_returning(session, now=now, actor=actor))
@@ -171,8 +171,8 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
 
 def _due_job(runtime: Runtime, name: str, state: str, service, *, now, actor) -> JobReport:
     report = JobReport(name)
-    policy = Policy.from_settings(runtime.settings)
     with transaction(runtime.sessions) as session:
+        policy = policy_in_force(session, runtime.settings, now)
         ids = due_in_state(session, state, now=now, limit=runtime.settings.batch_size)
     done = for_each_case(runtime, ids, lambda s, c: service(s, c, now=now, actor=actor,
                                                             policy=policy),
@@ -235,8 +235,8 @@ def guards_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> 
     case per transaction, isolating the failing case.
     """
     report = JobReport("exclusion guards")
-    policy = Policy.from_settings(runtime.settings)
     with transaction(runtime.sessions) as session:
+        policy = policy_in_force(session, runtime.settings, now)
         ids = guard_due_ids(session, now=now, limit=runtime.settings.batch_size)
     size = runtime.settings.chunk_size
     checked = 0

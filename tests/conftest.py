@@ -145,11 +145,14 @@ def policy(settings):
 
 
 @pytest.fixture
-def published(session, now):
-    """The shipped rule sets, published as of a date before ``now``."""
+def published(session, now, settings):
+    """The shipped rule sets and the stage policy seeded from config.toml, published as
+    of a date before ``now`` (what ``iom db upgrade`` does)."""
+    from workflow.policy.store import seed_policy
     from workflow.rulesets import sync_shipped
 
     names = sync_shipped(session, now=now.replace(year=now.year - 1))
+    seed_policy(session, settings, now=now.replace(year=now.year - 1))
     session.commit()
     return names
 

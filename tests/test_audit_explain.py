@@ -73,7 +73,11 @@ def test_explains_rule_moves_with_rule_version_publisher_and_facts(session, make
     assert selected.section == "rule"
     assert selected.text.startswith("Moved from mapping to matrixing on 3 March 2025 because "
                                     "rule pan-london-selection/ogrs-75 ")
-    assert (f"(version {row.version[:12]}, published by system on {day(row.published_at)}) "
+    # A shipped default says when it was recorded and from when it is in force, honestly
+    # (not "published by system on 1 January 2000").
+    assert row.published_at.date() == PUBLISHED_AT.date()
+    assert (f"(version {row.version[:12]}, shipped default recorded by system on "
+            f"{day(PUBLISHED_AT)}, in force from 31 October 2014) "
             "matched: sentenced recently = yes, OGRS 2-year proven reoffending probability = "
             "81% (at least 75%). ") in selected.text
     assert "The rule says: Newly sentenced with an OGRS 2-year score of 75% or more" in (

@@ -84,3 +84,21 @@ def test_bad_config_is_refused_at_start(iom, tmp_path):
     proc = iom("tick", check=False)
     assert proc.returncode == 2
     assert "server.port: Not a valid integer" in proc.stderr and "stages" in proc.stderr
+
+
+def test_db_upgrade_seeds_the_stage_policy_once_then_config_is_not_read(iom, tmp_path):
+    """`iom db upgrade` seeds the policy from config.toml; afterwards an edited config
+    changes nothing: the published policy is what runs."""
+    again = iom("db", "upgrade").stdout
+    assert "stage policy: already published" in again
+    shown = iom("rules", "show", "stage-policy").stdout
+    assert "shipped default recorded by system on" in shown and "kind: stage-policy" in shown
+    config = tmp_path / "config.toml"
+    config.write_text(config.read_text().replace(
+        'rulesets = ["mappa-exclusion", "pan-london-selection"]',
+        'rulesets = ["mappa-exclusion", "bromley-selection"]'))
+    facts = tmp_path / "f.json"
+    facts.write_text(json.dumps([{"id": "x", "newly_sentenced": True, "ogrs_2yr": 80,
+                                  "offence_category": "theft"}]))
+    out = json.loads(iom("evaluate", "--stage", "mapping", "--facts", str(facts)).stdout)
+    assert {d["ruleset"] for d in out[0]["decisions"]} == {"pan-london-selection"}

@@ -4,7 +4,6 @@ rules through the real engine, transitions audited with the rule that selected).
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -12,15 +11,18 @@ from sqlalchemy import select
 
 from db.models import AuditEntry, Case, OffendingEvent, PartnerFlag, Supervision
 from scheduler.jobs import advance_due
-from workflow.config import StagePolicy
 from workflow.runtime import Runtime
 
 
-def _with_mapping(runtime: Runtime, *names: str) -> Runtime:
-    stages = {**runtime.settings.stages,
-              "mapping": StagePolicy(("mappa-exclusion", *names), 7)}
-    return Runtime(dataclasses.replace(runtime.settings, stages=stages), runtime.engine,
-                   runtime.sessions)
+def _with_mapping(runtime: Runtime, *names: str, now) -> Runtime:
+    """Switch the mapping stage as a borough does: publish a stage-policy version."""
+    from policy_helpers import publish_policy
+
+    with runtime.sessions() as session:
+        publish_policy(session, runtime.settings, now=now - timedelta(hours=1),
+                       edit=lambda d: d["purposes"]["mapping"].update(
+                           rulesets=["mappa-exclusion", *names]))
+    return runtime
 
 
 def _arrests(session, person, categories, today, *, kind="arrest"):
@@ -69,7 +71,7 @@ def test_sunderland_selects_top_200_drr_and_treatment_dropouts(runtime, session,
     _supervised(session, supervised_dropout, today, "NPS")
     session.commit()
 
-    report = advance_due(_with_mapping(runtime, "sunderland-selection"), now=now)
+    report = advance_due(_with_mapping(runtime, "sunderland-selection", now=now), now=now)
 
     assert report.opened == 204 and not report.failed
     selected = _selected_by(session)
@@ -97,7 +99,7 @@ def test_neighbourhood_crime_streams_record_the_stream(runtime, session, make_pe
     _supervised(session, other, today)
     session.commit()
 
-    advance_due(_with_mapping(runtime, "neighbourhood-crime-streams"), now=now)
+    advance_due(_with_mapping(runtime, "neighbourhood-crime-streams", now=now), now=now)
 
     cohorts = {c.person.partner_ref: (c.state, c.cohort) for c in session.scalars(select(Case))}
     assert cohorts["FIXED"] == ("matrixing", "fixed")

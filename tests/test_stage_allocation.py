@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -26,9 +26,15 @@ def _allocated(make_case, session, n):
 @pytest.mark.usefixtures("published")
 def test_over_capacity_waits_flagged_once_then_allocates(session, settings, runtime,
                                                          make_case, make_user, now):
-    one_each = dataclasses.replace(settings, capacity={
-        **settings.capacity, "nominals_per_unit": 1, "nonstat_police": 1.0})
-    assert caseload_limit(one_each.capacity, "police") == 1
+    from policy_helpers import publish_policy
+
+    from workflow.policy.store import policy_in_force
+
+    # Capacity is stage policy: a team lead publishes one nominal per police lead.
+    publish_policy(session, settings, now=now, edit=lambda d: d["capacity"].update(
+        nominals_per_unit=1, nonstat_police=1.0))
+    one_each = settings
+    assert caseload_limit(policy_in_force(session, settings, now).capacity, "police") == 1
     pc1, _ = make_user("pc1", role="police", agency="police")
     first, second = _allocated(make_case, session, 2)  # non-statutory: police-led
     assert allocate(session, first, now=now, actor="t", settings=one_each).lead_user_id == pc1.id
@@ -92,14 +98,58 @@ def test_capacity_report_reproduces_seed_002(tmp_path):
     assert (crc, nps) == (1.3, 0.8)
 
 
-def test_capacity_cli(capsys):
-    from cli.main import main
+def test_capacity_more_column_matches_seed_002():
+    """Seed 002: the team in post was set up for 90-100 clients; "a caseload of 180-200
+    would require a minimum addition of 2 probation offender managers, 2 more police
+    leads". The "more" column says exactly that for every cohort in 180-200, and nothing
+    more for the team's own cohort."""
+    cfg = load_settings(Path(__file__).resolve().parents[1] / "config.toml",
+                        env={"IOM_DATABASE_URL": "sqlite://"}).capacity
+    for n in range(180, 201):
+        r = capacity_report(n, cfg)
+        assert (r["offender_managers"]["more"], r["police_leads"]["more"]) == (2, 2), n
+    for n in range(90, 101):
+        r = capacity_report(n, cfg)
+        assert (r["offender_managers"]["more"], r["police_leads"]["more"]) == (0, 0), n
+    assert capacity_report(0, cfg)["police_leads"] == {
+        "fte": 0, "needed": 0, "in_post": 2, "more": 0}
 
-    assert main(["capacity", "--cohort", "200", "--json"]) == 0
+
+def test_capacity_refuses_a_negative_cohort(capsys, db_url):
+    from cli.main import main
+    from workflow.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="cohort must be 0 or more"):
+        capacity_report(-5, load_settings(
+            Path(__file__).resolve().parents[1] / "config.toml",
+            env={"IOM_DATABASE_URL": "sqlite://"}).capacity)
+    env = {"IOM_DATABASE_URL": db_url}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        assert main(["capacity", "--cohort", "-5"]) == 2
+    err = capsys.readouterr()
+    assert "cohort must be 0 or more" in err.err and "-" not in err.out
+
+
+def test_capacity_cli_reads_the_published_policy(capsys, monkeypatch, session, settings,
+                                                  published, make_user, now):
+    """Staff in post are policy: a published policy version changes the report at once."""
     import json
 
+    from policy_helpers import publish_policy
+
+    from cli.main import main
+
+    monkeypatch.setenv("IOM_DATABASE_URL", settings.database_url)
+    assert main(["capacity", "--cohort", "200", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["cohort"] == 200 and out["police_leads"]["needed"] == 5
+    assert out["offender_managers"]["in_post"] == 3
+    publish_policy(session, settings, make_user, now=now,
+                   edit=lambda d: d["capacity"].update(staff_offender_managers=5))
+    assert main(["capacity", "--cohort", "200", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["offender_managers"]["in_post"] == 5
 
 
 @pytest.mark.usefixtures("published")

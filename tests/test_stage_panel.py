@@ -3,7 +3,6 @@ deferred cases come back on their date, minutes export (workflow, API and CLI)."
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, date, datetime, timedelta
 
@@ -50,7 +49,12 @@ def test_agenda_ranks_invites_and_is_built_once(session, settings, make_case, ma
     om, _ = make_user("om1", role="offender_manager", agency="NPS")
     quiet, busiest, middle = _panel_cases(make_case, session, [3.0, 9.5, 6.0])
     _supervise(session, busiest, "NPS", om)
-    small = dataclasses.replace(settings, panel={**settings.panel, "max_cases": 2})
+    from policy_helpers import publish_policy
+
+    # Agenda size is stage policy: a team lead publishes a smaller one.
+    publish_policy(session, settings, now=now - timedelta(days=20),
+                   edit=lambda d: d["panel"].update(max_cases=2))
+    small = settings
     assert build_agenda(session, now=now - timedelta(days=10), settings=small) is None
     meeting = build_agenda(session, now=now, settings=small)
     session.commit()

@@ -16,30 +16,95 @@ from sqlalchemy.orm import Session
 
 from db.models import Case
 from rules.decisions import Decision, outcome_of
+from rules.document import RuleSetDocument
 from rules.engine import RuleEngine, default_engine
 from workflow import audit, guards, history  # noqa: F401  (history: audit listener)
 from workflow.config import Settings, StagePolicy
 from workflow.facts import FactWindow, facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS, fire, transition_for
-from workflow.rulesets import active_documents
+from workflow.rulesets import active_documents, optional_documents
 from workflow.tasks.service import raise_tasks
 
 
 @dataclass(frozen=True)
 class Policy:
-    """What the workflow needs from configuration: rule sets per stage and fact windows."""
+    """What the workflow needs from the stage policy in force: rule sets per stage and
+    per purpose, recheck and review intervals, panel and capacity values, fact windows.
+
+    Built from the published policy document (``workflow.policy.store.policy_in_force``)
+    or, before one is published, from the ``config.toml`` seed (:meth:`from_settings`).
+    ``version`` is the policy document's content hash, named in every transition cause.
+    """
 
     stages: Mapping[str, StagePolicy]
     window: FactWindow = FactWindow()
     review: Mapping = field(default_factory=lambda: dict(REVIEW_DEFAULTS))
-    exclusion: tuple[str, ...] = ()  # guard rule sets, evaluated beside every stage
-    agenda: tuple[str, ...] = ()  # panel agenda priority rule sets
+    purposes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    panel: Mapping = field(default_factory=dict)
+    capacity: Mapping = field(default_factory=dict)
+    version: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        return cls(settings.stages, FactWindow(settings.newly_sentenced_days,
-                                               settings.window_days), settings.review,
-                   guards.exclusion_rulesets(settings), guards.agenda_rulesets(settings))
+        """The policy ``config.toml`` seeds (what runs before a policy is published)."""
+        from workflow.policy.document import seed_document
+
+        return cls.from_document(seed_document(settings), FactWindow(
+            settings.newly_sentenced_days, settings.window_days))
+
+    @classmethod
+    def from_document(cls, doc, window: FactWindow) -> Policy:
+        """The policy a parsed ``workflow.policy.document.PolicyDocument`` describes."""
+        from workflow.policy.document import RULE_STAGES
+
+        stages = {name: StagePolicy(doc.purposes[name].rulesets,
+                                    doc.purposes[name].recheck_days)
+                  for name in RULE_STAGES if name in doc.purposes}
+        return cls(stages, window, dict(doc.review),
+                   {name: p.rulesets for name, p in doc.purposes.items()},
+                   dict(doc.panel), dict(doc.capacity), doc.version)
+
+    def rulesets_for(self, purpose: str) -> tuple[str, ...]:
+        """The rule sets the policy names for ``purpose`` (mapping, matrixing, review,
+        allocation, compliance, programme_links, exclusion, agenda)."""
+        if purpose in self.purposes:
+            return tuple(self.purposes[purpose])
+        if purpose in self.stages:
+            return self.stages[purpose].rulesets
+        from workflow.policy.document import PURPOSE_DEFAULTS, PURPOSES
+
+        if purpose not in PURPOSES:
+            raise KeyError(f"unknown policy purpose {purpose!r}")
+        return tuple(PURPOSE_DEFAULTS.get(purpose, ()))
+
+    @property
+    def exclusion(self) -> tuple[str, ...]:
+        """The guard rule sets, evaluated beside every stage (``rulesets_for``)."""
+        return self.rulesets_for("exclusion")
+
+    @property
+    def agenda(self) -> tuple[str, ...]:
+        """The rule sets scoring the panel agenda (``rulesets_for("agenda")``)."""
+        return self.rulesets_for("agenda")
+
+
+def stage_documents(session: Session, policy: Policy, stage: str, *, now: datetime,
+                    guard_docs: list[RuleSetDocument] | None = None
+                    ) -> list[RuleSetDocument]:
+    """The documents a case in ``stage`` is evaluated with at ``now``: the exclusion
+    guards (``guard_docs`` when already loaded), the stage's own rule sets, and the
+    programme-link sets written for that stage."""
+    stage_policy = policy.stages.get(stage)
+    if stage_policy is None:
+        return []
+    if guard_docs is None:
+        guard_docs = (guards.guard_documents(session, policy.exclusion, now=now)
+                      if policy.exclusion else [])
+    names = tuple(n for n in stage_policy.rulesets if n not in policy.exclusion)
+    extra = [n for n in policy.rulesets_for("programme_links")
+             if n not in names and n not in policy.exclusion]
+    return [*guard_docs, *active_documents(session, stage, names, now=now),
+            *optional_documents(session, stage, extra, now=now)]
 
 
 REVIEW_DEFAULTS = {"very_high_days": 28, "high_days": 56, "medium_days": 91,
@@ -93,10 +158,7 @@ def evaluate_cases(session: Session, cases: list[Case], *, now: datetime, policy
     out = []
     for stage in {c.state for c in cases}:
         group = [c for c in cases if c.state == stage]
-        stage_policy = policy.stages.get(stage)
-        names = tuple(n for n in (stage_policy.rulesets if stage_policy else ())
-                      if n not in policy.exclusion)
-        docs = [*guard_docs, *active_documents(session, stage, names, now=now)]
+        docs = stage_documents(session, policy, stage, now=now, guard_docs=guard_docs)
         results = engine.evaluate_all(docs, [facts[c.id] for c in group])
         for case, decisions in zip(group, results, strict=True):
             decisions = guards.without_overridden(case, decisions)
@@ -107,13 +169,15 @@ def evaluate_cases(session: Session, cases: list[Case], *, now: datetime, policy
     return sorted(out, key=lambda e: order[e.case_id])
 
 
-def _cause(ev: Evaluation) -> dict:
+def _cause(ev: Evaluation, policy: Policy) -> dict:
     versions = sorted({f"{d.ruleset}@{d.version}" for d in ev.decisions})
     return {"kind": "rule", "outcome": ev.outcome, "versions": versions,
+            "policy": policy.version,
             "decisions": [d.as_dict() for d in ev.decisions], "facts": ev.facts}
 
 
-def _record_outcome_change(session: Session, case: Case, ev: Evaluation, *, now, actor):
+def _record_outcome_change(session: Session, case: Case, ev: Evaluation, *, now, actor,
+                           policy: Policy):
     versions = sorted({f"{d.ruleset}@{d.version}" for d in ev.decisions})
     if case.last_outcome == ev.outcome and (case.last_versions or []) == versions:
         return
@@ -124,7 +188,7 @@ def _record_outcome_change(session: Session, case: Case, ev: Evaluation, *, now,
         summary = f"Evaluated in {case.state}: no rule matched"
     audit.record(session, kind="case.evaluated", actor=actor, occurred_at=now,
                  case_id=case.id, person_ref=case.person.partner_ref, summary=summary,
-                 payload={"state": case.state, "cause": _cause(ev)})
+                 payload={"state": case.state, "cause": _cause(ev, policy)})
     case.last_versions = versions
 
 
@@ -164,9 +228,9 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
         if select_params:
             case.cohort = select_params[0].get("cohort")
         case.last_versions = sorted({f"{d.ruleset}@{d.version}" for d in ev.decisions})
-        fire(session, case, ev.event, now=now, actor=actor, cause=_cause(ev), flush=False)
+        fire(session, case, ev.event, now=now, actor=actor, cause=_cause(ev, policy), flush=False)
     else:
-        _record_outcome_change(session, case, ev, now=now, actor=actor)
+        _record_outcome_change(session, case, ev, now=now, actor=actor, policy=policy)
     raise_tasks(session, case, ev.decisions, now=now, actor=actor, facts=ev.facts)
     if flush:
         session.flush()

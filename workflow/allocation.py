@@ -29,9 +29,9 @@ from db.models import AuditEntry, Case, Task, User
 from rules.decisions import Decision
 from rules.engine import RuleEngine, default_engine
 from workflow import audit, guards
-from workflow.advance import Policy, apply_intensity
+from workflow.advance import apply_intensity
 from workflow.config import Settings
-from workflow.errors import IllegalTransition
+from workflow.errors import IllegalTransition, InvalidInput
 from workflow.facts import facts_for_cases
 from workflow.rulesets import active_documents
 from workflow.tasks.service import raise_tasks
@@ -65,15 +65,17 @@ def caseload_limit(capacity: Mapping, agency: str) -> int:
 def lead_decisions(session: Session, case: Case, *, now: datetime, settings: Settings,
                    free: Mapping[str, User | None], engine: RuleEngine | None = None
                    ) -> tuple[list[Decision], dict]:
-    """Evaluate the ``[allocation]`` rule sets for ``case``: ``(decisions, facts)``.
+    """Evaluate the stage policy's ``allocation`` rule sets for ``case``: ``(decisions, facts)``.
 
     The facts are the case's plus ``lead_room_<agency>``: whether ``free`` (from
     :func:`free_leads`) has someone for that agency. Writes nothing. Raises
     :class:`ConfigError` when a configured rule set is not published.
     """
-    docs = active_documents(session, "allocated", tuple(settings.allocation["rulesets"]),
-                            now=now)
-    facts = facts_for_cases(session, [case], now, Policy.from_settings(settings).window)
+    from workflow.policy.store import policy_in_force
+
+    policy = policy_in_force(session, settings, now)
+    docs = active_documents(session, "allocated", policy.rulesets_for("allocation"), now=now)
+    facts = facts_for_cases(session, [case], now, policy.window)
     facts = {**facts[case.id],
              **{f"lead_room_{agency.lower()}": user is not None for agency, user in free.items()}}
     return (engine or default_engine()).evaluate_all(docs, [facts])[0], facts
@@ -154,12 +156,16 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
                                 details={"state": case.state})
     if case.lead_user_id is not None:
         return AllocationResult(case.id, case.lead_user_id, None, "already led")
+    from workflow.policy.store import policy_in_force
+
+    policy = policy_in_force(session, settings, now)
     hit = guards.guard_case(session, case, now=now, actor=actor, where="allocation",
-                            policy=Policy.from_settings(settings), engine=engine)
+                            policy=policy, engine=engine)
     if hit is not None:
         return AllocationResult(case.id, None, None, f"excluded: {hit.reason}",
                                 list(hit.decisions), excluded=True)
-    free = free_leads(session, settings.capacity)
+    capacity = policy.capacity
+    free = free_leads(session, capacity)
     decisions, facts = lead_decisions(session, case, now=now, settings=settings, free=free,
                                       engine=engine)
     apply_intensity(case, decisions)
@@ -168,7 +174,7 @@ def allocate(session: Session, case: Case, *, now: datetime, actor: str, setting
     user = free[agency] if agency else None
     if user is None:
         reason = (f"every {agency} lead is at capacity "
-                  f"({caseload_limit(settings.capacity, agency)} cases each)"
+                  f"({caseload_limit(capacity, agency)} cases each)"
                   if agency else "no lead-professional rule decided the case")
         _wait(session, case, reason, decisions, facts, now=now, actor=actor, agency=agency)
         session.flush()
@@ -201,30 +207,49 @@ def waiting_case_ids(session: Session, *, limit: int) -> list[int]:
         .order_by(Case.state_since, Case.id).limit(limit)))
 
 
-def capacity_report(cohort_size: int, capacity: Mapping, mix: Mapping | None = None) -> dict:
-    """Staff a cohort of ``cohort_size`` needs under the Pan-London ratios.
-
-    ``mix`` gives relative shares ``{"NPS", "CRC", "nonstat"}`` (default: the
-    ``mix_*`` keys of ``capacity``, seed 001 section 5.3). Needs are rounded up to whole
-    posts and compared with the staff in post (``staff_*``).
-    """
-    mix = mix or {"NPS": capacity["mix_nps"], "CRC": capacity["mix_crc"],
-                  "nonstat": capacity["mix_nonstat"]}
+def _needs(cohort_size: float, capacity: Mapping, mix: Mapping) -> tuple[float, float]:
+    """Offender-manager and police FTE a cohort needs under the Pan-London ratios."""
     total = sum(mix.values()) or 1
-    unit = capacity["nominals_per_unit"]
     counts = {k: cohort_size * v / total for k, v in mix.items()}
+    unit = capacity["nominals_per_unit"]
     om = (counts.get("NPS", 0) * capacity["nps_offender_managers"]
           + counts.get("CRC", 0) * capacity["crc_offender_managers"]) / unit
     police = (counts.get("NPS", 0) * capacity["nps_police"]
               + counts.get("CRC", 0) * capacity["crc_police"]
               + counts.get("nonstat", 0) * capacity["nonstat_police"]) / unit
-    need_om, need_police = math.ceil(round(om, 6)), math.ceil(round(police, 6))
+    return om, police
+
+
+def _posts(fte: float) -> int:
+    return math.ceil(round(fte, 6))
+
+
+def capacity_report(cohort_size: int, capacity: Mapping, mix: Mapping | None = None) -> dict:
+    """Staff a cohort of ``cohort_size`` needs under the Pan-London ratios.
+
+    ``mix`` gives relative shares ``{"NPS", "CRC", "nonstat"}`` (default: the ``mix_*``
+    keys of ``capacity``, seed 001 section 5.3). Needs are rounded up to whole posts.
+    ``more`` is what the cohort needs beyond what the cohort the team in post was set up
+    for (``team_cohort``, seed 002: 90-100) needs, as seed 002 reasons ("180-200 would
+    require a minimum addition of 2 probation offender managers, 2 more police leads").
+    Raises :class:`InvalidInput` for a negative cohort.
+    """
+    if cohort_size < 0:
+        raise InvalidInput(f"cohort must be 0 or more, not {cohort_size}",
+                           details={"field": "cohort"})
+    mix = mix or {"NPS": capacity["mix_nps"], "CRC": capacity["mix_crc"],
+                  "nonstat": capacity["mix_nonstat"]}
+    total = sum(mix.values()) or 1
+    om, police = _needs(cohort_size, capacity, mix)
+    base_om, base_police = _needs(capacity.get("team_cohort", 100), capacity, mix)
+    need_om, need_police = _posts(om), _posts(police)
     return {
-        "cohort": cohort_size, "mix": {k: round(v, 1) for k, v in counts.items()},
+        "cohort": cohort_size, "team_cohort": capacity.get("team_cohort", 100),
+        "mix": {k: round(cohort_size * v / total, 1) for k, v in mix.items()},
         "offender_managers": {"fte": round(om, 2), "needed": need_om,
                               "in_post": capacity["staff_offender_managers"],
-                              "more": max(need_om - capacity["staff_offender_managers"], 0)},
+                              "more": max(need_om - _posts(base_om), 0)},
         "police_leads": {"fte": round(police, 2), "needed": need_police,
                          "in_post": capacity["staff_police"],
-                         "more": max(need_police - capacity["staff_police"], 0)},
+                         "more": max(need_police - _posts(base_police), 0)},
     }

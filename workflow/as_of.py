@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session
 from db.models import AuditEntry, Case
 from rules.decisions import outcome_of
 from rules.engine import RuleEngine, default_engine
-from workflow.advance import Evaluation, Policy
+from workflow.advance import Evaluation, Policy, stage_documents
 from workflow.errors import InvalidInput
 from workflow.facts import facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS
-from workflow.rulesets import active_documents
 
 
 def state_on(session: Session, case: Case, on: datetime) -> str:
@@ -39,7 +38,7 @@ def evaluate_as_of(session: Session, case: Case, *, on: datetime, policy: Policy
         raise InvalidInput(f"stage {stage} has no rule sets configured",
                            details={"field": "stage"})
     facts = facts_for_cases(session, [case], on, policy.window)[case.id]
-    docs = active_documents(session, stage, policy.stages[stage].rulesets, now=on)
+    docs = stage_documents(session, policy, stage, now=on)
     [decisions] = (engine or default_engine()).evaluate_all(docs, [facts])
     outcome = outcome_of(decisions)
     return Evaluation(case.id, stage, facts, decisions, outcome,

@@ -86,8 +86,9 @@ class _RulesetsSchema(Schema):
 
 
 # --- guards and agenda (issue 11): rule sets evaluated beside every stage, not a stage ---
+# (These and programme_links only seed the stage policy: see workflow/policy.)
 GUARD_DEFAULTS = {"exclusion": ("mappa-exclusion", "youth-age-floor"),
-                  "agenda": ("agenda-priority",)}
+                  "agenda": ("agenda-priority",), "programme_links": ("programme-links",)}
 
 
 class _StagesSchema(Schema):
@@ -98,6 +99,8 @@ class _StagesSchema(Schema):
         "rulesets": list(GUARD_DEFAULTS["exclusion"])})
     agenda = fields.Nested(_RulesetsSchema, load_default=lambda: {
         "rulesets": list(GUARD_DEFAULTS["agenda"])})
+    programme_links = fields.Nested(_RulesetsSchema, load_default=lambda: {
+        "rulesets": list(GUARD_DEFAULTS["programme_links"])})
 
 
 def _check_schedule(value: str) -> None:
@@ -131,6 +134,7 @@ class _CapacitySchema(Schema):
     mix_nonstat = fields.Float(load_default=35, validate=validate.Range(min=0))
     staff_offender_managers = fields.Integer(load_default=3, validate=validate.Range(min=0))
     staff_police = fields.Integer(load_default=2, validate=validate.Range(min=0))
+    team_cohort = fields.Integer(load_default=100, validate=validate.Range(min=1))
 
 
 class _ReviewSchema(Schema):

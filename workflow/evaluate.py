@@ -13,7 +13,7 @@ from rules.decisions import outcome_of
 from rules.document import RuleSetDocument
 from rules.engine import RuleEngine, default_engine
 from rules.errors import FactError
-from workflow.advance import Policy
+from workflow.advance import Policy, stage_documents
 from workflow.errors import InvalidInput
 from workflow.guards import AGENDA_STAGE, GUARD_STAGE, guard_documents
 from workflow.rulesets import active_documents, document_of, published_row
@@ -33,9 +33,7 @@ def _documents(session: Session, *, stage: str | None, ruleset: str | None, now:
         raise InvalidInput(f"stage {stage!r} has no rule sets configured; configured: "
                            f"{', '.join([*policy.stages, GUARD_STAGE, AGENDA_STAGE])}",
                            details={"field": "stage"})
-    names = tuple(n for n in policy.stages[stage].rulesets if n not in policy.exclusion)
-    return [*guard_documents(session, policy.exclusion, now=now),
-            *active_documents(session, stage, names, now=now)]  # as the scheduler does
+    return stage_documents(session, policy, stage, now=now)  # as the scheduler does
 
 
 def _check_items(items) -> None:

@@ -23,7 +23,7 @@ from rules.errors import RuleSetError
 from workflow import audit
 from workflow.errors import IllegalTransition, NotFound
 from workflow.lifecycle import transition_for
-from workflow.rulesets import document_of
+from workflow.rulesets import document_of, publication_note
 
 SECTIONS = ("system", "rule", "schedule", "human", "override", "access")
 _PLAIN_UNITS = ("", "level", "category", "provider", "grade")
@@ -151,10 +151,7 @@ class _Versions:
         row = self.row(name, version)
         if row is None:
             return f"version {version[:12]}, not found among stored versions"
-        if row.published_at is None:
-            return f"version {version[:12]}, never published"
-        return (f"version {version[:12]}, published by {row.published_by} "
-                f"on {day(row.published_at)}")
+        return f"version {version[:12]}, {publication_note(self.session, row)}"
 
 
 def describe_decision(d: dict, versions: _Versions) -> str:
@@ -174,6 +171,8 @@ def _explain_rule_cause(cause: dict, versions: _Versions) -> str:
     text = "; and ".join(describe_decision(d, versions) for d in decisive) or "no rule matched"
     if others:
         text += ". Also matched: " + "; ".join(describe_decision(d, versions) for d in others)
+    if cause.get("policy"):
+        text += f". Stage policy in force: version {cause['policy'][:12]}"
     return text
 
 

@@ -45,12 +45,14 @@ MARK_CHUNK = 500
 
 
 def exclusion_rulesets(settings: Settings) -> tuple[str, ...]:
-    """The guard rule sets: the ONE place that says which (``[stages.exclusion]``)."""
+    """The ``config.toml`` seed of the guard rule sets (``[stages.exclusion]``). At run
+    time the published stage policy decides: ``Policy.exclusion`` (``rulesets_for``)."""
     return tuple(settings.guard_rulesets["exclusion"])
 
 
 def agenda_rulesets(settings: Settings) -> tuple[str, ...]:
-    """The rule sets scoring the panel agenda: the ONE place (``[stages.agenda]``)."""
+    """The ``config.toml`` seed of the agenda rule sets (``[stages.agenda]``); at run time
+    ``Policy.agenda`` of the published stage policy."""
     return tuple(settings.guard_rulesets["agenda"])
 
 

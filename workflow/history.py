@@ -34,6 +34,8 @@ def audit_transition(session: Session, case: Case, transition: Transition, *, so
     """Record every transition with what caused it, in the caller's transaction."""
     if cause.get("kind") == "rule":
         why = explain_decisions(cause["decisions"])
+        if cause.get("policy"):
+            why += f" (stage policy {cause['policy'][:12]})"
     else:
         why = f"{transition.event} by {actor}: {cause.get('reason', '')}".rstrip(": ")
         if isinstance(cause.get("override"), dict):  # a panel's recorded exclusion override

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from db.models import DECISIONS, Case, PanelItem, PanelMeeting, Supervision, User
 from workflow import audit, guards, history  # noqa: F401  (history: audit listener)
-from workflow.advance import Policy
 from workflow.config import ORDINALS, WEEKDAYS, Settings
 from workflow.errors import Conflict, Excluded, Forbidden, InvalidInput, NotFound
 from workflow.lifecycle import fire
@@ -92,9 +91,10 @@ def _ranked_panel_cases(session: Session, *, now: datetime, settings: Settings, 
     candidates = list(session.scalars(
         select(Case).where(Case.state == "panel", Case.closed_at.is_(None), ~pending)
         .order_by(Case.id)))
-    policy = Policy.from_settings(settings)
-    agenda_docs = active_documents(session, guards.AGENDA_STAGE,
-                                   guards.agenda_rulesets(settings), now=now)
+    from workflow.policy.store import policy_in_force
+
+    policy = policy_in_force(session, settings, now)
+    agenda_docs = active_documents(session, guards.AGENDA_STAGE, policy.agenda, now=now)
     ranked = []
     for start in range(0, len(candidates), settings.chunk_size):
         chunk = candidates[start:start + settings.chunk_size]
@@ -111,7 +111,7 @@ def _ranked_panel_cases(session: Session, *, now: datetime, settings: Settings, 
             ranked.append((case, sum(d.params["score"] for d in scored), scored))
     ranked.sort(key=lambda r: (-r[1], r[0].activity_score is None,
                                -(r[0].activity_score or 0), r[0].id))
-    return ranked[:settings.panel["max_cases"]]
+    return ranked[:policy.panel["max_cases"]]
 
 
 def build_agenda(session: Session, *, now: datetime, settings: Settings,
@@ -121,7 +121,9 @@ def build_agenda(session: Session, *, now: datetime, settings: Settings,
     Returns the meeting whose agenda was built by this call, else None (idempotent).
     Flushes; the caller commits.
     """
-    panel = settings.panel
+    from workflow.policy.store import policy_in_force
+
+    panel = policy_in_force(session, settings, now).panel
     held_on = next_meeting_on(panel["schedule"], now.date())
     if now.date() < held_on - timedelta(days=panel["agenda_days_before"]):
         return None
@@ -185,8 +187,10 @@ def _override(session: Session, case: Case, decision: str, override: str | None,
         raise InvalidInput("an override is only for accept", details={"field": "override"})
     if decision == "reject":
         return None
+    from workflow.policy.store import policy_in_force
+
     hit = guards.find_exclusions(session, [case], now=now,
-                                 policy=Policy.from_settings(settings)).get(case.id)
+                                 policy=policy_in_force(session, settings, now)).get(case.id)
     if hit is None:
         if override:
             raise InvalidInput(f"case {case.id} is not excluded: nothing to override",
@@ -248,13 +252,15 @@ def decide(session: Session, meeting_id: int, case_id: int, *, decision: str, re
 def _after_decision(session, case, decision, defer_until, *, now, actor, settings) -> None:
     from workflow.advance import review_interval
     from workflow.allocation import allocate
+    from workflow.policy.store import policy_in_force
 
     if decision == "defer":
         case.next_due_at = datetime.combine(defer_until, time(0), UTC)
     elif decision == "accept":
         allocate(session, case, now=now, actor=actor, settings=settings)
         if case.closed_at is None:  # not excluded at allocation
-            case.next_due_at = now + review_interval(case.intensity, settings.review)
+            review = policy_in_force(session, settings, now).review
+            case.next_due_at = now + review_interval(case.intensity, review)
 
 
 def minutes(session: Session, meeting_id: int) -> dict:

@@ -112,9 +112,12 @@ def custody(session: Session, case: Case, *, event: str, reason: str, now: datet
     if event == "custody_in":
         case.next_due_at = None
     else:
-        case.next_due_at = now + review_interval(case.intensity, settings.review)
+        from workflow.policy.store import policy_in_force
+
+        policy = policy_in_force(session, settings, now)
+        case.next_due_at = now + review_interval(case.intensity, policy.review)
         guards.guard_case(session, case, now=now, actor=user.username,
-                          policy=Policy.from_settings(settings), where="custody release")
+                          policy=policy, where="custody release")
     session.flush()
 
 

@@ -54,7 +54,7 @@ def sync_shipped(session: Session, *, now: datetime, actor: str = "system") -> l
         row = RuleSetVersion(
             name=name, version=doc.version, stage=",".join(doc.stages), document=doc.text,
             status="published", reason=reason, created_by=actor, created_at=now,
-            approved_by=actor, approved_at=now, published_by=actor, published_at=in_force)
+            approved_by=actor, approved_at=now, published_by=actor, published_at=now)
         session.add(row)
         session.add(RuleSetPublication(name=name, version=row, kind="shipped",
                                        published_at=in_force, recorded_at=now, actor=actor,
@@ -109,6 +109,42 @@ def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
     return docs
 
 
+def optional_documents(session: Session, stage: str, names, *, now: datetime
+                       ) -> list[RuleSetDocument]:
+    """The documents of ``names`` written for ``stage`` and in force at ``now``; a name
+    with no version in force then, or written for other stages, is skipped."""
+    docs = []
+    for name in names:
+        try:
+            doc = document_of(published_row(session, name, on=now))
+        except NotFound:
+            continue
+        if stage in doc.stages and doc.in_force(now.date()):
+            docs.append(doc)
+    return docs
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def publication_note(session: Session, row: RuleSetVersion) -> str:
+    """Who put ``row`` in force and when, honestly: a shipped default says when it was
+    recorded and from when it is in force (not a made-up publication date)."""
+    first = session.scalars(select(RuleSetPublication).where(
+        RuleSetPublication.version_id == row.id).order_by(RuleSetPublication.id)
+        .limit(1)).first()
+    if first is None:
+        return "never published"
+    if first.kind == "shipped":
+        return (f"shipped default recorded by {first.actor} on {_day(first.recorded_at)}, "
+                f"in force from {_day(first.published_at)}")
+    return f"published by {row.published_by} on {_day(row.published_at or first.recorded_at)}"
+
+
 def published_count(session: Session) -> int:
-    """How many rule-set names have a version in force."""
-    return session.scalar(select(func.count(RuleSetPublication.name.distinct()))) or 0
+    """How many rule-set names have a version in force (the stage policy not counted)."""
+    from workflow.policy.document import POLICY_NAME
+
+    return session.scalar(select(func.count(RuleSetPublication.name.distinct())).where(
+        RuleSetPublication.name != POLICY_NAME)) or 0

@@ -10,8 +10,8 @@ from flask_smorest import Blueprint
 
 from api.auth import roles
 from api.schemas import EvaluateIn, EvaluateOut
-from workflow.advance import Policy
 from workflow.evaluate import evaluate_facts
+from workflow.policy.store import policy_in_force
 
 blp = Blueprint("evaluate", __name__, description="Dry-run evaluation of facts")
 
@@ -23,7 +23,8 @@ class Evaluate(MethodView):
     @blp.response(200, EvaluateOut(many=True))
     def post(self, body):
         """Evaluate each facts object (with an ``id``) against a stage or one rule set."""
+        now = body.get("now") or datetime.now(UTC)
         return evaluate_facts(
-            g.session, body["facts"], now=body.get("now") or datetime.now(UTC),
-            policy=Policy.from_settings(g.runtime.settings), stage=body.get("stage"),
+            g.session, body["facts"], now=now,
+            policy=policy_in_force(g.session, g.runtime.settings, now), stage=body.get("stage"),
             ruleset=body.get("ruleset"))

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from api.auth import ALL_ROLES, roles
 from api.views.tasks import TaskOut
 from db.models import COMPLIANCE_KINDS, ComplianceEvent
-from workflow.advance import Policy
 from workflow.cases import get_case
+from workflow.policy.store import policy_in_force
 from workflow.tasks.compliance import compliance_rulesets, evaluate_compliance, record_event
 
 blp = Blueprint("events", __name__, description="Compliance events")
@@ -71,8 +71,7 @@ class CaseEvents(MethodView):
                                       details=body["details"], actor=g.user.username, now=now)
         tasks = []
         if created:
-            settings = g.runtime.settings
+            policy = policy_in_force(g.session, g.runtime.settings, now)
             tasks = evaluate_compliance(g.session, case, now=now, actor=g.user.username,
-                                        policy=Policy.from_settings(settings),
-                                        rulesets=compliance_rulesets(settings.tasks))
+                                        policy=policy, rulesets=compliance_rulesets(policy))
         return {"event": event, "created": created, "tasks": tasks}

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from workflow.policy.store import policy_row
 from workflow.rulesets import published_count
 
 blp = Blueprint("health", __name__, description="Service health")
@@ -18,4 +19,6 @@ class Health(MethodView):
         """Database reachable, schema migrated and rule sets published (any role)."""
         g.session.execute(text("SELECT 1"))
         return {"status": "ok", "database": g.session.get_bind().dialect.name,
-                "published_rulesets": published_count(g.session), "user": g.user.username}
+                "published_rulesets": published_count(g.session),
+                "stage_policy": row.version if (row := policy_row(g.session)) else None,
+                "user": g.user.username}

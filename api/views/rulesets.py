@@ -16,16 +16,22 @@ from api.schemas import (
     AsOfQuery,
     DraftIn,
     HistoryOut,
+    PublishOut,
     ReasonIn,
     RuleSetOut,
     RuleSetVersionOut,
 )
 from db.models import RuleSetVersion
 from workflow import ruleset_admin as admin
-from workflow.advance import Policy
 from workflow.as_of import evaluate_as_of
 from workflow.cases import get_case
-from workflow.preview import preview
+from workflow.policy.publishing import (
+    PublishOutcome,
+    preview_version,
+    publish_version,
+    rollback_version,
+)
+from workflow.policy.store import policy_in_force
 
 blp = Blueprint("rulesets", __name__, description="Rule sets")
 VERSION = "/rulesets/<string:name>/versions/<string:version>"
@@ -35,8 +41,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _policy() -> Policy:
-    return Policy.from_settings(g.runtime.settings)
+def _outcome(outcome: PublishOutcome) -> dict:
+    row = {name: getattr(outcome.row, name) for name in RuleSetVersionOut().fields}
+    return {**row, "warnings": outcome.warnings,
+            "moves_at_next_pass": outcome.due_cases, "note": outcome.note}
 
 
 @blp.route("/rulesets")
@@ -91,12 +99,12 @@ def test_examples(name, version):
 @roles("team_lead", "auditor")
 @blp.response(200)
 def preview_impact(name, version):
-    """What this version would change on every open case; nothing is changed."""
+    """What this version would change on every open case, under the stage policy in
+    force (``warnings`` says when no stage evaluates it; ``moves_at_next_pass`` lists
+    the cases publishing makes due); nothing is changed."""
     row = admin.find_version(g.session, name, version)
-    report = preview(g.session, row, now=_now(), policy=_policy())
-    admin.mark_previewed(g.session, row, now=_now(), actor=g.user.username,
-                         counts=report.counts)
-    return report.as_dict()
+    return preview_version(g.session, row, now=_now(), settings=g.runtime.settings,
+                           actor=g.user.username).as_dict()
 
 
 @blp.route(VERSION + "/approve", methods=["POST"])
@@ -112,20 +120,24 @@ def approve(body, name, version):
 @blp.route(VERSION + "/publish", methods=["POST"])
 @roles("team_lead")
 @blp.arguments(ReasonIn)
-@blp.response(200, RuleSetVersionOut)
+@blp.response(200, PublishOut)
 def publish(body, name, version):
-    """Put an approved version in force from now on."""
+    """Put an approved version in force from now on; the open cases its preview says
+    change are made due, so they move at the next scheduler pass."""
     row = admin.find_version(g.session, name, version)
-    return admin.publish(g.session, row, user=g.user, now=_now(), reason=body["reason"])
+    return _outcome(publish_version(g.session, row, user=g.user, now=_now(),
+                                    reason=body["reason"], settings=g.runtime.settings))
 
 
 @blp.route("/rulesets/<string:name>/rollback", methods=["POST"])
 @roles("team_lead")
 @blp.arguments(ReasonIn)
-@blp.response(200, RuleSetVersionOut)
+@blp.response(200, PublishOut)
 def rollback(body, name):
-    """Put the previously published version back in force."""
-    return admin.rollback(g.session, name, user=g.user, now=_now(), reason=body["reason"])
+    """Put the previously published version back in force; the cases it changes move at
+    the next scheduler pass."""
+    return _outcome(rollback_version(g.session, name, user=g.user, now=_now(),
+                                     reason=body["reason"], settings=g.runtime.settings))
 
 
 @blp.route("/cases/<int:case_id>/as-of", methods=["GET"])
@@ -135,7 +147,8 @@ def rollback(body, name):
 def as_of(query, case_id):
     """What the rule sets in force at ``on`` would have decided for the case."""
     case = get_case(g.session, case_id)
-    ev = evaluate_as_of(g.session, case, on=query["on"], policy=_policy(),
+    policy = policy_in_force(g.session, g.runtime.settings, query["on"])
+    ev = evaluate_as_of(g.session, case, on=query["on"], policy=policy,
                         stage=query["stage"])
     return {"case_id": case.id, "on": query["on"].isoformat(), "stage": ev.state,
             "outcome": ev.outcome, "event": ev.event, "facts": ev.facts,

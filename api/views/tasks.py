@@ -14,6 +14,7 @@ from api.auth import ALL_ROLES, roles
 from api.schemas import PageQuery, page_body, page_of
 from db.models import User
 from workflow.errors import NotFound
+from workflow.policy.store import policy_in_force
 from workflow.tasks import service
 from workflow.tasks.inbox import SCOPES, STATUSES, get_task, list_tasks
 
@@ -125,7 +126,8 @@ class TaskComplete(MethodView):
         """Close the task with one of its template's outcomes."""
         return service.complete(g.session, get_task(g.session, task_id), user=g.user,
                                 outcome=body["outcome"], now=_now(),
-                                reevaluate_states=tuple(g.runtime.settings.stages))
+                                reevaluate_states=tuple(policy_in_force(
+                                    g.session, g.runtime.settings, _now()).stages))
 
 
 @blp.route("/tasks/<int:task_id>/cancel")

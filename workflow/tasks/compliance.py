@@ -1,15 +1,15 @@
 """Compliance events (principle 3) and the enforcement they trigger.
 
 ``record_event`` stores what a partner reports, idempotently by ``event_id``.
-``evaluate_compliance`` evaluates the compliance rule sets (``[tasks]
-compliance_rulesets``, default ``enforcement-triggers``) and the case's stage rule sets,
+``evaluate_compliance`` evaluates the compliance rule sets (the stage policy's
+``compliance`` and ``programme_links`` purposes) and the case's stage rule sets,
 keeps only task decisions (``create_task`` / ``raise_enforcement``) and raises them as
 tasks. Both flush, never commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -172,8 +172,8 @@ def evaluate_compliance(session: Session, case: Case, *, now: datetime, actor: s
                                     rulesets=rulesets, engine=engine)
 
 
-def compliance_rulesets(tasks_settings: Mapping | None) -> tuple[str, ...]:
-    """The configured compliance rule sets (``[tasks] compliance_rulesets``)."""
-    if not tasks_settings:
-        return DEFAULT_RULESETS
-    return tuple(tasks_settings.get("compliance_rulesets", DEFAULT_RULESETS))
+def compliance_rulesets(policy) -> tuple[str, ...]:
+    """The rule sets the stage policy ``policy`` evaluates after compliance events and in
+    the task jobs: its ``compliance`` sets, then its ``programme_links`` sets."""
+    names = [*policy.rulesets_for("compliance"), *policy.rulesets_for("programme_links")]
+    return tuple(dict.fromkeys(names))

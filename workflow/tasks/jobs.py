@@ -38,7 +38,7 @@ def run_task_jobs(runtime, now: datetime, *, actor: str = "scheduler",
     """One pass: compliance rules over active cases (catches partner-imported arrests),
     reminders/escalations/digests, then outbox delivery. Each step is its own
     transaction, so a failed delivery never undoes the reminders queued before it."""
-    from workflow.advance import Policy
+    from workflow.policy.store import policy_in_force
 
     settings = runtime.settings
     report = TaskJobReport()
@@ -46,9 +46,10 @@ def run_task_jobs(runtime, now: datetime, *, actor: str = "scheduler",
         cases = list(session.scalars(select(Case).where(
             Case.closed_at.is_(None), Case.state.in_(ACTIVE_STATES)).order_by(Case.id)
             .limit(batch)))
+        policy = policy_in_force(session, settings, now)
         report.raised = len(evaluate_compliance_many(
-            session, cases, now=now, actor=actor, policy=Policy.from_settings(settings),
-            rulesets=compliance_rulesets(settings.tasks)))
+            session, cases, now=now, actor=actor, policy=policy,
+            rulesets=compliance_rulesets(policy)))
     with transaction(runtime.sessions) as session:
         report.reminders = remind_and_escalate(session, now=now, actor=actor,
                                                settings=settings)

@@ -26,7 +26,7 @@ from workflow.tasks.calendar import add_working_days
 from workflow.tasks.routing import OUTSTANDING, lead_role, queue_members, route, suppressed
 from workflow.tasks.templates import allowed_outcomes, render, template
 
-TASK_ACTIONS = ("create_task", "raise_enforcement")
+TASK_ACTIONS = ("create_task", "raise_enforcement", "refer_programme")
 SUPERVISORS = ("team_lead", "admin")
 
 
@@ -48,14 +48,18 @@ def spec_of(session: Session, case: Case, decision: Decision) -> TaskSpec | None
     if decision.action == "create_task":
         return TaskSpec(p["template"], p["role"], p["sla_working_days"],
                         p.get("priority", "normal"), decision, p.get("agency"))
-    if decision.action != "raise_enforcement":
+    if decision.action == "refer_programme":
+        name = f"referral_{p['programme'].lower()}"
+    elif decision.action == "raise_enforcement":
+        name = f"enforcement_{p['kind']}"
+    else:
         return None
-    name = f"enforcement_{p['kind']}"
     tpl = template(name)
     role = tpl.get("role", "lead")
     if role == "lead":
         role = lead_role(session, case) or tpl.get("fallback_role", "offender_manager")
-    return TaskSpec(name, role, p["sla_working_days"], tpl.get("priority", "urgent"), decision)
+    sla = p.get("sla_working_days", tpl.get("sla_working_days", 5))
+    return TaskSpec(name, role, sla, tpl.get("priority", "urgent"), decision)
 
 
 def _values(case: Case, facts: dict, spec: TaskSpec) -> dict:
