@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DEMO_PEOPLE ?= 400
 DEMO_SEED ?= 7
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean fuzz
 
 $(BIN)/activate:
 	@test -n "$(PYTHON)" || { echo "need Python 3.11 or 3.12 (durable-rules does not import on 3.13)"; exit 1; }
@@ -33,6 +33,13 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest -q
+
+# Longer fuzzing of every API operation (schemathesis) and the 30 s load test, both backends.
+FUZZ_EXAMPLES ?= 100
+LOAD_SECONDS ?= 30
+fuzz: install
+	IOM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IOM_LOAD_SECONDS=$(LOAD_SECONDS) \
+	  $(BIN)/pytest -q -rxXs tests/test_fuzz.py tests/test_load.py
 
 bench: install
 	$(BIN)/python -m bench.rules_bench

@@ -2,55 +2,31 @@
 
 from __future__ import annotations
 
-from flask import Flask, g
 from flask_smorest import Api
 
-from api import auth, errors
+from api import edge, errors
+from api.contract import ContractPlugin
+from api.schemas import ErrorOut
+from api.transactions import RetryingFlask, transaction_per_request
 from workflow.runtime import Runtime
 
 
 class _Api(Api):
-    """flask-smorest with our one error shape for HTTP errors (404, 405, 422...)."""
+    """flask-smorest with our one error shape for HTTP errors (404, 405, 422...), and
+    documented as such: every operation lists its error statuses with that body."""
+
+    ERROR_SCHEMA = ErrorOut
+    DEFAULT_ERROR_RESPONSE_NAME = None  # each status is declared (api/contract.py)
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)
 
 
-def _transaction_per_request(app: Flask, runtime: Runtime) -> None:
-    """Each request gets a session and an authenticated user; the response decides:
-    commit below 400, roll back otherwise (and on any unhandled exception)."""
-
-    @app.before_request
-    def _open_session():
-        g.session = runtime.sessions()
-        g.runtime = runtime
-        auth.authenticate_request()
-
-    @app.after_request
-    def _commit(response):
-        session = g.pop("session", None)
-        if session is not None:
-            try:
-                if response.status_code < 400:
-                    session.commit()
-                else:
-                    session.rollback()
-            finally:
-                session.close()
-        return response
-
-    @app.teardown_request
-    def _close(_exc):
-        session = g.pop("session", None)
-        if session is not None:
-            session.rollback()
-            session.close()
-
-
-def create_app(runtime: Runtime) -> Flask:
+def create_app(runtime: Runtime) -> RetryingFlask:
     """Build the app on ``runtime``. Each request runs in one transaction: committed when
-    the response is a success, rolled back otherwise."""
-    app = Flask("iom")
+    the response is a success, rolled back otherwise, and run again when it lost to a
+    concurrent transaction (``api/transactions.py``)."""
+    app = RetryingFlask("iom")
     app.config.update(
         API_TITLE="IOM case workflow",
         API_VERSION="v1",
@@ -62,10 +38,14 @@ def create_app(runtime: Runtime) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.extensions["iom_runtime"] = runtime
-    api = _Api(app)
+    app.url_map.converters["int"] = edge.IdConverter
+    api = _Api(app, spec_kwargs={"extra_plugins": [ContractPlugin()]})
+    api.register_converter(edge.IdConverter, lambda _c: {"type": "integer", "minimum": 0,
+                                                         "maximum": edge.MAX_ID})
     errors.register(app)
+    edge.register(app)  # before the session is opened: bad input never reaches the database
 
-    _transaction_per_request(app, runtime)
+    transaction_per_request(app, runtime)
 
     from api.views import cases, evaluate, events, health, imports, panel, reports, rulesets, tasks
 

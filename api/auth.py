@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from copy import deepcopy
 from functools import wraps
 
 from flask import g, request
@@ -24,7 +25,11 @@ def authenticate_request() -> None:
 
 
 def roles(*allowed: str) -> Callable:
-    """Allow only users whose role is in ``allowed`` (admin is always allowed)."""
+    """Allow only users whose role is in ``allowed`` (admin is always allowed).
+
+    The roles are published in the OpenAPI document as ``x-roles`` (``api/contract.py``).
+    """
+    documented = [r for r in ALL_ROLES if r in allowed or r == "admin"]
 
     def decorator(view):
         @wraps(view)
@@ -35,6 +40,8 @@ def roles(*allowed: str) -> Callable:
                                 f"{', '.join(allowed)}", details={"role": user.role})
             return view(*args, **kwargs)
 
+        wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        wrapper._apidoc.setdefault("manual_doc", {})["x-roles"] = documented
         return wrapper
 
     return decorator

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from rules.errors import FactError, RuleSetError
@@ -26,9 +25,12 @@ STATUS: dict[type[wf.IOMError], int] = {
 }
 
 
-def error_response(status: int, code: str, message: str, details=None):
+def error_response(status: int, code: str, message: str, details=None, headers=()):
     response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
     response.status_code = status
+    for name, value in headers:
+        if name.lower() != "content-type":
+            response.headers[name] = value
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="iom"'
     return response
@@ -42,13 +44,15 @@ def _status_of(exc: wf.IOMError) -> int:
 
 
 def handle_http_exception(exc: HTTPException):
-    """Werkzeug/webargs errors (404, 405, 422 from schema validation) in our shape."""
+    """Werkzeug/webargs errors (404, 405, 413, 422 from schema validation) in our shape,
+    keeping their headers (``Allow`` on 405)."""
     details = {}
     messages = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
     if messages:
         details = {"fields": messages}
     code = (exc.name or "error").lower().replace(" ", "_")
-    return error_response(exc.code or 500, code, exc.description or exc.name, details)
+    return error_response(exc.code or 500, code, exc.description or exc.name, details,
+                          headers=exc.get_headers())
 
 
 def register(app: Flask) -> None:
@@ -64,10 +68,6 @@ def register(app: Flask) -> None:
     @app.errorhandler(FactError)
     def _facts(exc: FactError):
         return error_response(422, "invalid_input", str(exc))
-
-    @app.errorhandler(StaleDataError)
-    def _stale(exc: StaleDataError):
-        return error_response(409, "conflict", str(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

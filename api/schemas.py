@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from api.edge import MAX_ID, BoundedAwareDateTime, BoundedDate
 from workflow.lifecycle import STATES
 from workflow.partners.formats import KINDS
 
 
 class ErrorBody(Schema):
-    code = fields.String()
-    message = fields.String()
-    details = fields.Raw()
+    code = fields.String(required=True, metadata={"description": "stable machine code"})
+    message = fields.String(required=True)
+    details = fields.Raw(required=True, metadata={
+        "description": "object: the field, row or rule that was wrong (may be empty)"})
+
+
+class ErrorOut(Schema):
+    """The one error body of every 4xx/5xx: ``{"error": {"code", "message", "details"}}``."""
+
+    error = fields.Nested(ErrorBody, required=True)
+
+
+# Pages are capped so that page * per_page stays an ``integer`` offset.
+MAX_PAGE = 1_000_000
 
 
 class PageQuery(Schema):
     """``page`` (from 1) and ``per_page`` (1-500) of a listing; filters subclass it."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
 
 
@@ -68,10 +80,25 @@ class AuditEntryOut(Schema):
     hash = fields.String()
 
 
+class ExplainLineOut(Schema):
+    seq = fields.Integer()
+    at = fields.String(metadata={"description": "ISO 8601 time of the entry"})
+    kind = fields.String()
+    section = fields.String(metadata={
+        "description": "system, rule, schedule, human, override or access"})
+    actor = fields.String()
+    text = fields.String(metadata={"description": "the entry in plain language"})
+    person_ref = fields.String(allow_none=True)
+    hash = fields.String()
+    intact = fields.Boolean(metadata={"description": "false: the entry no longer matches "
+                                                     "its hash (run iom audit verify)"})
+    details = fields.Dict()
+
+
 class EvaluateIn(Schema):
     stage = fields.String()
     ruleset = fields.String()
-    now = fields.AwareDateTime(load_default=None, default_timezone=None)
+    now = BoundedAwareDateTime(load_default=None, default_timezone=None)
     facts = fields.List(fields.Dict(), required=True)
 
 
@@ -139,7 +166,7 @@ class HistoryOut(Schema):
 
 
 class AsOfQuery(Schema):
-    on = fields.AwareDateTime(required=True)
+    on = BoundedAwareDateTime(required=True)
     stage = fields.String(load_default=None)
 
 
@@ -173,11 +200,11 @@ class PanelAgendaOut(PanelMeetingOut):
 
 
 class PanelDecisionIn(Schema):
-    case_id = fields.Integer(required=True)
+    case_id = fields.Integer(required=True, validate=validate.Range(0, MAX_ID))
     decision = fields.String(required=True, validate=validate.OneOf(("accept", "defer",
                                                                      "reject")))
     reason = fields.String(required=True, validate=validate.Length(min=1))
-    defer_until = fields.Date(load_default=None)
+    defer_until = BoundedDate(load_default=None)
     override = fields.String(load_default=None, validate=validate.Length(min=1, max=2000),
                              metadata={"description": "accept only: why the panel accepts "
                                        "a case an exclusion rule applies to (recorded)"})

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from waitress import serve as waitress_serve
+from waitress.server import create_server
 
 from api import create_app
 from workflow.runtime import Runtime
+
+
+def make_server(runtime: Runtime, *, host: str, port: int, threads: int = 8):
+    """The waitress server for the app. Bodies over ``server.max_upload_mb`` (the largest
+    any route accepts) are refused by waitress before it buffers them; smaller limits
+    are the app's (``api/edge.py``), answered in the JSON error shape."""
+    return create_server(create_app(runtime), host=host, port=port, threads=threads,
+                         max_request_body_size=runtime.settings.max_upload_bytes)
 
 
 def serve(runtime: Runtime, *, with_scheduler: bool = True) -> int:
@@ -22,7 +30,7 @@ def serve(runtime: Runtime, *, with_scheduler: bool = True) -> int:
           + (f"; scheduler every {runtime.settings.interval_seconds}s" if scheduler else ""),
           flush=True)
     try:
-        waitress_serve(create_app(runtime), host=host, port=port, threads=8)
+        make_server(runtime, host=host, port=port).run()
     finally:
         if scheduler:
             scheduler.shutdown(wait=False)

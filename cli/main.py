@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from db.session import database_failure
 from rules.errors import FactError, RuleSetError
 from workflow.errors import IOMError
+
+EXIT_DATABASE = 4  # the database was unreachable, lost or failed: nothing half-stored
 
 # Each module exposes register(subparsers); its handlers are set with set_defaults(func=...).
 COMMAND_MODULES = (
@@ -42,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     except (IOMError, FactError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        line = database_failure(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return EXIT_DATABASE
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Partner data commands: import, import history, demo generate / load.
 
-``iom import`` exits 0 when every row was imported, 3 when some rows were rejected and
-2 on a file-level error (missing file, bad header, unreadable bytes: nothing imported).
+``iom import`` exits 0 when every row was imported, 3 when some rows were rejected,
+2 on a file-level error (missing file, bad header, unreadable bytes: nothing imported)
+and 4 when the database was unreachable or the connection was lost (one line on stderr;
+nothing imported).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _progress(rows: int) -> None:
 
 def _open(path: Path):
     try:
-        return path.open(newline="", encoding="utf-8-sig")
+        return path.open("rb")  # decoded line by line: a bad byte is placed exactly
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot open: {exc.strerror or exc}") from exc
 
@@ -57,6 +59,8 @@ def _import(args) -> int:
         print(report.summary())
         for e in report.errors:
             print(f"row {e['row']}: {e['field'] or '(row)'}: {e['reason']}")
+        if report.errors_omitted:
+            print(f"... and {report.errors_omitted:,} more errors not listed")
     return EXIT_REJECTED if report.rejected else 0
 
 

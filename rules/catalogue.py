@@ -7,6 +7,7 @@ type, is refused at load. ``docs/facts.md`` is generated from this table
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rules.errors import FactError
@@ -158,6 +159,9 @@ CATALOGUE: dict[str, Fact] = {f.name: f for f in (
 )}
 
 
+MAX_MAGNITUDE = 10**15  # the rule engine misreads numbers from about 10^18 (measured)
+
+
 def _check_value(fact: Fact, value) -> str | None:
     """Return why ``value`` does not fit ``fact``, or None when it fits."""
     if value is None:
@@ -167,6 +171,8 @@ def _check_value(fact: Fact, value) -> str | None:
     if fact.type in ("integer", "number"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {type(value).__name__}"
+        if not math.isfinite(value) or abs(value) >= MAX_MAGNITUDE:
+            return f"{value} is not a number below 10^15 in size"
         if fact.type == "integer" and isinstance(value, float) and not value.is_integer():
             return "expected a whole number"
         if fact.minimum is not None and value < fact.minimum:

@@ -21,8 +21,15 @@ ORDERED = ("lt", "lte", "gt", "gte")
 OPERATORS = COMPARISONS + ("in", "not_in", "between", "known")
 
 
+MAX_DEPTH = 12  # all/any/not levels above a fact test
+MIN_FRACTION = 1e-4  # smaller non-zero numbers cannot be given to the rule engine
+
+
 def _check_leaf(node: dict, path: str) -> Iterator[tuple[str, str]]:
     name = node["fact"]
+    if not isinstance(name, str):  # e.g. a list: unhashable, and not a name anyway
+        yield f"{path}.fact", f"expected a fact name, got {type(name).__name__}"
+        return
     fact = CATALOGUE.get(name)
     if fact is None:
         yield f"{path}.fact", f"unknown fact {name!r} (see the fact catalogue)"
@@ -62,10 +69,19 @@ def _check_leaf(node: dict, path: str) -> Iterator[tuple[str, str]]:
         reason = value_problem(name, v)
         if reason:
             yield where, f"fact {name}: {reason}"
+        elif isinstance(v, float) and v and abs(v) < MIN_FRACTION:
+            yield where, f"fact {name}: {v} is too small: use 0 or at least {MIN_FRACTION}"
 
 
-def check_condition(node, path: str) -> Iterator[tuple[str, str]]:
-    """Yield ``(path, reason)`` for every problem in the condition tree."""
+def check_condition(node, path: str, depth: int = 0) -> Iterator[tuple[str, str]]:
+    """Yield ``(path, reason)`` for every problem in the condition tree.
+
+    Nesting deeper than :data:`MAX_DEPTH` is refused before it is walked further, so
+    no condition can exhaust the stack here or in the compiler.
+    """
+    if depth > MAX_DEPTH:
+        yield path, f"nested more than {MAX_DEPTH} levels deep; split it into several rules"
+        return
     if not isinstance(node, dict) or len(node) == 0:
         yield path, "expected a condition mapping"
         return
@@ -81,9 +97,9 @@ def check_condition(node, path: str) -> Iterator[tuple[str, str]]:
             yield f"{path}.{key}", "expected a non-empty list of conditions"
             return
         for i, child in enumerate(value):
-            yield from check_condition(child, f"{path}.{key}.{i}")
+            yield from check_condition(child, f"{path}.{key}.{i}", depth + 1)
     elif key == "not":
-        yield from check_condition(value, f"{path}.not")
+        yield from check_condition(value, f"{path}.not", depth + 1)
     else:
         yield path, f"unknown key {key!r}: expected all, any, not or fact"
 

@@ -146,9 +146,45 @@ def _canonical(raw) -> str:
     return json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
 
 
+MAX_CHARS = 256 * 1024  # a rule document's text; the largest shipped one is ~15 KB
+MAX_NESTING = 40  # YAML levels: a condition nests at most MAX_DEPTH all/any/not
+MAX_NODES = 20_000  # YAML values in one document
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (``*name``: 638 bytes of them expanded to 10^7
+    conditions) and stops composing past :data:`MAX_NESTING` levels or
+    :data:`MAX_NODES` values, before building or walking anything large or deep."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def _refuse(self, problem: str):
+        raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._refuse("aliases (*name) are not allowed in rule documents")
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            self._refuse(f"more than {MAX_NODES} values in one document")
+        if self._depth >= MAX_NESTING:
+            self._refuse(f"nested more than {MAX_NESTING} levels deep")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _parse_yaml(text: str, file: str) -> dict:
+    if len(text) > MAX_CHARS:
+        raise RuleSetError([Problem(file, None, "document", f"is {len(text)} characters "
+                                    f"long; a rule document may have at most {MAX_CHARS}")])
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
@@ -205,7 +241,9 @@ def _check_examples(data: dict, file: str) -> list[Problem]:
 
 
 def load_document(text: str, *, file: str = "<document>") -> RuleSetDocument:
-    """Parse and validate a rule-set document.
+    """Parse and validate a rule-set document: size and YAML limits, schema, conditions
+    against the catalogue, then every rule compiled by the real engine, so a document
+    that loads is never refused later at preview or evaluation.
 
     Raises :class:`RuleSetError` listing every problem (``file, rule id, path, reason``).
     """
@@ -231,10 +269,18 @@ def load_document(text: str, *, file: str = "<document>") -> RuleSetDocument:
                 e["quote"])
         for e in data["examples"]
     )
-    return RuleSetDocument(
+    doc = RuleSetDocument(
         name=data["name"], stages=tuple(data["stages"]), title=data["title"],
         description=data["description"], owner=data["owner"], source=data["source"],
         effective_from=data["effective_from"], effective_to=data["effective_to"],
         rules=rules, examples=examples,
         version=hashlib.sha256(_canonical(raw).encode()).hexdigest(), text=text,
     )
+    from rules.engine import refusals  # the engine module imports this one
+
+    position = {rule.id: i for i, rule in enumerate(rules)}
+    refused = [Problem(file, rid, f"rules.{position[rid]}.when", reason)
+               for rid, reason in refusals(doc)]
+    if refused:
+        raise RuleSetError(refused)
+    return doc

@@ -30,6 +30,7 @@ durable-rules (pinned 2.0.28) is used in a measured safe mode:
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import itertools
 import json
@@ -95,6 +96,23 @@ class _Group:
                            "run": _never_run}
         out[_SENTINEL] = {"all": [{"m": {"$eq": {_SENTINEL: 1}}}], "run": _never_run}
         return out
+
+
+# A number in exponent form right after ':' (messages hold only catalogue facts: their
+# strings are choice values, never numbers in disguise).
+_EXPONENT = re.compile(r"(?<=: )(-?\d+(?:\.\d+)?[eE][-+]?\d+)(?=[,}])")
+
+
+def _positional(match: re.Match) -> str:
+    text = format(decimal.Decimal(match.group(1)), "f")
+    return text if "." in text else text + ".0"  # a float: durable reads integers as int64
+
+
+def _batch_json(messages: list[dict]) -> str:
+    """The JSON durable parses. Its parser crashes the process on exponent notation
+    (measured: ``1e-05``, ``1e+20``), which Python writes for floats below 1e-4 or from
+    1e16 (a small activity score): those are written out positionally instead."""
+    return _EXPONENT.sub(_positional, json.dumps(messages))
 
 
 def _parse_match(text: str) -> tuple[str, int]:
@@ -244,7 +262,7 @@ class RuleEngine:
             m["id"] = m[INDEX]
         sentinel = {INDEX: -1, _SENTINEL: 1, "id": -1, "sid": sid}
         try:
-            code, state = _native.assert_facts(group.handle, json.dumps([*messages, sentinel]))
+            code, state = _native.assert_facts(group.handle, _batch_json([*messages, sentinel]))
             if code in (_NOT_HANDLED, _OBSERVED):
                 raise RuleEngineError(f"{group.key}: durable refused the batch (code {code})")
             hits = []
@@ -300,6 +318,38 @@ class RuleEngine:
         finally:
             self._unpin(group)
         return [sort_decisions(d) if len(d) > 1 else d for d in out]
+
+
+_check_host: _SafeHost | None = None
+_check_lock = threading.Lock()
+_check_ids = itertools.count()
+
+
+def refusals(doc: RuleSetDocument) -> list[tuple[str, str]]:
+    """``(rule id, reason)`` for each rule of ``doc`` that durable refuses to compile.
+
+    Each rule is registered alone on a scratch host and deleted at once, so validation
+    meets every refusal (e.g. codes 202/204 for numbers durable cannot represent)
+    before a draft is stored, and nothing stays registered.
+    """
+    global _check_host
+    out = []
+    with _check_lock:
+        if _check_host is None:
+            _check_host = _SafeHost()
+        for rule_id, definition in compile_ruleset(doc).items():
+            key = f"__check{next(_check_ids)}"
+            try:
+                _check_host.register_rulesets(
+                    {key: {rule_id: {**definition, "run": _never_run}}})
+            except Exception as exc:  # noqa: BLE001 - durable raises bare Exception
+                out.append((rule_id, f"the rule engine refuses it: {exc}"))
+                continue
+            finally:
+                ruleset = _check_host._ruleset_directory.pop(key, None)
+            if ruleset is not None:
+                _native.delete_ruleset(ruleset._handle)
+    return out
 
 
 _default: RuleEngine | None = None

@@ -3,7 +3,10 @@
 Each case is handled in its own transaction after claiming its row (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL); a failure rolls back that case only, is logged, and is recorded
 on the case so it is visible and retried at the next pass. Every job is idempotent:
-running it twice at the same ``now`` does nothing the second time.
+running it twice at the same ``now`` does nothing the second time. A transaction that
+loses to a concurrent one (``db.session.retryable``: the SQLite write lock not obtained
+in time, a deadlock, a unique-key race) is run again from the start
+(``run_in_transaction``) before it counts as failed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from db.models import Case
-from db.session import transaction
+from db.session import run_in_transaction, transaction
 from workflow.advance import (
     AdvanceResult,
     advance,
@@ -78,9 +81,8 @@ class JobReport:
 def _record_failure(runtime: Runtime, case_id: int, exc: Exception) -> str:
     log.exception("case %s failed", case_id)
     message = f"{type(exc).__name__}: {exc}"
-    with transaction(runtime.sessions) as session:
-        session.execute(update(Case).where(Case.id == case_id)
-                        .values(last_error=message[:2000]))
+    run_in_transaction(runtime.sessions, lambda session: session.execute(
+        update(Case).where(Case.id == case_id).values(last_error=message[:2000])))
     return message
 
 
@@ -95,12 +97,15 @@ def for_each_case(runtime: Runtime, ids: list, work: Callable[[Session, Case], o
     out = []
     for item in ids:
         case_id, version = item if isinstance(item, tuple) else (item, None)
+
+        def one(session: Session, case_id=case_id, version=version):
+            case = claim(session, case_id)
+            if case is None or (version is not None and case.version != version):
+                return None  # locked or already handled by another process
+            return work(session, case)
+
         try:
-            with transaction(runtime.sessions) as session:
-                case = claim(session, case_id)
-                if case is None or (version is not None and case.version != version):
-                    continue  # locked or already handled by another process
-                result = work(session, case)
+            result = run_in_transaction(runtime.sessions, one)
         except Exception as exc:  # noqa: BLE001 - isolate one case's failure from the pass
             failed[case_id] = _record_failure(runtime, case_id, exc)
             continue
@@ -145,9 +150,10 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
     report = PassReport(now)
     with transaction(runtime.sessions) as session:
         policy = policy_in_force(session, runtime.settings, now)
-        report.opened = len(open_missing_cases(session, now=now, actor=actor))
-    with transaction(runtime.sessions) as session:
-        report.reopened = len(reopen_returning(session, now=now, actor=actor))
+    report.opened = run_in_transaction(runtime.sessions, lambda session: len(
+        open_missing_cases(session, now=now, actor=actor)))
+    report.reopened = run_in_transaction(runtime.sessions, lambda session: len(
+        reopen_returning(session, now=now, actor=actor)))
     with transaction(runtime.sessions) as session:
         due = due_cases(session, now=now, stages=tuple(policy.stages),
                         limit=runtime.settings.batch_size)
@@ -215,13 +221,17 @@ def allocate_waiting(runtime: Runtime, *, now: datetime, actor: str = "scheduler
 def build_agendas(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> JobReport:
     """Build the next panel meeting's agenda once its agenda window has opened."""
     report = JobReport("panel agenda")
+
+    def build(session: Session) -> None:
+        report.done, report.note = [], ""  # what this attempt did, if it commits
+        meeting = build_agenda(session, now=now, settings=runtime.settings, actor=actor)
+        if meeting is not None:
+            report.done = [item.case_id for item in meeting.items]
+            report.note = f"meeting {meeting.id} on {meeting.held_on}"
+
     try:
-        with transaction(runtime.sessions) as session:
-            meeting = build_agenda(session, now=now, settings=runtime.settings, actor=actor)
-            if meeting is not None:
-                report.done = [item.case_id for item in meeting.items]
-                report.note = f"meeting {meeting.id} on {meeting.held_on}"
-    except Exception as exc:  # noqa: BLE001 - e.g. another process built it at the same time
+        run_in_transaction(runtime.sessions, build)
+    except Exception as exc:  # noqa: BLE001 - a job run fails alone; the next run retries
         log.exception("building the panel agenda failed")
         report.note = f"FAILED {type(exc).__name__}: {exc}"
     return report

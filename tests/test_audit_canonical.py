@@ -145,6 +145,7 @@ def test_1e16_and_nul_get_the_right_answer_and_verify_stays_ok(
         "details.amount"
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(ComplianceEvent)) == 1
+    session.commit()  # end this read: the CLI's transaction needs the write lock (SQLite)
     monkeypatch.setenv("IOM_DATABASE_URL", db_url)
     monkeypatch.setenv("IOM_AUDIT_KEY_FILE", "")
     capsys.readouterr()

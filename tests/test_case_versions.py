@@ -52,7 +52,8 @@ def test_a_write_based_on_a_stale_read_is_refused_and_nothing_is_lost(
     session.commit()
     other = make_session_factory(db_engine)()
     try:
-        theirs = other.get(Case, case.id)  # read before our change
+        theirs = other.get(Case, case.id)  # read before our change...
+        other.commit()  # ...in a transaction of its own (SQLite: it held the write lock)
         case.cohort = "fixed"
         session.commit()
         theirs.cohort = "flexible"

@@ -64,6 +64,7 @@ def test_a_mappa_flag_imported_for_an_allocated_case_takes_it_out_at_the_next_pa
     session.commit()
     session.expire_all()
     assert session.get(Case, case.id).guard_due_at == now
+    session.commit()  # end this read: the pass needs the write lock (SQLite)
     report = guards_due(runtime, now=now + timedelta(minutes=1))
     assert report.done == [case.id]
     session.expire_all()
@@ -81,6 +82,7 @@ def test_a_mappa_flag_imported_for_an_allocated_case_takes_it_out_at_the_next_pa
         AuditEntry.case_id == case.id, AuditEntry.kind == "case.transition")).all()[-1]
     assert (move.payload["event"], move.payload["to"]) == ("exclude", "exited")
     assert move.payload["cause"]["facts"]["mappa_level"] == 2
+    session.commit()  # end this read: the pass needs the write lock (SQLite)
     assert guards_due(runtime, now=now + timedelta(minutes=2)).done == []  # idempotent
 
 

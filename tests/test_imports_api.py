@@ -52,7 +52,30 @@ def test_undecodable_bytes_are_a_clear_error_and_nothing_is_stored(
                     headers=_auth(lead))
     assert r.status_code in (400, 422), r.get_json()
     error = r.get_json()["error"]
-    assert error["code"] == "invalid_input" and "unreadable near line" in error["message"]
+    assert error["code"] == "invalid_input"
+    assert error["message"] == ("request.csv: unreadable line 2002: byte 5 (0xff) is not "
+                                "UTF-8; save the file as UTF-8 and import it again")
+    assert error["details"] == {"line": 2002, "byte": 5}
+    assert session.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_a_bad_byte_on_line_22_is_reported_on_line_22_in_a_body_and_an_upload(
+        client, make_user, session):
+    """Regression: the whole small file was decoded ahead, so the error said line 0."""
+    _, lead = make_user("lead1", role="team_lead")
+    lines = [PEOPLE.splitlines(keepends=True)[0]]
+    lines += [f"G{i},Ann,Lee,F,1990-01-01\r\n" for i in range(20)]
+    data = "".join(lines).encode() + b"X1,Bad,L\xe9e,M,1990-01-01\n" + b"Z9,Zed,Lee,M,1990-01-01\n"
+    as_body = client.post("/api/v1/imports/people?filename=p.csv", data=data,
+                          content_type="text/csv", headers=_auth(lead))
+    upload = {"file": (io.BytesIO(b"\xef\xbb\xbf" + data), "p.csv")}
+    as_upload = client.post("/api/v1/imports/people", data=upload,
+                            content_type="multipart/form-data", headers=_auth(lead))
+    for r in (as_body, as_upload):
+        assert r.status_code == 422, r.get_json()
+        assert r.get_json()["error"]["message"].startswith(
+            "p.csv: unreadable line 22: byte 9 (0xe9) is not UTF-8")
+        assert r.get_json()["error"]["details"] == {"line": 22, "byte": 9}
     assert session.scalar(select(func.count()).select_from(Person)) == 0
 
 

@@ -257,12 +257,31 @@ def test_undecodable_bytes_are_a_file_error_and_rollback_removes_every_row(
     monkeypatch.setattr(imports, "CHUNK_ROWS", 100)  # chunks before the bad line are written
     good = "".join(f"G{i},Ann,Lee,F,1990-01-01,\n" for i in range(1000))  # > one 8 KiB read
     data = (PEOPLE.splitlines(keepends=True)[0] + good).encode() + b"X1,Bad,\xff,M,1990-01-01,\n"
-    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
-    with pytest.raises(InvalidInput, match="unreadable"):
-        import_csv(session, "people", stream, filename="p.csv", actor="t", now=now)
+    with pytest.raises(InvalidInput, match=r"^p\.csv: unreadable line 1002: byte 8 \(0xff\)"):
+        import_csv(session, "people", io.BytesIO(data), filename="p.csv", actor="t", now=now)
     assert session.scalar(select(func.count()).select_from(Person)) > 0  # not committed
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Person)) == 0
+
+
+def test_binary_and_text_streams_import_alike_with_the_same_hash(session, now):
+    """CRLF and lone-CR line ends and a BOM: the same rows and file hash either way."""
+    data = PEOPLE.replace("\n", "\r\n", 3).replace("\nP5,", "\rP5,")
+    as_text = import_csv(session, "people", io.StringIO(data, newline=""),
+                         filename="people.csv", actor="tester", now=now)
+    session.rollback()
+    as_bytes = import_csv(session, "people", io.BytesIO(b"\xef\xbb\xbf" + data.encode()),
+                          filename="people.csv", actor="tester", now=now)
+    assert as_bytes.total == 8
+    assert as_bytes.as_dict() | {"batch_id": None} == as_text.as_dict() | {"batch_id": None}
+
+
+def test_a_csv_error_names_its_exact_line(session, now):
+    data = (PEOPLE + "P8,Long,Name,M,1990-01-01,\n" + f"P9,{'x' * 200_000},Lee,M,1990-01-01,\n"
+            ).encode()
+    with pytest.raises(InvalidInput, match=r"^people\.csv: unreadable line 12: field larger"):
+        import_csv(session, "people", io.BytesIO(data), filename="people.csv", actor="t",
+                   now=now)
 
 
 
@@ -384,3 +403,24 @@ def test_a_large_import_refreshes_planner_statistics_on_postgresql(session, now,
     assert reltuples() == before
     _import(session, "events", events(500, imports.ANALYZE_ROWS), now)
     assert reltuples() == imports.ANALYZE_ROWS + 500  # counted inside the transaction
+
+
+def test_the_error_list_is_capped_to_the_first_rows_with_a_count_of_the_rest(
+        session, now, monkeypatch):
+    """A file of bad rows gave an error list bigger than the file: now the first
+    ERRORS_LISTED errors by row are listed and the rest only counted."""
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 300)
+    _import(session, "people", PEOPLE, now)
+    lines = ["partner_ref,person_ref,kind,occurred_on,offence_category"]
+    for i in range(2500):  # row i+2: unknown person (found after parsing) or a bad date
+        lines.append(f"E{i},NOBODY,arrest,2024-01-01,theft" if i % 2 else
+                     f"E{i},P1,arrest,2024-13-01,theft")
+    report = _import(session, "events", "\n".join(lines) + "\n", now)
+    assert report.rejected == 2500 and report.created == 0
+    assert len(report.errors) == imports.ERRORS_LISTED == 1000
+    assert report.errors_omitted == 1500
+    assert [e["row"] for e in report.errors] == list(range(2, 1002))
+    assert [e["field"] for e in report.errors[:2]] == ["occurred_on", "person_ref"]
+    assert report.as_dict()["errors_omitted"] == 1500
+    stored = session.get(ImportBatch, report.batch_id)
+    assert [e["row"] for e in stored.errors] == list(range(2, 1002))

@@ -86,6 +86,7 @@ def test_threshold_change_end_to_end(client, make_user, make_case, runtime, sess
     # Nothing moved yet: publishing only changes what the next evaluation uses.
     session.expire_all()
     assert {session.get(Case, c.id).state for c in newly_in} == {"mapping"}
+    session.commit()  # end this read: a pass needs the write lock (SQLite)
     moved = advance_due(runtime, now=datetime.now(UTC))
     assert sorted(m.case_id for m in moved.moved) == previewed
     for case_id in previewed:
@@ -94,6 +95,7 @@ def test_threshold_change_end_to_end(client, make_user, make_case, runtime, sess
         assert {d["version"] for d in entry.payload["cause"]["decisions"]} == {version}
         assert version[:12] in entry.summary
     assert {session.get(Case, c.id).state for c in still_out} == {"mapping"}
+    session.commit()  # end this read: the API needs the write lock (SQLite)
     # Rollback: new evaluations get the old outcome again.
     rb = client.post("/api/v1/rulesets/pan-london-selection/rollback",
                      json={"reason": "too many referrals"}, headers=_auth(lead2))

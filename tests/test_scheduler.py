@@ -28,6 +28,7 @@ def test_passes_move_in_scope_cases_and_leave_the_others(runtime, session, make_
     assert session.get(Case, excluded.id).state == "mapping"
     assert session.get(Case, out_of_scope.id).state == "mapping"
     assert session.scalar(select(Case).where(Case.person_id == fresh.id)).state == "mapping"
+    session.commit()  # end this read: a pass needs the write lock (SQLite)
     # The same instant again: nothing is due any more except the newly-entered matrixing case.
     second = advance_due(runtime, now=now)
     assert {r.case_id for r in second.moved} <= {selected.id}

@@ -183,6 +183,7 @@ def test_mappa_flags_in_every_stage_never_leave_an_excluded_case_in_the_cohort(
         assert not report.failed and not any(j.failed for j in jobs)
         session.expire_all()
         _assert_no_excluded_beyond_mapping(session, monday + timedelta(days=3))
+        session.commit()  # end this read: the jobs need the write lock (SQLite)
         _flag_agenda_items(runtime, monday + timedelta(days=5), week)
         decisions += _decide(runtime, monday + timedelta(days=5), overrides)
     assert set(flagged) == set(FLAGGED_STATES), (flagged, decisions)

@@ -111,6 +111,7 @@ def test_decisions_fire_audited_transitions_by_role(session, settings, make_case
     assert entry.payload["cause"] == {"kind": "human", "reason": "prolific burglar",
                                       "decision": "accept", "meeting": meeting.id,
                                       "role": "team_lead"}
+    session.commit()  # end this read: a job needs the write lock (SQLite)
     # Deferred: nothing before the date, back to panel once on it, once only.
     assert represent_deferred(runtime, now=now).done == []
     back = datetime(2025, 4, 1, 6, 0, tzinfo=UTC)
@@ -174,6 +175,7 @@ def test_panel_cli(db_url, session, settings, make_case, make_user, now, capsys,
     (case,) = _panel_cases(make_case, session, [7.0])
     assert main(["panel", "agenda", "--build", "--now", now.isoformat()]) == 0
     meeting_id = session.scalar(select(PanelItem.meeting_id))
+    session.commit()  # end this read: the CLI needs the write lock (SQLite)
     assert main(["panel", "list"]) == 0
     assert main(["panel", "agenda", str(meeting_id)]) == 0
     assert main(["panel", "decide", str(meeting_id), str(case.id), "defer", "--reason",

@@ -156,6 +156,7 @@ def test_every_job_is_idempotent_at_the_same_instant(review_runtime, session, ma
     for _ in range(3):  # converge: cases entering a rule-driven stage are evaluated next pass
         run_all(review_runtime, now=now)
     count = session.scalar(select(func.count()).select_from(AuditEntry))
+    session.commit()  # end this read: a pass needs the write lock (SQLite)
     again, jobs = run_all(review_runtime, now=now)
     *case_jobs, task_job = jobs
     assert again.evaluated == 0 and not again.moved and again.opened == 0

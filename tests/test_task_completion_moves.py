@@ -34,6 +34,7 @@ def test_confirmed_attendance_sends_a_quiet_case_to_panel(client, session, make_
     advance_due(runtime, now=now)  # matrixing: too quiet for panel; invite raised
     session.expire_all()
     assert session.get(Case, case.id).state == "matrixing"
+    session.commit()  # end this read: the API needs the write lock (SQLite)
     mine = client.get("/api/v1/tasks?scope=mine", headers=_auth(token)).get_json()
     [task] = [t for t in mine["items"] if t["case_id"] == case.id]
     assert task["template"] == "panel_invite" and task["rule_id"] == "invite-offender-manager"

@@ -139,6 +139,7 @@ def test_prompt_arrives_once_and_failed_sends_are_retried(session, make_case, ma
     pending = session.scalars(select(Notification).where(Notification.status == "pending")).all()
     assert {n.attempts for n in pending} == {1} and all(n.last_error for n in pending)
     assert {n.next_attempt_at for n in pending} == {later + timedelta(seconds=60)}
+    session.commit()  # end this read: delivery needs the write lock (SQLite)
     assert deliver_outbox(runtime.sessions, smtp, now=later + timedelta(seconds=30)).failed == []
 
     controller.start()

@@ -59,6 +59,7 @@ def test_under_18_is_not_selected_gets_transition_tasks_and_is_assessed_on_the_b
     assert "turns 18 in 3 days" in tasks[0].title
     assert all(t.ruleset == "youth-age-floor" for t in tasks)
     # The day before the birthday nothing is due; on it the case is assessed and selected.
+    session.commit()  # end this read: the pass needs the write lock (SQLite)
     before = advance_due(runtime, now=midnight - timedelta(hours=1))
     assert not {soon.id, not_yos.id, later.id} & {r.case_id for r in before.moved}
     on_the_day = advance_due(runtime, now=midnight + timedelta(hours=1))

@@ -16,9 +16,10 @@ from db.models import AuditEntry, Case
 from rules.decisions import outcome_of
 from rules.engine import RuleEngine, default_engine
 from workflow.advance import Evaluation, Policy, stage_documents
-from workflow.errors import InvalidInput
+from workflow.errors import InvalidInput, NotFound
 from workflow.facts import facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS
+from workflow.rulesets import published_row
 
 
 def state_on(session: Session, case: Case, on: datetime) -> str:
@@ -32,11 +33,20 @@ def state_on(session: Session, case: Case, on: datetime) -> str:
 
 def evaluate_as_of(session: Session, case: Case, *, on: datetime, policy: Policy,
                    stage: str | None = None, engine: RuleEngine | None = None) -> Evaluation:
-    """Evaluate ``case`` as of ``on`` (in ``stage`` or its state then); changes nothing."""
+    """Evaluate ``case`` as of ``on`` (in ``stage`` or its state then); changes nothing.
+
+    Raises :class:`NotFound` when a rule set of the stage had no version in force at ``on``
+    (a date before its first publication)."""
     stage = stage or state_on(session, case, on)
     if stage not in policy.stages:
         raise InvalidInput(f"stage {stage} has no rule sets configured",
                            details={"field": "stage"})
+    for name in policy.stages[stage].rulesets:  # a date before the first publication
+        try:
+            published_row(session, name, on=on)
+        except NotFound as exc:
+            raise NotFound(f"{exc.message}: ask about a date on or after its first "
+                           "publication", details={"field": "on", "ruleset": name}) from exc
     facts = facts_for_cases(session, [case], on, policy.window)[case.id]
     docs = stage_documents(session, policy, stage, now=on)
     [decisions] = (engine or default_engine()).evaluate_all(docs, [facts])

@@ -62,6 +62,9 @@ class _DatabaseSchema(Schema):
 class _ServerSchema(Schema):
     host = fields.String(load_default="127.0.0.1")
     port = fields.Integer(load_default=8000, validate=validate.Range(1, 65535))
+    # Largest request body (JSON) and largest CSV upload, refused with 413 above.
+    max_body_kb = fields.Integer(load_default=1024, validate=validate.Range(1, 1024 * 1024))
+    max_upload_mb = fields.Integer(load_default=200, validate=validate.Range(1, 64 * 1024))
 
 
 class _SchedulerSchema(Schema):
@@ -226,6 +229,8 @@ class Settings:
     # [stages.exclusion] / [stages.agenda]: read through workflow.guards accessors only.
     guard_rulesets: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(GUARD_DEFAULTS))
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 200 * 1024 * 1024
 
 
 def _defaults(section: str) -> dict:
@@ -306,6 +311,8 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
         database_owner_url=data["database"]["owner_url"],
         host=data["server"]["host"],
         port=data["server"]["port"],
+        max_body_bytes=data["server"]["max_body_kb"] * 1024,
+        max_upload_bytes=data["server"]["max_upload_mb"] * 1024 * 1024,
         scheduler_enabled=data["scheduler"]["enabled"],
         interval_seconds=data["scheduler"]["interval_seconds"],
         batch_size=data["scheduler"]["batch_size"],

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
+from db.dialect import insert_on_conflict_do_nothing
 from db.models import DECISIONS, Case, PanelItem, PanelMeeting, Supervision, User
 from workflow import audit, guards, history  # noqa: F401  (history: audit listener)
 from workflow.config import ORDINALS, WEEKDAYS, Settings
@@ -58,13 +60,22 @@ def _starts_at(held_on: date, panel: Mapping) -> datetime:
 
 
 def get_or_create_meeting(session: Session, held_on: date, panel: Mapping) -> PanelMeeting:
-    meeting = session.scalars(select(PanelMeeting).where(PanelMeeting.held_on == held_on)
-                              ).first()
-    if meeting is None:
-        meeting = PanelMeeting(held_on=held_on, starts_at=_starts_at(held_on, panel))
-        session.add(meeting)
-        session.flush()
-    return meeting
+    """The meeting on ``held_on``, created if missing, its row held until the transaction
+    ends (``FOR UPDATE`` on PostgreSQL; SQLite's transaction holds the write lock).
+
+    Safe under races: created with ``ON CONFLICT DO NOTHING`` on ``uq_panel_meeting_held_on``,
+    so a process that loses the race reads the winner's meeting (after it committed)
+    instead of failing, and sees whatever the winner did to it.
+    """
+    table = PanelMeeting.__table__
+    session.execute(insert_on_conflict_do_nothing(
+        session, table, index_elements=[table.c.held_on]).values(
+        held_on=held_on, starts_at=_starts_at(held_on, panel), created_at=utcnow()))
+    query = (select(PanelMeeting).where(PanelMeeting.held_on == held_on)
+             .execution_options(populate_existing=True))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalars(query).one()
 
 
 def _invitee(session: Session, case: Case, today: date) -> tuple[int | None, str | None]:

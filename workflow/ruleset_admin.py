@@ -54,7 +54,8 @@ def find_version(session: Session, name: str, version: str | None = None) -> Rul
         if len(version) < 6:
             raise InvalidInput("give at least 6 characters of the version hash",
                                details={"field": "version"})
-        query = query.where(RuleSetVersion.version.startswith(version))
+        # autoescape: "_" and "%" are characters of the prefix, not LIKE wildcards
+        query = query.where(RuleSetVersion.version.startswith(version, autoescape=True))
     rows = session.scalars(query.order_by(RuleSetVersion.id.desc())).all()
     if not rows:
         raise NotFound(f"rule set {name}{'@' + version if version else ''} not found")

@@ -10,10 +10,11 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
-from api.schemas import AuditEntryOut, CaseOut, CasePage, CaseQuery, page_body
+from api.schemas import AuditEntryOut, CaseOut, CasePage, CaseQuery, ExplainLineOut, page_body
 from db.models import Case
 from workflow import audit
 from workflow.cases import get_case
+from workflow.explain import explain_case
 from workflow.history import case_history
 from workflow.pages import page_of_rows
 
@@ -64,3 +65,21 @@ class CaseHistory(MethodView):
         entries = case_history(g.session, case.id)
         _audit_read(case, "history")
         return entries
+
+
+@blp.route("/cases/<int:case_id>/explain")
+class CaseExplain(MethodView):
+    @roles(*ALL_ROLES)
+    @blp.response(200, ExplainLineOut(many=True))
+    def get(self, case_id):
+        """Why the case moved, in plain language, from the audit alone (the twin of
+        ``iom audit explain``); works after the case's data is purged. The read is audited."""
+        lines = explain_case(g.session, case_id)
+        refs = sorted({line.person_ref for line in lines if line.person_ref})
+        audit.record(g.session, kind="case.read", actor=g.user.username,
+                     occurred_at=datetime.now(UTC), case_id=case_id,
+                     person_ref=refs[0] if len(refs) == 1 else None,
+                     summary=f"{g.user.username} ({g.user.role}) read the audit explanation "
+                     f"of case {case_id}",
+                     payload={"what": "audit explanation", "role": g.user.role, "via": "api"})
+        return [line.as_dict() for line in lines]

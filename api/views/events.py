@@ -15,9 +15,10 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
+from api.edge import BoundedAwareDateTime
 from api.views.tasks import TaskOut
 from db.models import COMPLIANCE_KINDS, ComplianceEvent
-from workflow.cases import get_case
+from workflow.cases import get_case, lock_case
 from workflow.policy.store import policy_in_force
 from workflow.tasks.compliance import compliance_rulesets, evaluate_compliance, record_event
 
@@ -27,7 +28,7 @@ blp = Blueprint("events", __name__, description="Compliance events")
 class EventIn(Schema):
     event_id = fields.String(required=True, validate=validate.Length(1, 80))
     kind = fields.String(required=True, validate=validate.OneOf(COMPLIANCE_KINDS))
-    occurred_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    occurred_at = BoundedAwareDateTime(required=True, default_timezone=UTC)
     details = fields.Dict(load_default=dict)
 
 
@@ -65,7 +66,7 @@ class CaseEvents(MethodView):
     def post(self, body, case_id):
         """Record an event; the same event_id again is a no-op (409 if it differs)."""
         now = datetime.now(UTC)
-        case = get_case(g.session, case_id)
+        case = lock_case(g.session, case_id)  # concurrent events on one case queue
         event, created = record_event(g.session, case, event_id=body["event_id"],
                                       kind=body["kind"], occurred_at=body["occurred_at"],
                                       details=body["details"], actor=g.user.username, now=now)

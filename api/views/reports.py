@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from flask import Response, g
 from flask.views import MethodView
@@ -11,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import OneOf, Range
 
 from api.auth import roles
+from api.edge import BoundedDate
 from db.models.people import EVENT_KINDS
 from workflow.reports.catalogue import run
 from workflow.reports.render import plain, to_csv
@@ -20,9 +22,9 @@ blp = Blueprint("reports", __name__, description="Reports")
 
 
 class TopArrestedQuery(Schema):
-    start = fields.Date(data_key="from", metadata={
+    start = BoundedDate(data_key="from", metadata={
         "description": "first day (default: two years before `to`, plus one day)"})
-    end = fields.Date(data_key="to", metadata={"description": "last day (default: today)"})
+    end = BoundedDate(data_key="to", metadata={"description": "last day (default: today)"})
 
     @validates_schema
     def _window(self, data, **_kw):
@@ -62,11 +64,11 @@ class ExpansionQuery(ReportQuery):
     ruleset = fields.String(metadata={"description": "candidates: a rule set's selection"})
     refs = fields.List(fields.String(), metadata={"description": "candidates: partner refs"})
     reference = fields.String()
-    reduction = fields.Decimal(validate=Range(0, 1, max_inclusive=False))
+    reduction = fields.Float(validate=Range(0, 1, max_inclusive=False))
 
 
 class CohortEffectQuery(ReportQuery):
-    as_of = fields.Date(data_key="as-of")
+    as_of = BoundedDate(data_key="as-of")
     kind = _kind()
     baseline_months = fields.Integer(data_key="baseline-months", validate=Range(1, 60))
     followup_months = fields.Integer(data_key="followup-months", validate=Range(1, 60))
@@ -76,14 +78,14 @@ class CohortEffectQuery(ReportQuery):
 
 
 class TargetsQuery(ReportQuery):
-    reduction_pct = fields.Decimal(data_key="reduction-pct", required=True,
+    reduction_pct = fields.Float(data_key="reduction-pct", required=True,
                                    validate=Range(0, 100, max_inclusive=False))
     baseline = fields.Integer(validate=Range(0, None))
     kind = _kind()
 
 
 class CostQuery(ReportQuery):
-    as_of = fields.Date(data_key="as-of")
+    as_of = BoundedDate(data_key="as-of")
     kind = _kind()
     baseline_months = fields.Integer(data_key="baseline-months", validate=Range(1, 60))
     price_year = fields.String(data_key="price-year")
@@ -100,6 +102,9 @@ def _report(name: str, query: dict):
     """Run a catalogue report for the query; JSON, or CSV with the method note."""
     query = dict(query)
     fmt = query.pop("format")
+    for key in ("reduction", "reduction_pct"):  # floats in the contract, Decimal inside
+        if key in query:
+            query[key] = Decimal(str(query[key]))
     start, end = default_window(query.pop("start", None), query.pop("end", None),
                                 today=datetime.now(UTC).date())
     result = run(g.session, name, start=start, end=end, **query)

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
+from api.edge import MAX_ID
 from api.schemas import PageQuery, page_body, page_of
 from db.models import User
 from workflow.errors import NotFound
@@ -25,7 +26,7 @@ WORKERS = ("team_lead", "offender_manager", "police")
 class TaskQuery(PageQuery):
     scope = fields.String(load_default="mine", validate=validate.OneOf(SCOPES))
     status = fields.String(validate=validate.OneOf(STATUSES))
-    case_id = fields.Integer()
+    case_id = fields.Integer(validate=validate.Range(0, MAX_ID))
     template = fields.String(validate=validate.Length(1, 60))
 
 

@@ -42,6 +42,8 @@ def text(max_len: int) -> Parser:
             raise ValueError("is empty (a value is required)")
         if len(raw) > max_len:
             raise ValueError(f"is longer than {max_len} characters")
+        if "\x00" in raw:  # PostgreSQL cannot store it; refused on both backends
+            raise ValueError("contains a NUL character (\\x00), which cannot be stored")
         return raw
     return parse
 

@@ -27,7 +27,8 @@ Contract of :func:`import_csv`:
   thread while the next chunk is read and checked; the import returns only once it is
   in. Memory is bounded whatever the file size (two chunks, capped caches of person ids
   and parsed values, one bit per record that existed before the import), except for
-  the list of errors.
+  the error list, which holds the first :data:`ERRORS_LISTED` errors by row and a count
+  of the rest (``errors_omitted``).
 
 The function flushes and never commits; if it raises (e.g. undecodable bytes halfway
 through), the caller must roll back so that nothing of the file remains.
@@ -35,13 +36,16 @@ through), the caller must roll back so that nothing of the file remains.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import heapq
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -57,7 +61,8 @@ CHUNK_ROWS = 5000
 PERSON_CACHE = 200_000  # person ids remembered across chunks (~25 MB at most; then cleared)
 VALUE_CACHE = 10_000  # parsed values remembered per column (then forgotten)
 _UNSEEN = object()
-ERRORS_KEPT = 1000  # errors stored on the ImportBatch row (the report keeps all)
+ERRORS_LISTED = 1000  # errors listed by a report (the first by row); the rest are counted
+ERRORS_KEPT = ERRORS_LISTED  # errors stored on the ImportBatch row
 ANALYZE_ROWS = 10_000  # refresh planner statistics after writing this many rows (and 10%)
 
 Layout = list[tuple[int | None, Column]]
@@ -76,11 +81,28 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    errors: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # in row order, once finished
+    errors_omitted: int = 0  # errors beyond the first ERRORS_LISTED, counted only
+    _kept: list = field(default_factory=list, repr=False)  # heap: the lowest rows so far
+    _found: int = 0
 
     def reject(self, row: int, problems: list[tuple[str | None, str]]) -> None:
+        """Count a refused row; keep its errors if they are among the first by row."""
         self.rejected += 1
-        self.errors.extend({"row": row, "field": f, "reason": r} for f, r in problems)
+        for f, r in problems:
+            self._found += 1  # later-found errors of one row sort after earlier ones
+            item = (-row, -self._found, {"row": row, "field": f, "reason": r})
+            if len(self._kept) < ERRORS_LISTED:
+                heapq.heappush(self._kept, item)
+            elif item > self._kept[0]:
+                heapq.heapreplace(self._kept, item)
+                self.errors_omitted += 1
+            else:
+                self.errors_omitted += 1
+
+    def finish_errors(self) -> None:
+        """Set ``errors`` to the kept errors in row order (a row's fields in order)."""
+        self.errors = [e for _, _, e in sorted(self._kept, reverse=True)]
 
     @property
     def counts(self) -> dict:
@@ -89,7 +111,8 @@ class ImportReport:
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "filename": self.filename, "batch_id": self.batch_id,
-                "sha256": self.sha256, **self.counts, "errors": list(self.errors)}
+                "sha256": self.sha256, **self.counts, "errors": list(self.errors),
+                "errors_omitted": self.errors_omitted}
 
     def summary(self) -> str:
         return (f"{self.kind} {self.filename}: {self.total} rows, {self.created} created, "
@@ -105,10 +128,36 @@ def format_for(kind: str) -> Format:
     return fmt
 
 
-def _hashed(stream: TextIO, hasher) -> Iterator[str]:
-    for line in stream:
-        hasher.update(line.encode("utf-8"))
-        yield line
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")  # split after a CR not followed by LF
+
+
+def _lines(stream: BinaryIO | TextIO, hasher, filename: str) -> Iterator[str]:
+    """The text lines of ``stream``, hashing what they hold (a leading BOM excluded).
+
+    A binary stream is decoded as UTF-8 one physical line at a time, so undecodable
+    bytes raise :class:`InvalidInput` naming their exact line and byte; lines end at
+    LF, CRLF or a lone CR as with ``newline=""``. A text stream is taken as decoded.
+    """
+    for number, line in enumerate(stream, start=1):
+        if isinstance(line, str):
+            hasher.update(line.encode("utf-8"))
+            yield line
+            continue
+        if number == 1 and line.startswith(codecs.BOM_UTF8):
+            line = line[len(codecs.BOM_UTF8):]
+        hasher.update(line)
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{filename}: unreadable line {number}: byte {exc.start + 1} "
+                f"(0x{line[exc.start]:02x}) is not UTF-8; save the file as UTF-8 and "
+                "import it again", details={"line": number, "byte": exc.start + 1}
+            ) from None
+        if "\r" in text[:-2]:
+            yield from _LONE_CR.split(text)
+        else:
+            yield text
 
 
 def read_header(reader: Iterator[list[str]], fmt: Format) -> tuple[Layout, int]:
@@ -325,18 +374,20 @@ def _record_batch(session: Session, report: ImportReport, *, actor: str, now: da
                           **report.counts})
 
 
-def import_csv(session: Session, kind: str, stream: TextIO, *, filename: str, actor: str,
-               now: datetime, progress: Callable[[int], None] | None = None
+def import_csv(session: Session, kind: str, stream: BinaryIO | TextIO, *, filename: str,
+               actor: str, now: datetime, progress: Callable[[int], None] | None = None
                ) -> ImportReport:
     """Import one partner CSV of ``kind`` (see the module docstring for the contract).
 
-    ``stream`` is a text stream (open files with ``newline=""``); ``progress`` is called
+    ``stream`` is a binary stream of UTF-8 (a BOM is dropped; undecodable bytes are
+    reported with their line) or a text stream (open files with ``newline=""``; its
+    decoding errors can only be placed near a line); ``progress`` is called
     with the number of rows read so far after each chunk. Raises :class:`InvalidInput`
     for a bad kind, a bad header or an unreadable file.
     """
     fmt = format_for(kind)
     hasher = hashlib.sha256()
-    reader = csv.reader(_hashed(stream, hasher))
+    reader = csv.reader(_lines(stream, hasher, filename))
     try:
         layout, width = read_header(reader, fmt)
         session.flush()
@@ -348,12 +399,15 @@ def import_csv(session: Session, kind: str, stream: TextIO, *, filename: str, ac
                 writer.apply(chunk, report)
                 if progress is not None:
                     progress(report.total)
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{filename}: unreadable near line {reader.line_num}: {exc}",
+    except csv.Error as exc:
+        raise InvalidInput(f"{filename}: unreadable line {reader.line_num}: {exc}",
                            details={"line": reader.line_num}) from exc
+    except UnicodeDecodeError as exc:  # a text stream decodes ahead of the lines read
+        raise InvalidInput(f"{filename}: unreadable after line {reader.line_num}: {exc}",
+                           details={"line": reader.line_num + 1}) from exc
     if report.created + report.updated >= max(ANALYZE_ROWS, writer.watermark // 10):
         refresh_statistics(session, fmt.table)  # as autovacuum would, but now
-    report.errors.sort(key=lambda e: e["row"])  # stable: a row's fields stay in order
+    report.finish_errors()
     if writer.updated_any:  # rows changed behind the ORM's back: reload on next access
         for obj in list(session.identity_map.values()):
             if isinstance(obj, fmt.model):

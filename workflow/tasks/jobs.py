@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from db.models import Case
-from db.session import transaction
+from db.session import run_in_transaction
 from workflow.tasks.compliance import compliance_rulesets, evaluate_compliance_many
 from workflow.tasks.outbox import DeliveryReport, deliver_outbox
 from workflow.tasks.reminders import ReminderReport, remind_and_escalate
@@ -42,17 +42,20 @@ def run_task_jobs(runtime, now: datetime, *, actor: str = "scheduler",
 
     settings = runtime.settings
     report = TaskJobReport()
-    with transaction(runtime.sessions) as session:
+
+    def compliance(session) -> int:
         cases = list(session.scalars(select(Case).where(
             Case.closed_at.is_(None), Case.state.in_(ACTIVE_STATES)).order_by(Case.id)
             .limit(batch)))
         policy = policy_in_force(session, settings, now)
-        report.raised = len(evaluate_compliance_many(
+        return len(evaluate_compliance_many(
             session, cases, now=now, actor=actor, policy=policy,
             rulesets=compliance_rulesets(policy)))
-    with transaction(runtime.sessions) as session:
-        report.reminders = remind_and_escalate(session, now=now, actor=actor,
-                                               settings=settings)
+
+    # Each step runs again from the start if it lost to a concurrent transaction.
+    report.raised = run_in_transaction(runtime.sessions, compliance)
+    report.reminders = run_in_transaction(runtime.sessions, lambda session: remind_and_escalate(
+        session, now=now, actor=actor, settings=settings))
     report.delivery = deliver_outbox(
         runtime.sessions, settings.smtp, now=now,
         retry_base_seconds=settings.tasks["retry_base_seconds"],
