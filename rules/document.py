@@ -179,7 +179,9 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def _parse_yaml(text: str, file: str) -> dict:
+def parse_yaml(text: str, file: str) -> dict:
+    """The top-level mapping of a YAML document, loaded within the limits above (also used
+    for stage-policy documents); :class:`RuleSetError` names where it fails."""
     if len(text) > MAX_CHARS:
         raise RuleSetError([Problem(file, None, "document", f"is {len(text)} characters "
                                     f"long; a rule document may have at most {MAX_CHARS}")])
@@ -247,7 +249,7 @@ def load_document(text: str, *, file: str = "<document>") -> RuleSetDocument:
 
     Raises :class:`RuleSetError` listing every problem (``file, rule id, path, reason``).
     """
-    raw = _parse_yaml(text, file)
+    raw = parse_yaml(text, file)
     try:
         data = DocumentSchema().load(raw)
     except ValidationError as exc:

@@ -13,7 +13,7 @@ from rules.errors import RuleSetError
 from rules.library import shipped_documents
 from workflow.advance import due_case_ids
 from workflow.config import load_settings
-from workflow.policy.document import MAX_BYTES, load_policy
+from workflow.policy.document import MAX_BYTES, is_policy_text, load_policy
 from workflow.policy.publishing import preview_version, publish_version
 from workflow.policy.store import (
     policy_document_of,
@@ -65,6 +65,9 @@ def test_bad_policies_are_refused_with_purpose_path_and_reason(session, now):
     deep = "kind: stage-policy\ndescription: " + "[" * 10 + "]" * 10
     assert "nested deeper" in _problems(deep)[0][2]
     assert "not valid YAML" in _problems("kind: stage-policy\n: : [")[0][2]
+    bomb = "kind: stage-policy\na: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"
+    assert "aliases (*name) are not allowed" in _problems(bomb)[0][2]
+    assert not is_policy_text(bomb) and not is_policy_text("[" * 5000 + "]" * 5000)
     # References: a rule set must be published and written for a stage of its purpose.
     refs = yaml.safe_load(_seed_text(session))
     refs["purposes"]["mapping"]["rulesets"] += ["no-such-set", "lead-professional"]

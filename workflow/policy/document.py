@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from rules.document import parse_yaml
 from rules.errors import Problem, RuleSetError
 
 POLICY_NAME = "stage-policy"
@@ -183,15 +184,7 @@ def _parse(text: str, file: str) -> dict:
     if len(text.encode("utf-8", "replace")) > MAX_BYTES:
         raise RuleSetError([Problem(file, None, "document",
                                     f"larger than {MAX_BYTES} bytes")])
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
-        raise RuleSetError([Problem(file, None, where, "not valid YAML: "
-                                    + str(getattr(exc, "problem", None) or exc))]) from exc
-    if not isinstance(raw, dict):
-        raise RuleSetError([Problem(file, None, "document", "expected a mapping at the top")])
+    raw = parse_yaml(text, file)
     if _depth(raw) > MAX_DEPTH:
         raise RuleSetError([Problem(file, None, "document",
                                     f"nested deeper than {MAX_DEPTH} levels")])
@@ -200,9 +193,11 @@ def _parse(text: str, file: str) -> dict:
 
 def is_policy_text(text: str) -> bool:
     """True when ``text`` declares itself a stage policy (``kind: stage-policy``)."""
+    if len(text) > MAX_BYTES:
+        return False
     try:
-        raw = yaml.safe_load(text) if len(text) <= MAX_BYTES else None
-    except yaml.YAMLError:
+        raw = parse_yaml(text, "<policy?>")
+    except RuleSetError:
         return False
     return isinstance(raw, dict) and raw.get("kind") == POLICY_KIND
 
