@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "cli.audit",
     "cli.partners",
     "cli.tasks",
+    "cli.reports",
 )
 
 

@@ -1,4 +1,4 @@
-"""Partner data commands: import, demo generate / load, report top-arrested.
+"""Partner data commands: import, import history, demo generate / load.
 
 ``iom import`` exits 0 when every row was imported, 3 when some rows were rejected,
 2 on a file-level error (missing file, bad header, unreadable bytes: nothing imported)
@@ -90,27 +90,6 @@ def _demo_load(args) -> int:
     return 0
 
 
-def _top_arrested(args) -> int:
-    from workflow.partners.reports import default_window, top_arrested
-
-    start, end = default_window(args.start and _parse_date(args.start, "--from"),
-                                args.end and _parse_date(args.end, "--to"),
-                                today=parse_now(args.now).date())
-    with session_scope(args) as session:
-        result = top_arrested(session, start=start, end=end)
-    if args.json:
-        print_json(result)
-        return 0
-    print(f"Top repeat arrested suspects, {result['start']} to {result['end']}")
-    print(f"individuals arrested: {result['individuals_arrested']}; "
-          f"arrests: {result['arrests']}")
-    print(f"{'top':>6}  {'% of individuals arrested':>26}  {'arrests':>8}")
-    for row in result["rows"]:
-        print(f"{row['top']:>6}  {row['share_of_individuals_pct']:>25.2f}%  "
-              f"{row['arrests']:>8}")
-    return 0
-
-
 def _positive(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 500:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 500")
@@ -196,12 +175,3 @@ def register(sub) -> None:
     imp.set_defaults(func=_import)
     _register_history(sub)
     _register_demo(sub)
-    report = sub.add_parser("report", help="partner data reports")
-    report_sub = report.add_subparsers(dest="report_command", required=True)
-    top = report_sub.add_parser("top-arrested", help="top repeat arrested suspects")
-    top.add_argument("--from", dest="start",
-                     help="YYYY-MM-DD (default: two years before --to, plus one day)")
-    top.add_argument("--to", dest="end", help="YYYY-MM-DD, inclusive (default: today)")
-    top.add_argument("--now", help="ISO instant taken as today (default: now)")
-    top.add_argument("--json", action="store_true")
-    top.set_defaults(func=_top_arrested)

@@ -22,7 +22,8 @@ from workflow.cases import open_missing_cases
 from workflow.demo import generate_borough, load_demo
 from workflow.demo.generate import DEMO_OFFENDER_MANAGERS
 from workflow.facts import facts_for_cases
-from workflow.partners import import_csv, top_arrested
+from workflow.partners import import_csv
+from workflow.reports import top_arrested
 from workflow.users import authenticate
 
 ROOT = Path(__file__).resolve().parents[1]

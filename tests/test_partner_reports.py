@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 
 from workflow.errors import InvalidInput
-from workflow.partners import import_csv, top_arrested
+from workflow.partners import import_csv
+from workflow.reports import top_arrested
 
 PEOPLE = "partner_ref,given_name,family_name,sex,date_of_birth\n" + "".join(
     f"P{i},N{i},F{i},M,1990-01-01\n" for i in range(1, 8))
@@ -62,7 +63,7 @@ def test_top_arrested_on_a_hand_counted_file(session, now):
 
 
 def test_seed_percentages_round_like_the_seed(session):
-    from workflow.partners.reports import percent
+    from workflow.reports.top_arrested import percent
 
     # Barnet: 0.14%, 0.29%, 1.45%, 2.9% of about 6,900 individuals arrested.
     assert [percent(n, 6897) for n in (10, 20, 100, 200)] == [0.14, 0.29, 1.45, 2.9]

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from db.models import OffendingEvent
-from workflow.partners.reports import default_window
+from workflow.reports.top_arrested import default_window
 
 
 def _auth(token):

@@ -1,17 +1,22 @@
-"""Reports computed from case data: the seed 002 "top repeat arrested suspects" table."""
+"""Board reports computed from case data (workflow/reports/): JSON, or CSV with ``format=csv``."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from flask import g
+from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow.validate import OneOf, Range
 
 from api.auth import roles
 from api.edge import BoundedDate
-from workflow.partners.reports import default_window, top_arrested
+from db.models.people import EVENT_KINDS
+from workflow.reports.catalogue import run
+from workflow.reports.render import plain, to_csv
+from workflow.reports.top_arrested import default_window, top_arrested
 
 blp = Blueprint("reports", __name__, description="Reports")
 
@@ -38,3 +43,100 @@ class TopArrested(MethodView):
         start, end = default_window(query.get("start"), query.get("end"),
                                     today=datetime.now(UTC).date())
         return top_arrested(g.session, start=start, end=end)
+
+
+class ReportQuery(TopArrestedQuery):
+    format = fields.String(load_default="json", validate=OneOf(("json", "csv")),
+                           metadata={"description": "json (default) or csv"})
+
+
+def _kind():
+    return fields.String(validate=OneOf(EVENT_KINDS),
+                         metadata={"description": "events counted (default conviction)"})
+
+
+def _months():
+    return fields.Integer(validate=Range(1, 60))
+
+
+class ExpansionQuery(ReportQuery):
+    stream = fields.String(metadata={"description": "candidates: a cohort stream"})
+    ruleset = fields.String(metadata={"description": "candidates: a rule set's selection"})
+    refs = fields.List(fields.String(), metadata={"description": "candidates: partner refs"})
+    reference = fields.String()
+    reduction = fields.Float(validate=Range(0, 1, max_inclusive=False))
+
+
+class CohortEffectQuery(ReportQuery):
+    as_of = BoundedDate(data_key="as-of")
+    kind = _kind()
+    baseline_months = fields.Integer(data_key="baseline-months", validate=Range(1, 60))
+    followup_months = fields.Integer(data_key="followup-months", validate=Range(1, 60))
+    min_days_at_risk = fields.Integer(data_key="min-days-at-risk", validate=Range(1, 365))
+    replicates = fields.Integer(validate=Range(10, 5000))
+    seed = fields.Integer()
+
+
+class TargetsQuery(ReportQuery):
+    reduction_pct = fields.Float(data_key="reduction-pct", required=True,
+                                   validate=Range(0, 100, max_inclusive=False))
+    baseline = fields.Integer(validate=Range(0, None))
+    kind = _kind()
+
+
+class CostQuery(ReportQuery):
+    as_of = BoundedDate(data_key="as-of")
+    kind = _kind()
+    baseline_months = fields.Integer(data_key="baseline-months", validate=Range(1, 60))
+    price_year = fields.String(data_key="price-year")
+    reference = fields.String()
+    replicates = fields.Integer(validate=Range(10, 5000))
+    seed = fields.Integer()
+
+
+class CaseloadQuery(ReportQuery):
+    target_size = fields.Integer(data_key="target-size", validate=Range(1, None))
+
+
+def _report(name: str, query: dict):
+    """Run a catalogue report for the query; JSON, or CSV with the method note."""
+    query = dict(query)
+    fmt = query.pop("format")
+    for key in ("reduction", "reduction_pct"):  # floats in the contract, Decimal inside
+        if key in query:
+            query[key] = Decimal(str(query[key]))
+    start, end = default_window(query.pop("start", None), query.pop("end", None),
+                                today=datetime.now(UTC).date())
+    result = run(g.session, name, start=start, end=end, **query)
+    if fmt == "csv":
+        return Response(to_csv(result), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{name}_{start}_{end}.csv"'})
+    return plain(result)
+
+
+def _route(name: str, schema: type[Schema], doc: str) -> None:
+    class View(MethodView):
+        @roles("team_lead", "police", "auditor")
+        @blp.arguments(schema, location="query")
+        @blp.response(200)
+        def get(self, query):
+            return _report(name, query)
+
+    View.get.__doc__ = doc
+    View.__name__ = f"Report_{name.replace('-', '_')}"
+    blp.route(f"/reports/{name}")(View)
+
+
+_route("expansion", ExpansionQuery,
+       "Expansion estimate for a candidate list (exactly one of stream, ruleset, refs), "
+       "with its method note.")
+_route("cohort-effect", CohortEffectQuery,
+       "Change in offending since joining against the panel-rejected comparison group, "
+       "with bootstrap intervals, small-number flags and the method note.")
+_route("targets", TargetsQuery,
+       "A % reduction target against a baseline, actual vs allowed month by month.")
+_route("cost", CostQuery,
+       "Home Office cost of the cohort's crime before / during / after joining.")
+_route("caseload", CaseloadQuery,
+       "Open cases by stream and state, entries and exits per month, panel outcomes, "
+       "tasks on time / late / overdue per agency, active cohort against a target.")
