@@ -240,7 +240,7 @@ def test_an_unpublished_guard_rule_set_is_a_config_error(session, now):
 
     docs = guard_documents(session, ("youth-age-floor", "mappa-exclusion"), now=now)
     assert [d.name for d in docs] == ["youth-age-floor", "mappa-exclusion"]
-    with pytest.raises(ConfigError, match=r"\[stages.exclusion\].*out-of-area"):
+    with pytest.raises(ConfigError, match=r"stage exclusion: .*out-of-area"):
         guard_documents(session, ("mappa-exclusion", "out-of-area"), now=now)
 
 

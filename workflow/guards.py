@@ -30,10 +30,9 @@ from rules.document import RuleSetDocument
 from rules.engine import RuleEngine, default_engine
 from workflow import audit
 from workflow.config import Settings
-from workflow.errors import ConfigError, NotFound
 from workflow.facts import facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS, TERMINAL, fire
-from workflow.rulesets import document_of, published_row
+from workflow.rulesets import active_documents
 from workflow.tasks.routing import OUTSTANDING
 
 if TYPE_CHECKING:
@@ -61,15 +60,7 @@ def guard_documents(session: Session, names: Iterable[str], *, now: datetime
     """The guard rule sets in force at ``now``, evaluated in every state whatever their
     ``stages`` say (a set written before guards existed still guards). Raises
     :class:`ConfigError` when one is not published."""
-    docs = []
-    for name in names:
-        try:
-            doc = document_of(published_row(session, name, on=now))
-        except NotFound as exc:
-            raise ConfigError(f"[stages.{GUARD_STAGE}]: {exc.message}") from exc
-        if doc.in_force(now.date()):
-            docs.append(doc)
-    return docs
+    return active_documents(session, GUARD_STAGE, tuple(names), now=now, any_stage=True)
 
 
 def overridden_rules(case: Case) -> set[str]:

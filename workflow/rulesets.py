@@ -7,7 +7,9 @@ cached but parsed documents, which are immutable and keyed by content hash.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,18 +23,27 @@ from workflow.errors import ConfigError, NotFound
 # Shipped defaults without an effective_from are treated as in force since this date.
 SHIPPED_IN_FORCE_FROM = date(2000, 1, 1)
 
+T = TypeVar("T")
+
 _parsed: dict[str, RuleSetDocument] = {}
 _parsed_lock = threading.Lock()
 
 
+def parsed_once(row: RuleSetVersion, cache: dict, lock: threading.Lock,
+                load: Callable[..., T]) -> T:
+    """``load(row.document, file=...)`` once per content hash: a stored version never
+    changes, so its parse is kept in ``cache`` (guarded by ``lock``)."""
+    with lock:
+        doc = cache.get(row.version)
+        if doc is None:
+            doc = load(row.document, file=f"{row.name}@{row.version[:12]}")
+            cache[row.version] = doc
+        return doc
+
+
 def document_of(row: RuleSetVersion) -> RuleSetDocument:
     """The parsed document of a stored version (cached by content hash)."""
-    with _parsed_lock:
-        doc = _parsed.get(row.version)
-        if doc is None:
-            doc = load_document(row.document, file=f"{row.name}@{row.version[:12]}")
-            _parsed[row.version] = doc
-        return doc
+    return parsed_once(row, _parsed, _parsed_lock, load_document)
 
 
 def sync_shipped(session: Session, *, now: datetime, actor: str = "system") -> list[str]:
@@ -89,11 +100,12 @@ def published_row(session: Session, name: str, *, on: datetime | None = None
 
 
 def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
-                     now: datetime) -> list[RuleSetDocument]:
+                     now: datetime, any_stage: bool = False) -> list[RuleSetDocument]:
     """The documents of ``names`` in force for ``stage`` at ``now``.
 
-    Raises :class:`ConfigError` when a configured rule set is unpublished or is not
-    written for ``stage``; documents outside their effective dates are skipped.
+    Raises :class:`ConfigError` when a configured rule set is unpublished or (unless
+    ``any_stage``: the exclusion guards run in every state) is not written for
+    ``stage``; documents outside their effective dates are skipped.
     """
     docs = []
     for name in names:
@@ -101,7 +113,7 @@ def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
             doc = document_of(published_row(session, name, on=now))
         except NotFound as exc:
             raise ConfigError(f"stage {stage}: {exc.message}") from exc
-        if stage not in doc.stages:
+        if not any_stage and stage not in doc.stages:
             raise ConfigError(f"stage {stage}: rule set {name} is written for "
                               f"{', '.join(doc.stages)}")
         if doc.in_force(now.date()):

@@ -31,7 +31,7 @@ from workflow.policy.document import (
     load_policy,
     seed_document,
 )
-from workflow.rulesets import SHIPPED_IN_FORCE_FROM, document_of, published_row
+from workflow.rulesets import SHIPPED_IN_FORCE_FROM, document_of, parsed_once, published_row
 
 POLICY_STAGE = "policy"
 
@@ -41,12 +41,7 @@ _lock = threading.Lock()
 
 def policy_document_of(row: RuleSetVersion) -> PolicyDocument:
     """The parsed policy of a stored version (cached by content hash)."""
-    with _lock:
-        doc = _parsed.get(row.version)
-        if doc is None:
-            doc = load_policy(row.document, file=f"{row.name}@{row.version[:12]}")
-            _parsed[row.version] = doc
-        return doc
+    return parsed_once(row, _parsed, _lock, load_policy)
 
 
 def policy_row(session: Session, *, on: datetime | None = None) -> RuleSetVersion | None:
