@@ -61,23 +61,34 @@ def sync_shipped(session: Session, *, now: datetime, actor: str = "system") -> l
             continue
         in_force = datetime.combine(doc.effective_from or SHIPPED_IN_FORCE_FROM, time(),
                                     tzinfo=UTC)
-        reason = "default rule set shipped with the service"
-        row = RuleSetVersion(
-            name=name, version=doc.version, stage=",".join(doc.stages), document=doc.text,
-            status="published", reason=reason, created_by=actor, created_at=now,
-            approved_by=actor, approved_at=now, published_by=actor, published_at=now)
-        session.add(row)
-        session.add(RuleSetPublication(name=name, version=row, kind="shipped",
-                                       published_at=in_force, recorded_at=now, actor=actor,
-                                       reason=reason))
-        audit.record(session, kind="ruleset.published", actor=actor, occurred_at=now,
-                     summary=f"Rule set {name} version {doc.version[:12]} published "
-                             f"(shipped default, in force from {in_force.date()})",
-                     payload={"ruleset": name, "version": doc.version, "reason": reason,
-                              "in_force_from": in_force.isoformat()})
+        publish_shipped(session, name=name, version=doc.version, stage=",".join(doc.stages),
+                        text=doc.text, in_force=in_force, now=now, actor=actor,
+                        reason="default rule set shipped with the service",
+                        summary=f"Rule set {name} version {doc.version[:12]} published "
+                                f"(shipped default, in force from {in_force.date()})")
         published.append(name)
     session.flush()
     return published
+
+
+def publish_shipped(session: Session, *, name: str, version: str, stage: str, text: str,
+                    in_force: datetime, now: datetime, actor: str, reason: str,
+                    summary: str) -> RuleSetVersion:
+    """Store ``text`` as a published shipped default of ``name``, in force from
+    ``in_force`` and recorded at ``now``, with its publication and audit entry."""
+    row = RuleSetVersion(
+        name=name, version=version, stage=stage, document=text, status="published",
+        reason=reason, created_by=actor, created_at=now, approved_by=actor,
+        approved_at=now, published_by=actor, published_at=now)
+    session.add(row)
+    session.add(RuleSetPublication(name=name, version=row, kind="shipped",
+                                   published_at=in_force, recorded_at=now, actor=actor,
+                                   reason=reason))
+    audit.record(session, kind="ruleset.published", actor=actor, occurred_at=now,
+                 summary=summary, payload={"ruleset": name, "version": version,
+                                           "reason": reason,
+                                           "in_force_from": in_force.isoformat()})
+    return row
 
 
 def published_row(session: Session, name: str, *, on: datetime | None = None

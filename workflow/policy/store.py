@@ -17,9 +17,8 @@ from datetime import UTC, datetime, time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import RuleSetPublication, RuleSetVersion
+from db.models import RuleSetVersion
 from rules.errors import Problem
-from workflow import audit
 from workflow.advance import Policy
 from workflow.config import Settings
 from workflow.errors import NotFound
@@ -31,7 +30,13 @@ from workflow.policy.document import (
     load_policy,
     seed_document,
 )
-from workflow.rulesets import SHIPPED_IN_FORCE_FROM, document_of, parsed_once, published_row
+from workflow.rulesets import (
+    SHIPPED_IN_FORCE_FROM,
+    document_of,
+    parsed_once,
+    publish_shipped,
+    published_row,
+)
 
 POLICY_STAGE = "policy"
 
@@ -74,21 +79,12 @@ def seed_policy(session: Session, settings: Settings, *, now: datetime,
         return None
     doc = seed_document(settings)
     in_force = datetime.combine(SHIPPED_IN_FORCE_FROM, time(), tzinfo=UTC)
-    reason = "shipped default, seeded from config.toml"
-    row = RuleSetVersion(name=POLICY_NAME, version=doc.version, stage=POLICY_STAGE,
-                         document=doc.text, status="published", reason=reason,
-                         created_by=actor, created_at=now, approved_by=actor,
-                         approved_at=now, published_by=actor, published_at=now)
-    session.add(row)
-    session.add(RuleSetPublication(name=POLICY_NAME, version=row, kind="shipped",
-                                   published_at=in_force, recorded_at=now, actor=actor,
-                                   reason=reason))
-    audit.record(session, kind="ruleset.published", actor=actor, occurred_at=now,
-                 summary=f"Stage policy version {doc.version[:12]} published (shipped "
-                         f"default seeded from config.toml, in force from "
-                         f"{in_force.date()})",
-                 payload={"ruleset": POLICY_NAME, "version": doc.version, "reason": reason,
-                          "in_force_from": in_force.isoformat()})
+    publish_shipped(session, name=POLICY_NAME, version=doc.version, stage=POLICY_STAGE,
+                    text=doc.text, in_force=in_force, now=now, actor=actor,
+                    reason="shipped default, seeded from config.toml",
+                    summary=f"Stage policy version {doc.version[:12]} published (shipped "
+                            f"default seeded from config.toml, in force from "
+                            f"{in_force.date()})")
     session.flush()
     return doc.version
 
