@@ -26,7 +26,7 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     """Build the app on ``runtime``. Each request runs in one transaction: committed when
     the response is a success, rolled back otherwise, and run again when it lost to a
     concurrent transaction (``api/transactions.py``)."""
-    app = RetryingFlask("iom")
+    app = RetryingFlask("iom", static_folder=None)  # the pages serve theirs (web/)
     app.config.update(
         API_TITLE="IOM case workflow",
         API_VERSION="v1",
@@ -51,4 +51,8 @@ def create_app(runtime: Runtime) -> RetryingFlask:
 
     for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+
+    from web import register as register_pages
+
+    app.extensions[errors.PAGE_ERRORS] = register_pages(app, runtime)
     return app

@@ -16,7 +16,10 @@ ALL_ROLES = ("team_lead", "offender_manager", "police", "auditor", "admin")
 
 
 def authenticate_request() -> None:
-    """``before_request``: resolve ``Authorization: Bearer <token>`` to ``g.user``."""
+    """``before_request``: resolve ``Authorization: Bearer <token>`` to ``g.user`` on the
+    API (``/api/``); the web pages (``web/``) sign their users in with a session cookie."""
+    if not request.path.startswith("/api/"):
+        return
     if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
         return
     header = request.headers.get("Authorization", "")

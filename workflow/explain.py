@@ -276,6 +276,20 @@ def explain_case(session: Session, case_id: int) -> list[ExplainLine]:
     return lines
 
 
+def explain_task(session: Session, case_id: int, task_id: int) -> str | None:
+    """Why a task was raised, in plain words: the rule, its version and publisher, the
+    facts that matched against what the rule requires (from the task's ``task.created``
+    audit entry); None when the task was not raised by a rule decision."""
+    for entry in audit.iter_chain(session, case_id=case_id):
+        p = entry.payload if isinstance(entry.payload, dict) else {}
+        if entry.kind == "task.created" and p.get("task_id") == task_id:
+            decision = p.get("decision")
+            if isinstance(decision, dict) and decision.get("ruleset"):
+                return describe_decision(decision, _Versions(session))
+            return None
+    return None
+
+
 def _stamp(line: ExplainLine) -> str:
     return f"  {day(line.at)} {line.at:%H:%M} UTC  [entry {line.seq}]  {line.text}"
 

@@ -1,7 +1,14 @@
 """All models, imported in dependency order so metadata is complete."""
 
 from db.models.cases import Case, Task
-from db.models.governance import ROLES, AuditEntry, ImportBatch, RuleSetVersion, User
+from db.models.governance import (
+    ROLES,
+    AuditEntry,
+    ImportBatch,
+    RuleSetVersion,
+    SignInAttempt,
+    User,
+)
 from db.models.panel import DECISIONS, PanelItem, PanelMeeting
 from db.models.people import (
     EVENT_KINDS,
@@ -18,7 +25,7 @@ from db.models.tasking import COMPLIANCE_KINDS, ComplianceEvent, Notification  #
 
 __all__ = [
     "ROLES", "EVENT_KINDS", "FLAG_KINDS", "SUPERVISION_PROVIDERS",
-    "AuditEntry", "ImportBatch", "RuleSetVersion", "User",
+    "AuditEntry", "ImportBatch", "RuleSetVersion", "SignInAttempt", "User",
     "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
     "Case", "Task", "RuleSetPublication",
     "DECISIONS", "PanelItem", "PanelMeeting",
