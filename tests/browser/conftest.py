@@ -21,7 +21,7 @@ import os
 import shutil
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -55,6 +55,42 @@ class LiveServer:
             user_id = user.id
             session.commit()
         return user_id
+
+
+    def supervised_case(self, om_id: int, *, agency: str = "CRC", ogrs: int = 81,
+                        offence: str = "theft", ref: str | None = None) -> int:
+        """A person newly convicted (30 days ago) with an OGRS score, supervised by the
+        user ``om_id``, and a mapping case due now; returns the case id."""
+        from db.models import Assessment, Case, OffendingEvent, Person, Supervision
+
+        now = datetime.now(UTC)
+        with self.session() as session:
+            n = session.query(Person).count() + 1
+            person = Person(partner_ref=ref or f"BR{n:04d}", given_name="Jordan",
+                            family_name=f"Example{n}", sex="M", date_of_birth=date(1990, 5, 1))
+            convicted = (now - timedelta(days=30)).date()
+            session.add_all([
+                person,
+                OffendingEvent(partner_ref=f"BC{n}", person=person, kind="conviction",
+                               occurred_on=convicted, offence_category=offence),
+                Assessment(partner_ref=f"BO{n}", person=person, assessed_on=convicted,
+                           ogrs_2yr=ogrs),
+                Supervision(partner_ref=f"BS{n}", person=person, provider=agency,
+                            offender_manager_user_id=om_id,
+                            start_on=(now - timedelta(days=40)).date())])
+            case = Case(person=person, state="mapping", state_since=now - timedelta(days=1),
+                        opened_at=now - timedelta(days=1), next_due_at=now)
+            session.add(case)
+            session.flush()
+            case_id = case.id
+            session.commit()
+        return case_id
+
+    def tick(self, now: datetime | None = None):
+        """One scheduler pass, as the running scheduler would do it."""
+        from scheduler.jobs import advance_due
+
+        return advance_due(self.runtime, now=now or datetime.now(UTC))
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +163,16 @@ def _sign_in(page, server: LiveServer, username: str, password: str = PASSWORD) 
     page.click("#sign-in")
 
 
+def _tab_to(page, selector: str, limit: int = 60) -> None:
+    """Press Tab until the element matching ``selector`` has the focus (keyboard only)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            return
+    raise AssertionError(f"{selector} never got the focus in {limit} presses of Tab")
+
+
 def _check_page(page, name: str) -> None:
     """axe-core: no serious or critical violation; no CSP violation or script error;
     a full-page screenshot in var/screenshots/<name>.png."""
@@ -154,3 +200,9 @@ def sign_in():
 def check_page():
     """``check_page(page, name)``: axe, CSP/console errors, screenshot (see module doc)."""
     return _check_page
+
+
+@pytest.fixture
+def tab_to():
+    """``tab_to(page, selector)``: press Tab until ``selector`` has the focus."""
+    return _tab_to
