@@ -218,3 +218,16 @@ def test_demo_users_get_known_passwords_listed_until_changed(session, now):
     ensure_demo_users(session, now=now)  # a second make run keeps a changed password
     session.commit()
     assert "om1" not in [u["username"] for u in demo_sign_ins(session)]
+
+
+def test_serve_prints_the_sign_in_address_and_demo_passwords_first(session, runtime, now,
+                                                                   capsys):
+    from cli.core import _sign_in_banner
+    from workflow.demo.seed import ensure_demo_users
+
+    ensure_demo_users(session, now=now)
+    session.commit()
+    _sign_in_banner(runtime)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Sign in at http://127.0.0.1:8000/sign-in"
+    assert any(line.split()[:2] == ["om1", "om1-demo-password"] for line in lines)
