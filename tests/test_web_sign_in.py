@@ -225,3 +225,22 @@ def test_demo_users_get_known_passwords_printed_first_until_changed(session, now
     session.commit()
     assert "om1" not in [u["username"] for u in demo_sign_ins(session)]
 
+
+
+def test_secret_key_file_created_private_once_and_refused_when_short(tmp_path):
+    import os
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from web.security import secret_key
+    from workflow.errors import ConfigError
+
+    path = tmp_path / "keys" / "web.key"
+    with ThreadPoolExecutor(8) as pool:  # racing first starts all get the one key
+        keys = set(pool.map(lambda _: secret_key(str(path)), range(16)))
+    assert len(keys) == 1 and len(keys.pop()) == 64
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["web.key"]
+    path.write_text("short\n")
+    with pytest.raises(ConfigError, match="fewer than 32"):
+        secret_key(str(path))
