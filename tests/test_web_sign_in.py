@@ -55,7 +55,13 @@ def test_lock_out_per_username_and_address_with_a_moving_clock(session, om, now)
     with pytest.raises(LockedOut):
         _try(session, PASSWORD, now + timedelta(minutes=5))  # right password, still locked
     assert _try(session, PASSWORD, now, address="10.0.0.2").id == om.id  # another address
-    assert _try(session, PASSWORD, locked.value.until + timedelta(seconds=1)).id == om.id
+    later = locked.value.until + timedelta(seconds=1)
+    assert _try(session, PASSWORD, later).id == om.id
+    from db.models import SignInAttempt
+
+    kept = session.query(SignInAttempt).filter_by(username="om1").all()
+    assert all(a.at >= later - THROTTLE.window for a in kept)  # the first failure deleted
+    assert len(kept) == 4  # two failures and two successes still within the window
 
 
 def test_a_success_resets_the_count_and_unknown_users_fail_alike(session, om, now,
