@@ -35,11 +35,20 @@ TABLE_STYLE = TableStyle([
 ])
 
 
+def _widths(names: list[str], body: list[list[str]]) -> list[float]:
+    """Each column as wide as its longest cell (7 pt Helvetica, about 4 pt a character)
+    or its longest header word, scaled down together when the page is too narrow."""
+    need = [8 + 4.0 * max([len(w) for w in n.split("_")] + [len(r[i]) for r in body])
+            for i, n in enumerate(names)]
+    scale = min(1.0, WIDTH / sum(need)) if need else 1.0
+    return [w * scale for w in need]
+
+
 def _grid(rows: list[dict], names: list[str]) -> LongTable:
     head = [Paragraph(escape(n.replace("_", " ")), STYLES["head"]) for n in names]
     body = [[cell(r.get(n)) for n in names] for r in rows]
-    width = min(WIDTH / max(1, len(names)), 120)
-    grid = LongTable([head, *body], colWidths=[width] * len(names), repeatRows=1, hAlign="LEFT")
+    grid = LongTable([head, *body], colWidths=_widths(names, body), repeatRows=1,
+                     hAlign="LEFT")
     grid.setStyle(TABLE_STYLE)
     return grid
 
