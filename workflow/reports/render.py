@@ -61,8 +61,11 @@ def _caseload_rows(report: dict) -> list[dict]:
     rows += [{"section": "panel", "decision": d, "cases": n}
              for d, n in report["panel_outcomes"].items()]
     rows += [{"section": "tasks", **r} for r in report["tasks"]]
+    rows += [{"section": "time in stage", **r} for r in report.get("stages", [])]
+    rows += [{"section": "candidates by source", **r} for r in report.get("sources", [])]
     rows.append({"section": "cohort", "cases": report["active_cohort"],
-                 "target_size": report["target_size"], "target_gap": report["target_gap"]})
+                 "target_size": report["target_size"],
+                 "target_by": report.get("target_by"), "target_gap": report["target_gap"]})
     return rows
 
 

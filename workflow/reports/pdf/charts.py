@@ -27,26 +27,29 @@ def _n(value) -> float:
 
 def _legend(drawing: Drawing, names: list[str]) -> None:
     legend = Legend()
-    legend.x, legend.y, legend.fontSize = WIDTH - 150, HEIGHT - 10, 7
+    legend.x, legend.y, legend.fontSize = WIDTH - 150, drawing.height - 10, 7
     legend.alignment, legend.columnMaximum = "right", 4
     legend.colorNamePairs = list(zip(PALETTE, names, strict=False))
     drawing.add(legend)
 
 
 def _title(drawing: Drawing, text: str) -> None:
-    drawing.add(String(0, HEIGHT - 8, text, fontName="Helvetica-Bold", fontSize=8))
+    drawing.add(String(0, drawing.height - 8, text, fontName="Helvetica-Bold", fontSize=8))
 
 
 def bars(title: str, labels: list[str], series: dict[str, list]) -> Drawing:
     """Grouped vertical bars: one group per label, one bar per series."""
-    drawing = Drawing(WIDTH, HEIGHT)
+    angled = len(labels) > 6
+    # Room under the axis for slanted labels (about 1.6 pt a character at 6 pt, 30°).
+    extra = min(90, 1.6 * max(map(len, labels), default=0)) if angled else 0
+    drawing = Drawing(WIDTH, HEIGHT + extra)
     chart = VerticalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 40, 30, WIDTH - 210, HEIGHT - 55
+    chart.x, chart.y, chart.width, chart.height = 40, 30 + extra, WIDTH - 210, HEIGHT - 55
     chart.data = [[_n(v) for v in values] for values in series.values()] or [[0]]
     chart.categoryAxis.categoryNames = labels or [""]
     chart.categoryAxis.labels.fontSize = 6
-    chart.categoryAxis.labels.angle = 30 if len(labels) > 6 else 0
-    chart.categoryAxis.labels.boxAnchor = "ne" if len(labels) > 6 else "n"
+    chart.categoryAxis.labels.angle = 30 if angled else 0
+    chart.categoryAxis.labels.boxAnchor = "ne" if angled else "n"
     chart.valueAxis.labels.fontSize = 6
     chart.valueAxis.valueMin = min(0.0, *(min(d) for d in chart.data))
     for i in range(len(chart.data)):
@@ -140,9 +143,19 @@ def _targets(r: dict) -> list[Drawing]:
 
 
 def _caseload(r: dict) -> list[Drawing]:
-    rows = r["rows"]
-    return [bars("Entries and exits per month", [x["month"] for x in rows],
-                 {"entries": [x["entries"] for x in rows], "exits": [x["exits"] for x in rows]})]
+    rows, stages = r["rows"], r.get("stages", [])
+    sources = [x for x in r.get("sources", []) if not x["source"].startswith("all")]
+    out = [bars("Entries and exits per month", [x["month"] for x in rows],
+                {"entries": [x["entries"] for x in rows], "exits": [x["exits"] for x in rows]})]
+    if stages:
+        out.append(bars("Days in each stage (stays ended in the period)",
+                        [x["stage"] for x in stages],
+                        {"median": [x["median_days"] for x in stages],
+                         "90th percentile": [x["p90_days"] for x in stages]}))
+    if sources:
+        out.append(bars("Candidates selected, by source", [x["source"] for x in sources],
+                        {"candidates": [x["candidates"] for x in sources]}))
+    return out
 
 
 def _top(r: dict) -> list[Drawing]:

@@ -69,13 +69,24 @@ def targets(r: dict) -> str:
 def caseload(r: dict) -> str:
     entries = sum(row["entries"] for row in r["rows"])
     exits = sum(row["exits"] for row in r["rows"])
+    by = f" by {r['target_by']}" if r.get("target_by") else ""
     target = ("" if r["target_size"] is None else
-              f" against a target of {cell(r['target_size'])} (gap {cell(r['target_gap'])})")
+              f" against a target of {cell(r['target_size'])}{by} (gap "
+              f"{cell(r['target_gap'])})")
+    stages = [s for s in r.get("stages", []) if s["median_days"] is not None]
+    slowest = max(stages, key=lambda s: s["median_days"], default=None)
+    wait = ("" if slowest is None else
+            f" The longest median stay was in {slowest['stage']}: "
+            f"{cell(slowest['median_days'])} days (90th percentile "
+            f"{cell(slowest['p90_days'])}).")
+    selected = next((x["candidates"] for x in r.get("sources", [])
+                     if x["source"].startswith("all")), None)
+    found = "" if selected is None else f" {cell(selected)} candidates were selected."
     return (f"{cell(r['active_cohort'])} people are in the active cohort{target}. In the "
             f"period {entries} joined and {exits} left; the panel accepted "
             f"{cell(r['panel_outcomes']['accept'])}, deferred "
             f"{cell(r['panel_outcomes']['defer'])} and rejected "
-            f"{cell(r['panel_outcomes']['reject'])}.")
+            f"{cell(r['panel_outcomes']['reject'])}.{found}{wait}")
 
 
 def top_arrested(r: dict) -> str:
