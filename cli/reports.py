@@ -120,7 +120,8 @@ def _run(args) -> int:
     progress = _Progress(args)
     progress.say(f"running {args.report_command} {start} to {end}")
     with session_scope(args) as session:
-        result = run(session, args.report_command, start=start, end=end, **options)
+        result = run(session, args.report_command, start=start, end=end,
+                     progress=progress.say if progress.on else None, **options)
     progress.say(f"{args.report_command} computed")
     fmt = "json" if args.json else args.format
     if fmt == "pdf":
@@ -142,7 +143,7 @@ def _board_pack(args) -> int:
     progress.say(f"board pack {start} to {end}: 6 reports")
     with session_scope(args) as session:
         pack = board_pack(session, start=start, end=end, options=options,
-                          progress=progress.step)
+                          progress=progress.step, say=progress.say if progress.on else None)
     fmt = "json" if args.json else args.format
     if fmt == "pdf":
         from workflow.reports.pdf import board_pack_pdf

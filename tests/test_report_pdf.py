@@ -101,7 +101,12 @@ def test_board_pack_pdf_pages_read_back_with_every_csv_figure(demo_borough):
         missing = [c for c in cells if (c not in words if NUMBER.match(c)
                                         else " ".join(c.split()) not in flat)]
         assert not missing, (name, missing[:20])
-    effect = _iom(env, cwd, "report", "cohort-effect", *PERIOD, "--format", "csv").stdout
+    quiet = _iom(env, cwd, "report", "cohort-effect", *PERIOD, "--format", "csv")
+    assert quiet.stderr == ""  # no progress when stderr is not a terminal
+    effect = quiet.stdout
+    steps = _iom(env, cwd, "report", "cohort-effect", *PERIOD, "--progress").stderr
+    assert "cohort-effect: count: 1,000 bootstrap replicates" not in steps
+    assert "count: 1,000 bootstrap replicates" in steps and "comparison:" in steps
     accepted = next(r for r in csv.reader(io.StringIO(effect))
                     if r[:2] == ["count", "cohort"])[2]
     assert int(accepted) > 0  # the demo history put people in the cohort
@@ -123,3 +128,50 @@ def test_single_report_pdf_is_deterministic_and_carries_its_table():
         pdf.close()
     assert "allows at most 127" in text and "2024-12 4 48 127.0 True" in text
     assert "NI 30 method note" in text
+
+
+def test_board_pack_and_report_pdfs_over_http(client, session, make_person, make_user):
+    from datetime import date
+
+    from report_borough import join
+
+    from db.models import OffendingEvent
+
+    people = [make_person(f"H{i}") for i in range(4)]
+    for i, person in enumerate(people):
+        join(session, person.id, "accept" if i % 2 == 0 else "reject", date(2024, 7, 1))
+        for month in (1, 3, 5, 9):
+            session.add(OffendingEvent(partner_ref=f"H{i}-{month}", kind="conviction",
+                                       person_id=person.id, occurred_on=date(2024, month, 2),
+                                       offence_category="theft"))
+    session.commit()
+    _, lead = make_user("lead1", role="team_lead")
+    _, om = make_user("om1", role="offender_manager")
+    auth = {"Authorization": f"Bearer {lead}"}
+    base = "/api/v1/reports"
+    query = "from=2024-01-01&to=2024-12-31&replicates=20"
+
+    pack = client.get(f"{base}/board-pack?{query}&format=pdf", headers=auth)
+    assert pack.status_code == 200, pack.get_data(as_text=True)[:300]
+    assert pack.mimetype == "application/pdf"
+    assert 'filename="board-pack_2024-01-01_2024-12-31.pdf"' in pack.headers[
+        "Content-Disposition"]
+    pdf = pdfium.PdfDocument(pack.get_data())
+    try:
+        text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    finally:
+        pdf.close()
+    assert all(TITLES[name] in text for name in ORDER)
+    as_json = client.get(f"{base}/board-pack?{query}", headers=auth).get_json()
+    assert [r.get("report", "top-arrested") for r in as_json["reports"]] == list(ORDER)
+    effect = as_json["reports"][0]["measures"]["count"]
+    assert (effect["cohort"]["people"], effect["comparison"]["people"]) == (2, 2)
+    assert as_json["reports"][3]["reduction_pct"] == 17  # the NI 30 default
+
+    single = client.get(f"{base}/targets?{query.split('&rep')[0]}&reduction-pct=17"
+                        "&baseline=153&format=pdf", headers=auth)
+    assert single.mimetype == "application/pdf" and single.get_data().startswith(b"%PDF")
+    assert client.get(f"{base}/board-pack?{query}&format=csv",
+                      headers=auth).status_code == 422
+    assert client.get(f"{base}/board-pack?{query}&format=pdf",
+                      headers={"Authorization": f"Bearer {om}"}).status_code == 403

@@ -39,6 +39,7 @@ DEFAULTS = {
     "ruleset": "pan-london-selection",
 }
 Progress = Callable[[int, int, str, float], None]
+Say = Callable[[str], None]
 
 
 def options_for(name: str, options: dict) -> dict:
@@ -84,14 +85,16 @@ def method_summary(reports: list[dict]) -> list[str]:
 
 
 def board_pack(session: Session, *, start: date, end: date, options: dict | None = None,
-               progress: Progress | None = None) -> dict:
+               progress: Progress | None = None, say: Say | None = None) -> dict:
     """Every report of :data:`ORDER` over ``start``..``end``: ``{"start", "end",
-    "reports": [report dicts], "method": [title-page lines]}``."""
+    "reports": [report dicts], "method": [title-page lines]}``. ``progress`` is called
+    after each report, ``say`` with the long reports' steps."""
     options = options or {}
     reports = []
     for i, name in enumerate(ORDER, 1):
         began = time.perf_counter()
-        reports.append(run(session, name, start=start, end=end,
+        step = None if say is None else (lambda text, name=name: say(f"{name}: {text}"))
+        reports.append(run(session, name, start=start, end=end, progress=step,
                            **options_for(name, options)))
         if progress:
             progress(i, len(ORDER), name, time.perf_counter() - began)

@@ -11,6 +11,7 @@ cohort's annual cost before minus during, with a seeded bootstrap interval over 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -109,8 +110,11 @@ def _money(value: float | None) -> float | None:
 def cost_report(session: Session, *, start: date, end: date, as_of: date | None = None,
                 kind: str = "conviction", baseline_months: int = 12,
                 price_year: str | None = None, reference: str | None = None,
-                replicates: int = 1000, seed: int = 2018) -> dict:
-    """Cost of the crime of people joining ``start``..``end`` before / during / after."""
+                replicates: int = 1000, seed: int = 2018,
+                progress: Callable[[str], None] | None = None) -> dict:
+    """Cost of the crime of people joining ``start``..``end`` before / during / after;
+    ``progress`` is told each step (a line of text) when given."""
+    say = progress or (lambda _text: None)
     as_of = as_of or end
     if kind not in EVENT_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(EVENT_KINDS)}",
@@ -122,6 +126,7 @@ def cost_report(session: Session, *, start: date, end: date, as_of: date | None 
     costs = {k: v * factor for k, v in ref.unit_cost.items()}
     people = index_dates(session, start=start, end=end)["cohort"]
     windows = _windows(people, exits(session, list(people)), b=baseline_months, as_of=as_of)
+    say(f"{len(people):,} people, pricing their events")
     sums = aggregate(session, windows, kind=kind,
                      weights={"cost": costs, "priced": {k: Decimal(1) for k in costs}})
     custody = custody_days(session, windows)
@@ -143,6 +148,7 @@ def cost_report(session: Session, *, start: date, end: date, as_of: date | None 
              "annual_cost": _money(_annual(totals[p]["cost"], totals[p]["days_at_risk"]))}
             for p in PERIODS]
     flat = list(per_person.values())
+    say(f"{replicates:,} bootstrap replicates")
     deflated = f", moved to {price_year} prices" if factor != 1 else ""
     return {"report": "cost", "start": start.isoformat(), "end": end.isoformat(),
             "as_of": as_of.isoformat(), "kind": kind, "people": len(people),
