@@ -188,5 +188,6 @@ _route("targets", TargetsQuery,
 _route("cost", CostQuery,
        "Home Office cost of the cohort's crime before / during / after joining.")
 _route("caseload", CaseloadQuery,
-       "Open cases by stream and state, entries and exits per month, panel outcomes, "
-       "tasks on time / late / overdue per agency, active cohort against a target.")
+       "Open cases by stream and state, entries and exits per month, time in each stage, "
+       "candidates by source, panel outcomes, tasks on time / late / overdue per agency, "
+       "active cohort against a target (given, or the dated reference target).")

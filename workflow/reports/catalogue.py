@@ -45,8 +45,9 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("cost", "Home Office cost of the cohort's crime before / during / after joining",
            cost_report, ("as_of", "kind", "baseline_months", "price_year", "reference",
                          "replicates", "seed"), steps=True),
-    Report("caseload", "open cases by stream and state, entries and exits, panel outcomes, "
-           "tasks on time per agency, cohort against a target size",
+    Report("caseload", "open cases by stream and state, entries and exits, time in each "
+           "stage, candidates by source, panel outcomes, tasks on time per agency, cohort "
+           "against a target size",
            caseload_report, ("target_size",)),
 )}
 
