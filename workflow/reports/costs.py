@@ -107,6 +107,26 @@ def _money(value: float | None) -> float | None:
     return float(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _tally(people, windows: list[Window], sums: dict, custody: dict
+           ) -> tuple[dict[int, dict], dict[str, dict]]:
+    """Per person cost and days at risk by period, and the totals by period."""
+    per_person: dict[int, dict] = {pid: {f"{p}": 0.0 for p in PERIODS} | {
+        f"risk_{p}": 0 for p in PERIODS} for pid in people}
+    totals = {p: {"events": 0, "unpriced": 0, "cost": 0.0, "days_at_risk": 0}
+              for p in PERIODS}
+    for w in windows:
+        got = sums.get((w.person_id, w.name), {})
+        risk = max(0, w.days - custody.get((w.person_id, w.name), 0))
+        per_person[w.person_id][w.name] += got.get("cost", 0.0)
+        per_person[w.person_id][f"risk_{w.name}"] += risk
+        t = totals[w.name]
+        t["events"] += got.get("count", 0)
+        t["unpriced"] += got.get("count", 0) - int(got.get("priced", 0))
+        t["cost"] += got.get("cost", 0.0)
+        t["days_at_risk"] += risk
+    return per_person, totals
+
+
 def cost_report(session: Session, *, start: date, end: date, as_of: date | None = None,
                 kind: str = "conviction", baseline_months: int = 12,
                 price_year: str | None = None, reference: str | None = None,
@@ -129,21 +149,7 @@ def cost_report(session: Session, *, start: date, end: date, as_of: date | None 
     say(f"{len(people):,} people, pricing their events")
     sums = aggregate(session, windows, kind=kind,
                      weights={"cost": costs, "priced": {k: Decimal(1) for k in costs}})
-    custody = custody_days(session, windows)
-    per_person: dict[int, dict] = {pid: {f"{p}": 0.0 for p in PERIODS} | {
-        f"risk_{p}": 0 for p in PERIODS} for pid in people}
-    totals = {p: {"events": 0, "unpriced": 0, "cost": 0.0, "days_at_risk": 0}
-              for p in PERIODS}
-    for w in windows:
-        got = sums.get((w.person_id, w.name), {})
-        risk = max(0, w.days - custody.get((w.person_id, w.name), 0))
-        per_person[w.person_id][w.name] += got.get("cost", 0.0)
-        per_person[w.person_id][f"risk_{w.name}"] += risk
-        t = totals[w.name]
-        t["events"] += got.get("count", 0)
-        t["unpriced"] += got.get("count", 0) - int(got.get("priced", 0))
-        t["cost"] += got.get("cost", 0.0)
-        t["days_at_risk"] += risk
+    per_person, totals = _tally(people, windows, sums, custody_days(session, windows))
     rows = [{"period": p, **totals[p], "cost": _money(totals[p]["cost"]),
              "annual_cost": _money(_annual(totals[p]["cost"], totals[p]["days_at_risk"]))}
             for p in PERIODS]

@@ -118,18 +118,21 @@ def cohort_effect(session: Session, *, start: date, end: date, as_of: date | Non
             stats.classify(p) for p in people["count"][group]))
         result["flags"] += stats.small_number_flags(group, people["count"][group])
     for measure, by_group in people.items():
-        cohort, comparison = by_group["cohort"], by_group["comparison"]
         say(f"{measure}: {replicates:,} bootstrap replicates")
-        result["measures"][measure] = {
-            "cohort": stats.rates(cohort), "comparison": stats.rates(comparison),
-            "difference_pts": _diff(cohort, comparison),
-            "adjusted_pct_change": _round(stats.adjusted(cohort, comparison)),
-            "intervals": stats.bootstrap(cohort, comparison, replicates=replicates,
-                                         seed=seed)}
+        result["measures"][measure] = _measure(by_group["cohort"], by_group["comparison"],
+                                               replicates=replicates, seed=seed)
     result["method"] = METHOD.format(start=start, end=end, kind=kind, b=baseline_months,
                                      f=followup_months, as_of=as_of, min_days=min_days_at_risk,
                                      level=0.95, reps=replicates, seed=seed)
     return result
+
+
+def _measure(cohort, comparison, *, replicates: int, seed: int) -> dict:
+    return {"cohort": stats.rates(cohort), "comparison": stats.rates(comparison),
+            "difference_pts": _diff(cohort, comparison),
+            "adjusted_pct_change": _round(stats.adjusted(cohort, comparison)),
+            "intervals": stats.bootstrap(cohort, comparison, replicates=replicates,
+                                         seed=seed)}
 
 
 def _diff(cohort, comparison) -> float | None:
