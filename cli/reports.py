@@ -23,6 +23,9 @@ OPTIONS = {  # option -> (argparse kwargs); which report takes which is in the c
     "stream": {"help": "candidates: open cases of this cohort stream (fixed/flex/free)"},
     "ruleset": {"help": "candidates: open cases this rule set selected"},
     "refs": {"help": "candidates: partner refs, comma-separated, or @FILE (one a line)"},
+    "pipeline": {"action": "store_true", "default": None,
+                 "help": "candidates: open cases selected, not yet taken on (matrixing, "
+                         "panel, deferred); the board pack's default"},
     "reference": {"help": "reference data set by name (default: newest dated by --to)"},
     "reduction": {"help": "assumed reduction, a fraction (default: the reference set's)"},
     "as_of": {"help": "YYYY-MM-DD the follow-up is cut at (default: --to)"},

@@ -29,7 +29,7 @@ NOW = "2026-12-01T09:00"
 PERIOD = ("--from", "2026-01-01", "--to", "2026-12-31", "--now", NOW)
 # The board pack's defaults, given to each single report so the CSV is the same run.
 SAME_OPTIONS = {"targets": ("--reduction-pct", "17"),
-                "expansion": ("--ruleset", "pan-london-selection")}
+                "expansion": ("--pipeline",)}
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 

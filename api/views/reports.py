@@ -66,6 +66,8 @@ class ExpansionQuery(ReportQuery):
     stream = fields.String(metadata={"description": "candidates: a cohort stream"})
     ruleset = fields.String(metadata={"description": "candidates: a rule set's selection"})
     refs = fields.List(fields.String(), metadata={"description": "candidates: partner refs"})
+    pipeline = fields.Boolean(metadata={
+        "description": "candidates: open cases selected, not yet taken on"})
     reference = fields.String()
     reduction = fields.Float(validate=Range(0, 1, max_inclusive=False))
 
@@ -114,8 +116,8 @@ class BoardPackQuery(ReportQuery):
     target_size = fields.Integer(data_key="target-size", validate=Range(1, None))
     stream = fields.String(metadata={"description": "expansion candidates: a stream"})
     ruleset = fields.String(metadata={
-        "description": "expansion candidates: a rule set's selection (default "
-                       "pan-london-selection)"})
+        "description": "expansion candidates: a rule set's selection (default: the "
+                       "pipeline, cases selected and not yet taken on)"})
 
 
 def _attachment(body, mimetype: str, filename: str) -> Response:

@@ -29,14 +29,15 @@ ROUTES = {
     "followup_months": ("cohort-effect",),
     "as_of": ("cohort-effect", "cost"),
     "stream": ("expansion",), "ruleset": ("expansion",), "refs": ("expansion",),
+    "pipeline": ("expansion",),
     "reduction_pct": ("targets",), "baseline": ("targets",),
     "target_size": ("caseload",), "price_year": ("cost",),
 }
 DEFAULTS = {
     # NI 30 (seed 003): Sunderland's 17% reduction target.
     "reduction_pct": Decimal(17),
-    # Candidates for the expansion estimate: the Pan-London selection's open cases.
-    "ruleset": "pan-london-selection",
+    # Candidates for the expansion estimate: cases selected and not yet taken on.
+    "pipeline": True,
 }
 Progress = Callable[[int, int, str, float], None]
 Say = Callable[[str], None]
@@ -44,15 +45,15 @@ Say = Callable[[str], None]
 
 def options_for(name: str, options: dict) -> dict:
     """The options report ``name`` takes from ``options`` (board-pack defaults filled;
-    a candidate ``stream`` or ``refs`` replaces the default rule set)."""
+    a candidate ``stream``, ``ruleset`` or ``refs`` replaces the default pipeline)."""
     given = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(given) - set(ROUTES))
     if unknown:
         raise InvalidInput(f"the board pack does not take {', '.join(unknown)}",
                            details={"field": unknown[0]})
     merged = dict(DEFAULTS)
-    if any(given.get(k) for k in ("stream", "refs")):
-        merged.pop("ruleset")
+    if any(given.get(k) for k in ("stream", "ruleset", "refs")):
+        merged.pop("pipeline")
     merged |= given
     return {k: v for k, v in merged.items() if name in ROUTES.get(k, ())}
 
