@@ -175,3 +175,39 @@ def test_board_pack_and_report_pdfs_over_http(client, session, make_person, make
                       headers=auth).status_code == 422
     assert client.get(f"{base}/board-pack?{query}&format=pdf",
                       headers={"Authorization": f"Bearer {om}"}).status_code == 403
+
+
+def test_progress_shows_on_a_terminal_without_asking(tmp_path):
+    """stderr a terminal (a pseudo-terminal here): progress lines without --progress."""
+    import pty
+
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    env = {**os.environ, "IOM_CONFIG": str(tmp_path / "config.toml"),
+           "IOM_DATABASE_URL": f"sqlite:///{tmp_path / 'p.sqlite3'}"}
+    _iom(env, tmp_path, "db", "upgrade")
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run([str(Path(sys.executable).with_name("iom")), "report",
+                               "cohort-effect", *PERIOD, "--replicates", "50",
+                               "--format", "csv"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=slave, timeout=120)
+        os.close(slave)
+        slave = None
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    assert done.returncode == 0
+    text = seen.decode()
+    assert "running cohort-effect 2026-01-01 to 2026-12-31" in text
+    assert "count: 50 bootstrap replicates" in text
+    assert done.stdout.startswith(b"measure,group,")  # figures on stdout, untouched
