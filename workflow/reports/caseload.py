@@ -22,6 +22,7 @@ from workflow.lifecycle import ACTIVE
 from workflow.reports.flow import candidate_sources, stage_times
 from workflow.reports.reference import cohort_targets, pick, source_sets
 from workflow.reports.targets import months
+from workflow.tasks.routing import OUTSTANDING
 
 METHOD = (
     "Caseload and flow. Open cases: episodes not closed, by cohort stream (fixed / flex / "
@@ -29,8 +30,8 @@ METHOD = (
     "dated in the month; exits: accepted episodes closed in the month (de-selected, "
     "excluded, transferred or closed by hand). Panel outcomes: decisions dated in the "
     "period. Tasks per agency: completed on or before their due time (on time) or after "
-    "it (late) in the period; overdue = still open and past due at {as_of}. Active cohort "
-    "= cases allocated, in review or suspended (custody), against {target}. Time in "
+    "it (late) in the period; overdue = still outstanding (open or escalated) and past "
+    "due at {as_of}. Active cohort = cases allocated, in review or suspended (custody), against {target}. Time in "
     "stage: from the audit trail's transitions (a case's first stay, in mapping, from "
     "when it was opened); median and 90th percentile (nearest rank) days of the stays "
     "that ended in the period, and the cases still in each stage at its end. Candidates "
@@ -64,7 +65,8 @@ def _tasks(session: Session, start: date, end: date, as_of: datetime) -> list[di
     done = (Task.status == "done") & (Task.completed_at >= lo) & (Task.completed_at < hi)
     on_time = func.sum(case((done & (Task.completed_at <= Task.due_at), 1), else_=0))
     late = func.sum(case((done & (Task.completed_at > Task.due_at), 1), else_=0))
-    overdue = func.sum(case(((Task.status == "open") & (Task.due_at < as_of), 1), else_=0))
+    overdue = func.sum(case((Task.status.in_(OUTSTANDING) & (Task.due_at < as_of), 1),
+                            else_=0))
     rows = session.execute(select(Task.agency, on_time, late, overdue)
                            .group_by(Task.agency)).all()
     return [{"agency": a or "-", "on_time": int(t or 0), "late": int(x or 0),
