@@ -93,7 +93,8 @@ def intervals(title: str, points: list[tuple[str, float | None, list | None]]) -
     top = drawing.height - 18
     drawing.add(String(0, top + 6, title, fontName="Helvetica-Bold", fontSize=8))
     drawing.add(Line(x(0), 8, x(0), top, strokeColor=colors.grey, strokeDashArray=(2, 2)))
-    drawing.add(String(x(0) - 3, 0, "0%", fontSize=6))
+    for tick in (lo, 0.0, hi):  # the axis' ends and zero, so the whiskers have a scale
+        drawing.add(String(x(tick), 0, f"{tick:g}%", fontSize=6, textAnchor="middle"))
     for i, (label, value, ci) in enumerate(points):
         y = top - 14 - 22 * i
         drawing.add(String(0, y - 2, label, fontSize=7))

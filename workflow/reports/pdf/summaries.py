@@ -14,6 +14,10 @@ def _interval(pair) -> str:
         " (no interval: too few people)"
 
 
+def _people(n) -> str:
+    return f"{cell(n)} {'person' if n == 1 else 'people'}"
+
+
 def _pct(value) -> str:
     return "not measurable" if value is None else f"{cell(value)}%"
 
@@ -21,11 +25,11 @@ def _pct(value) -> str:
 def cohort_effect(r: dict) -> str:
     m = r["measures"]["count"]
     c, k, ci = m["cohort"], m["comparison"], m["intervals"]
-    return (f"{cell(c['people'])} people joined between {r['start']} and {r['end']} and "
+    return (f"{_people(c['people'])} joined between {r['start']} and {r['end']} and "
             f"were followed for up to {cell(r['followup_months'])} months. Their monthly "
             f"{r['kind']} rate moved from {cell(c['monthly_rate_before'])} to "
             f"{cell(c['monthly_rate_after'])}: {_pct(c['pct_change'])}"
-            f"{_interval(ci['cohort'])}. The comparison group ({cell(k['people'])} people "
+            f"{_interval(ci['cohort'])}. The comparison group ({_people(k['people'])} "
             f"the panel did not take on) changed by {_pct(k['pct_change'])}"
             f"{_interval(ci['comparison'])}. Net of the comparison group, the change is "
             f"{_pct(m['adjusted_pct_change'])}{_interval(ci['adjusted_pct_change'])}; "
@@ -50,7 +54,7 @@ def _source(r: dict) -> str:
 
 def cost(r: dict) -> str:
     rows = {row["period"]: row for row in r["rows"]}
-    return (f"The {r['kind']}s of the {cell(r['people'])} people who joined cost "
+    return (f"The {r['kind']}s of the {_people(r['people'])} who joined cost "
             f"{cell(rows['before']['annual_cost'])} a year before joining, "
             f"{cell(rows['during']['annual_cost'])} a year while on IOM and "
             f"{cell(rows['after']['annual_cost'])} a year after leaving "
@@ -62,7 +66,7 @@ def targets(r: dict) -> str:
     verdict = "within" if r["met"] else "over"
     return (f"A {cell(r['reduction_pct'])}% reduction on a baseline of {cell(r['baseline'])} "
             f"{r['kind']}s allows at most {cell(r['allowed'])} in {r['start']} to "
-            f"{r['end']}. The {cell(r['people'])} people in the cohort had "
+            f"{r['end']}. The {_people(r['people'])} in the cohort had "
             f"{cell(r['actual'])}: {verdict} the target.")
 
 
@@ -82,7 +86,7 @@ def caseload(r: dict) -> str:
     selected = next((x["candidates"] for x in r.get("sources", [])
                      if x["source"].startswith("all")), None)
     found = "" if selected is None else f" {cell(selected)} candidates were selected."
-    return (f"{cell(r['active_cohort'])} people are in the active cohort{target}. In the "
+    return (f"Active cohort: {_people(r['active_cohort'])}{target}. In the "
             f"period {entries} joined and {exits} left; the panel accepted "
             f"{cell(r['panel_outcomes']['accept'])}, deferred "
             f"{cell(r['panel_outcomes']['defer'])} and rejected "
@@ -92,7 +96,7 @@ def caseload(r: dict) -> str:
 def top_arrested(r: dict) -> str:
     parts = [f"the top {cell(row['top'])} had {cell(row['arrests'])} arrests "
              f"({cell(row['share_of_arrests_pct'])}%)" for row in r["rows"]]
-    return (f"{cell(r['individuals_arrested'])} people were arrested {cell(r['arrests'])} "
+    return (f"{_people(r['individuals_arrested'])} were arrested {cell(r['arrests'])} "
             f"times between {r['start']} and {r['end']}; " + "; ".join(parts) + ".")
 
 
