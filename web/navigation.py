@@ -11,6 +11,7 @@ ALL = ("team_lead", "offender_manager", "police", "auditor", "admin")
 
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("web.my_tasks", "My tasks", ALL),
+    ("web.reports", "Reports", ("team_lead", "police", "auditor")),
 ]
 
 
