@@ -62,7 +62,7 @@ def _legend(names: list[str], lines: bool) -> list[str]:
     return out
 
 
-def _axis(lo: float, hi: float, height: float, y) -> list[str]:
+def _axis(lo: float, hi: float, y) -> list[str]:
     out = []
     for i in range(5):
         v = lo + (hi - lo) * i / 4
@@ -104,7 +104,7 @@ def _bars(spec: dict) -> list[str]:
 
     band = (WIDTH - LEFT - RIGHT) / max(1, len(labels))
     bar = band * 0.8 / max(1, len(series))
-    out = _axis(lo, hi, height, y)
+    out = _axis(lo, hi, y)
     for s, (_name, values) in enumerate(series):
         for i, value in enumerate(map(_num, values)):
             if value is None:
@@ -126,7 +126,7 @@ def _lines(spec: dict) -> list[str]:
         return bottom - (v - lo) / (hi - lo) * (bottom - TOP)
 
     step = (WIDTH - LEFT - RIGHT) / max(1, len(labels))
-    out = _axis(lo, hi, height, y)
+    out = _axis(lo, hi, y)
     for s, (_name, values) in enumerate(series):
         points = [(LEFT + step * (i + 0.5), y(v)) for i, v in enumerate(map(_num, values))
                   if v is not None]
