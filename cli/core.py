@@ -45,7 +45,7 @@ def _db_upgrade(args) -> int:
     from workflow.policy.store import seed_policy
     from workflow.rulesets import sync_shipped
 
-    with open_runtime(args) as rt:
+    with open_runtime(args, require_schema=False) as rt:
         upgrade(rt.settings.database_owner_url or rt.settings.database_url)
         role = _grant_app_role(rt.settings)
         with transaction(rt.sessions) as session:
