@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -30,6 +31,7 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+@cache
 def head_revision() -> str:
     """The revision the code expects (the single head of the migration scripts)."""
     from alembic.script import ScriptDirectory
@@ -37,11 +39,13 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-def current_revision(engine: Engine) -> str | None:
-    """The revision the database at ``engine`` is at (None: never migrated)."""
+def current_revision(bind: Engine | Connection) -> str | None:
+    """The revision the database is at (None: never migrated), read on ``bind``."""
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as conn:
+    if isinstance(bind, Connection):
+        return MigrationContext.configure(bind).get_current_revision()
+    with bind.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
