@@ -30,6 +30,7 @@ import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, Response, g, request
+from sqlalchemy import inspect
 
 from api.errors import error_response
 from workflow.operations import Gauges, gauges
@@ -171,8 +172,7 @@ def register(app: Flask, runtime: Runtime) -> None:
     @app.after_request
     def _note(response):
         request.environ["iom.route"] = request.url_rule.rule if request.url_rule else "unmatched"
-        user = g.get("user")
-        request.environ["iom.user_id"] = getattr(user, "id", None)
+        request.environ["iom.user_id"] = _user_id(g.get("user"))
         return response
 
     @app.get(METRICS_PATH)
@@ -190,6 +190,14 @@ def register(app: Flask, runtime: Runtime) -> None:
             g.session.rollback()
             db = None
         return Response(metrics.exposition(db), mimetype="text/plain; version=0.0.4")
+
+
+def _user_id(user) -> int | None:
+    """The signed-in user's id without a query (the row may be expired by a rollback)."""
+    if user is None:
+        return None
+    identity = inspect(user).identity
+    return identity[0] if identity else None
 
 
 def _bearer_matches(token: str) -> bool:
