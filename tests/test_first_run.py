@@ -86,10 +86,11 @@ def test_unmigrated_and_outdated_databases_say_so_in_one_line(elsewhere):
     _one_line_error(proc, "at schema 0009", f"not {head_revision()}", "iom db upgrade")
 
 
-def test_unreachable_postgresql_database_is_one_line(elsewhere):
+def test_a_missing_postgresql_database_is_one_line(elsewhere):
     work, env = elsewhere
     env = {**env, "IOM_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/iom_no_such_db"}
-    _one_line_error(_iom(work, env, "tick"), "cannot reach the database", "iom db upgrade")
+    _one_line_error(_iom(work, env, "tick"), "there is no database at postgresql",
+                    "iom_no_such_db", "iom db upgrade")
 
 
 def test_serve_reports_a_port_in_use_before_claiming_to_serve(elsewhere):

@@ -43,9 +43,11 @@ class Runtime:
             problem = schema_problem(self.engine)
         except OperationalError as exc:
             first = next((x.strip() for x in str(exc.orig).splitlines() if x.strip()), "")
+            if "does not exist" not in first:
+                raise  # unreachable: the CLI's one line for a lost database (exit 4)
             url = self.engine.url.render_as_string(hide_password=True)
-            raise NotReady(f"cannot reach the database at {url}: {first} (check {where}; "
-                           "a new database needs `iom db upgrade`)") from None
+            raise NotReady(f"there is no database at {url} ({first.split('FATAL:')[-1].strip()}"
+                           f"): create it, then run `iom db upgrade` ({where})") from None
         if problem:
             raise NotReady(f"{problem}: run `iom db upgrade` first ({where})")
 
