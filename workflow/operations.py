@@ -49,6 +49,26 @@ def heartbeat_recent(session: Session, *, now: datetime, interval_seconds: int) 
     return last is not None and now - last <= timedelta(seconds=3 * interval_seconds + 60)
 
 
+def readiness(session: Session, checks: dict[str, str], *, now: datetime,
+              scheduler_enabled: bool, interval_seconds: int) -> None:
+    """Fill ``checks`` (``database``, ``migrations``, ``scheduler``) one word each, in
+    order, so that whatever a failure leaves unfilled keeps the caller's default: the
+    database answers; its schema is the code's head; a scheduler beat recently (or
+    ``disabled``). Reads only."""
+    from db.migrate import current_revision, head_revision
+
+    connection = session.connection()
+    connection.execute(select(1))
+    checks["database"] = "ok"
+    checks["migrations"] = "ok" if current_revision(connection) == head_revision() \
+        else "behind"
+    if not scheduler_enabled:
+        checks["scheduler"] = "disabled"
+    elif checks["migrations"] == "ok":
+        checks["scheduler"] = "ok" if heartbeat_recent(
+            session, now=now, interval_seconds=interval_seconds) else "stale"
+
+
 @dataclass(frozen=True)
 class Gauges:
     """What ``/metrics`` reads from the database at each scrape."""

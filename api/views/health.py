@@ -12,8 +12,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from db.migrate import current_revision, head_revision
-from workflow.operations import heartbeat_recent
+from workflow.operations import readiness
 from workflow.policy.store import policy_row
 from workflow.rulesets import published_count
 
@@ -67,17 +66,9 @@ def _readiness() -> dict[str, str]:
     checks = {"database": "failed", "migrations": "unknown", "scheduler": "unknown"}
     settings = g.runtime.settings
     try:
-        connection = g.session.connection()
-        connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-        checks["migrations"] = "ok" if current_revision(connection) == head_revision() \
-            else "behind"
-        if not settings.scheduler_enabled:
-            checks["scheduler"] = "disabled"
-        elif checks["migrations"] == "ok":
-            checks["scheduler"] = "ok" if heartbeat_recent(
-                g.session, now=datetime.now(UTC),
-                interval_seconds=settings.interval_seconds) else "stale"
+        readiness(g.session, checks, now=datetime.now(UTC),
+                  scheduler_enabled=settings.scheduler_enabled,
+                  interval_seconds=settings.interval_seconds)
     except Exception:  # noqa: BLE001 - not ready is an answer, never a 500
         g.session.rollback()
     return checks
