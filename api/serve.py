@@ -102,10 +102,23 @@ def serve(runtime: Runtime, *, with_scheduler: bool = True, announce=None) -> in
     return 0
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the serving process dies, even by
+    SIGKILL, so no scheduler is left running without its server."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the server's own shutdown still stops it
+
+
 def _scheduler_process(runtime: Runtime) -> subprocess.Popen:
     """``iom scheduler`` on the same configuration (file and IOM_* environment)."""
     return subprocess.Popen([sys.executable, "-m", "cli.main", "--config",
-                             runtime.settings.source, "scheduler"])
+                             runtime.settings.source, "scheduler"],
+                            preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads yet
 
 
 def _serve_gunicorn(runtime: Runtime, *, with_scheduler: bool, announce) -> int:
