@@ -3,7 +3,8 @@ and ``/metrics`` in the Prometheus text format.
 
 * Every response carries ``X-Request-ID``: the client's (when it is 1-128 characters of
   ``[A-Za-z0-9._:-]``) or a new one.
-* Every request is logged once by ``iom.request`` at INFO, with structured fields
+* Every request is logged once by ``iom.request`` at INFO (a successful health probe or
+  scrape at DEBUG), with structured fields
   ``method``, ``route`` (the URL rule, not the raw path: bounded), ``path``, ``status``,
   ``duration_ms``, ``user_id`` and ``request_id`` (see ``cli/logs.py`` for the formats).
 * ``iom_http_requests_total{method,route,status}`` and
@@ -41,6 +42,8 @@ log = logging.getLogger("iom.request")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 METRICS_PATH = "/metrics"
+# Polled every few seconds by orchestrators and scrapers: a success is logged at DEBUG.
+PROBES = frozenset({"/api/v1/health/live", "/api/v1/health/ready", METRICS_PATH})
 
 
 def request_id(given: str | None) -> str:
@@ -158,9 +161,10 @@ class _Observed:
         fields = {"method": method, "route": route, "path": environ.get("PATH_INFO", ""),
                   "status": status, "duration_ms": round(seconds * 1000, 2),
                   "user_id": environ.get("iom.user_id"), "request_id": environ["iom.request_id"]}
-        log.info("%s %s %d %.1fms user=%s request=%s", method, fields["path"], status,
-                 fields["duration_ms"], fields["user_id"] or "-", fields["request_id"],
-                 extra={"fields": fields})
+        level = logging.DEBUG if route in PROBES and status == 200 else logging.INFO
+        log.log(level, "%s %s %d %.1fms user=%s request=%s", method, fields["path"], status,
+                fields["duration_ms"], fields["user_id"] or "-", fields["request_id"],
+                extra={"fields": fields})
 
 
 def register(app: Flask, runtime: Runtime) -> None:

@@ -46,4 +46,3 @@ def configure_logging(settings, stream=None) -> None:
     root.setLevel(settings.logging["level"])
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our jobs log what they did
     logging.getLogger("alembic").setLevel(logging.WARNING)  # readiness reads the revision
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" noise

@@ -109,7 +109,7 @@ def test_metrics_token_when_configured(db_url, audit_files):
 def test_request_id_is_echoed_or_made_and_each_request_logged_once(client, make_user,
                                                                    caplog):
     _, token = make_user("om", role="offender_manager")
-    caplog.set_level(logging.INFO, logger="iom.request")
+    caplog.set_level(logging.DEBUG, logger="iom.request")
     given = client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}",
                                                  "X-Request-ID": "trace-42.a"})
     assert given.status_code == 200 and given.headers["X-Request-ID"] == "trace-42.a"
@@ -126,6 +126,10 @@ def test_request_id_is_echoed_or_made_and_each_request_logged_once(client, make_
     second = records[1].fields
     assert second["status"] == 401 and second["user_id"] is None
     assert second["request_id"] == made.headers["X-Request-ID"]
+    caplog.clear()
+    assert client.get("/api/v1/health/live").status_code == 200
+    probe = [r for r in caplog.records if r.name == "iom.request"]
+    assert [r.levelno for r in probe] == [logging.DEBUG]  # polled often: not at INFO
 
 
 @pytest.mark.usefixtures("published")
