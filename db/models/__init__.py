@@ -9,6 +9,7 @@ from db.models.governance import (
     SignInAttempt,
     User,
 )
+from db.models.operations import SchedulerHeartbeat
 from db.models.panel import DECISIONS, PanelItem, PanelMeeting
 from db.models.people import (
     EVENT_KINDS,
@@ -28,7 +29,7 @@ __all__ = [
     "AuditEntry", "ImportBatch", "RuleSetVersion", "SignInAttempt", "User",
     "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
     "Case", "Task", "RuleSetPublication",
-    "DECISIONS", "PanelItem", "PanelMeeting",
+    "DECISIONS", "PanelItem", "PanelMeeting", "SchedulerHeartbeat",
 ]
 
 # Case versions are kept by Session listeners; registering them with the models means
