@@ -92,20 +92,24 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _sign_in_banner(rt) -> None:
-    """First lines of ``iom serve``: where to sign in, and the demo users whose password
-    is still the known demo one (printed before any log line)."""
+def _sign_in_banner(rt):
+    """The first lines of ``iom serve``, as a function to call once the port is bound
+    (before the scheduler's log lines): where to sign in, and the demo users whose
+    password is still the known demo one. The users are read now."""
     from workflow.demo.seed import demo_sign_ins
 
     with transaction(rt.sessions) as session:
         demo = demo_sign_ins(session)
-    print(f"Sign in at http://{rt.settings.host}:{rt.settings.port}/sign-in", flush=True)
-    if demo:
-        print("Demo users (username / password):")
-        for u in demo:
-            print(f"  {u['username']:<10} {u['password']:<26} {u['display_name']} "
-                  f"({u['role'].replace('_', ' ')})")
-    print(flush=True)
+
+    def show() -> None:
+        lines = [f"Sign in at http://{rt.settings.host}:{rt.settings.port}/sign-in"]
+        if demo:
+            lines.append("Demo users (username / password):")
+            lines += [f"  {u['username']:<10} {u['password']:<26} {u['display_name']} "
+                      f"({u['role'].replace('_', ' ')})" for u in demo]
+        print("\n".join(lines) + "\n", flush=True)
+
+    return show
 
 
 def _serve(args) -> int:
@@ -116,9 +120,13 @@ def _serve(args) -> int:
 
     rt = runtime(args)
     configure_logging(rt.settings)
-    _sign_in_banner(rt)
-    return serve(rt, with_scheduler=not args.no_scheduler,
-                 announce=lambda: warn_if_privileged(rt))
+    sign_in = _sign_in_banner(rt)  # read now (argon2 takes a moment), printed once bound
+
+    def announce():
+        sign_in()
+        warn_if_privileged(rt)
+
+    return serve(rt, with_scheduler=not args.no_scheduler, announce=announce)
 
 
 def _scheduler(args) -> int:

@@ -180,6 +180,18 @@ class _AuditSchema(Schema):
     checkpoint_minutes = fields.Integer(load_default=60, validate=validate.Range(1, 10080))
 
 
+class _LoggingSchema(Schema):
+    format = fields.String(load_default="human", validate=validate.OneOf(("human", "json")))
+    level = fields.String(load_default="INFO", validate=validate.OneOf(
+        ("DEBUG", "INFO", "WARNING", "ERROR")))
+
+
+class _MetricsSchema(Schema):
+    enabled = fields.Boolean(load_default=True)
+    # "" = /metrics answers without a token; else the scraper sends it as a bearer token.
+    token = fields.String(load_default="")
+
+
 class _WebSchema(Schema):
     """The web pages (web/): session cookie, time-outs and sign-in throttling."""
 
@@ -194,18 +206,6 @@ class _WebSchema(Schema):
     sign_in_max_failures = fields.Integer(load_default=5, validate=validate.Range(1, 100))
     sign_in_window_minutes = fields.Integer(load_default=15, validate=validate.Range(1, 1440))
     password_min_length = fields.Integer(load_default=12, validate=validate.Range(8, 200))
-
-
-class _LoggingSchema(Schema):
-    format = fields.String(load_default="human", validate=validate.OneOf(("human", "json")))
-    level = fields.String(load_default="INFO", validate=validate.OneOf(
-        ("DEBUG", "INFO", "WARNING", "ERROR")))
-
-
-class _MetricsSchema(Schema):
-    enabled = fields.Boolean(load_default=True)
-    # "" = /metrics answers without a token; else the scraper sends it as a bearer token.
-    token = fields.String(load_default="")
 
 
 class _SettingsSchema(Schema):
@@ -233,7 +233,8 @@ class _SettingsSchema(Schema):
 POLICY_SECTIONS = {"panel": _PanelSchema, "allocation": _AllocationSchema,
                    "capacity": _CapacitySchema, "review": _ReviewSchema}
 POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema, audit=_AuditSchema,
-                       web=_WebSchema, logging=_LoggingSchema, metrics=_MetricsSchema)
+                       logging=_LoggingSchema, metrics=_MetricsSchema,
+                       web=_WebSchema)
 
 
 @dataclass(frozen=True)
