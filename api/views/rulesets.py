@@ -21,10 +21,10 @@ from api.schemas import (
     RuleSetOut,
     RuleSetVersionOut,
 )
+from api.viewing import read_case, viewer
 from db.models import RuleSetVersion
 from workflow import ruleset_admin as admin
 from workflow.as_of import evaluate_as_of
-from workflow.cases import get_case
 from workflow.policy.publishing import (
     PublishOutcome,
     preview_version,
@@ -32,6 +32,10 @@ from workflow.policy.publishing import (
     rollback_version,
 )
 from workflow.policy.store import policy_in_force
+from workflow.sharing.decide import decide
+from workflow.sharing.redact import redact_facts
+from workflow.sharing.restrictions import active
+from workflow.sharing.store import agreement_in_force
 
 blp = Blueprint("rulesets", __name__, description="Rule sets")
 VERSION = "/rulesets/<string:name>/versions/<string:version>"
@@ -145,11 +149,19 @@ def rollback(body, name):
 @blp.arguments(AsOfQuery, location="query")
 @blp.response(200)
 def as_of(query, case_id):
-    """What the rule sets in force at ``on`` would have decided for the case."""
-    case = get_case(g.session, case_id)
+    """What the rule sets in force at ``on`` would have decided for the case (the rules
+    see every fact); facts and decisions are shown as the sharing agreement in force at
+    ``on`` lets you see them. The read is recorded."""
+    case, decision = read_case(case_id, "as-of", query)
+    decision = decide(agreement_in_force(g.session, query["on"]), viewer(),
+                      purpose=decision.purpose, lists=active(g.session, case.id),
+                      names=(case.person.given_name, case.person.family_name))
     policy = policy_in_force(g.session, g.runtime.settings, query["on"])
     ev = evaluate_as_of(g.session, case, on=query["on"], policy=policy,
                         stage=query["stage"])
     return {"case_id": case.id, "on": query["on"].isoformat(), "stage": ev.state,
-            "outcome": ev.outcome, "event": ev.event, "facts": ev.facts,
-            "decisions": [d.as_dict() for d in ev.decisions]}
+            "outcome": ev.outcome, "event": ev.event,
+            "agreement": decision.agreement_version,
+            "facts": redact_facts(ev.facts, decision),
+            "decisions": redact_facts({"decisions": [d.as_dict() for d in ev.decisions]},
+                                      decision)["decisions"]}
