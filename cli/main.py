@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "cli.partners",
     "cli.tasks",
     "cli.reports",
+    "cli.sharing",
 )
 
 

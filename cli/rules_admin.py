@@ -12,6 +12,7 @@ from db.models import RuleSetVersion
 from db.session import transaction
 from workflow import ruleset_admin as admin
 from workflow.policy.publishing import preview_version, publish_version, rollback_version
+from workflow.sharing.preview import AgreementPreview
 from workflow.users import active_user
 
 
@@ -79,6 +80,9 @@ def _preview(args) -> int:
                                  actor=args.actor)
     if args.json:
         print_json(report.as_dict())
+        return 0
+    if isinstance(report, AgreementPreview):
+        print("\n".join(report.lines()))
         return 0
     print(f"{report.ruleset}@{report.version[:12]}: {report.evaluated} open cases evaluated,"
           f" {len(report.changed)} would change")

@@ -67,6 +67,7 @@ class Decision:
     restricted: bool = False
     restriction_message: str | None = None
     names: frozenset[str] = field(default_factory=frozenset)  # the person's names
+    general_ask: str = "Ask the IOM team lead"  # names no group (for rule decisions)
 
     def level(self, group: str) -> str:
         return "none" if self.restricted else self.levels.get(group, "none")
@@ -125,7 +126,8 @@ def decide(agreement: AgreementDocument, viewer: Viewer, *, purpose: str,
                     {g: agreement.ask_for(g) for g in GROUPS},
                     restricted=blocker is not None,
                     restriction_message=blocker.message if blocker else None,
-                    names=frozenset(n for n in names if n and len(n) > 1))
+                    names=frozenset(n for n in names if n and len(n) > 1),
+                    general_ask=agreement.ask_for("default"))
 
 
 def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list[CaseAccessList]]:

@@ -38,6 +38,21 @@ class AgreementPreview:
     case_ids: list[int] = field(default_factory=list)
     policy_version: str | None = None
 
+    def lines(self) -> list[str]:
+        """The preview as text: one line per agency/role, changes marked."""
+        out = [f"{self.ruleset}@{self.version[:12]} against {self.in_force[:12]} in force "
+               f"({self.purpose}); sample case {self.sample_case}"]
+        for row in self.rows:
+            shown = [g for g, v in row["levels"].items() if v == "show"]
+            masked = [g for g, v in row["levels"].items() if v == "mask"]
+            out.append(f"  {row['agency'] or '(no agency)'}/{row['role']}: show "
+                       f"{', '.join(shown) or '-'}; mask {', '.join(masked) or '-'}")
+            out += [f"      CHANGES {g}: {old} -> {new}"
+                    for g, (old, new) in row["changes"].items()]
+        out += [f"{count:5}  {label}" for label, count in self.counts.items()]
+        out += [f"WARNING: {w}" for w in self.warnings]
+        return out
+
     def as_dict(self) -> dict:
         return {"ruleset": self.ruleset, "version": self.version, "in_force": self.in_force,
                 "purpose": self.purpose, "sample_case": self.sample_case, "rows": self.rows,

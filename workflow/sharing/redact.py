@@ -33,14 +33,15 @@ class _Walk:
         return group if group and not self.decision.shows(group) else None
 
     def decision_entry(self, d: dict):
+        """A rule decision; one that matched a withheld fact says only that (not which
+        group: "a rule on a partner flag you may not see, ask the team lead")."""
         matched = d.get("matched") if isinstance(d.get("matched"), dict) else {}
         hidden = sorted({g for n in matched if (g := self.withheld_fact(n))})
         if not hidden:
             return {k: self.value(k, v) for k, v in d.items()}
         self.groups.update(hidden)
-        marker = self.decision.marker(hidden[0])
-        return {"withheld": True, "group": hidden[0], "text": marker["text"],
-                "ask": marker["ask"], "action": d.get("action")}
+        return {"withheld": True, "text": phrase(hidden[0]),
+                "ask": self.decision.general_ask, "action": d.get("action")}
 
     def left_out(self, key) -> bool:
         """A fact of a group at ``none`` is left out (and noted as withheld)."""
@@ -126,7 +127,7 @@ def _summary(kind: str, payload: dict, groups: set[str], decision: Decision) -> 
     if kind == "case.evaluated":
         return f"Checked against the rules: {_describe_decisions(cause.get('decisions') or [])}"
     first = sorted(groups)[0]
-    return (f"{kind}: the summary names {phrase(first)} ({decision.ask(first)})")
+    return f"{kind}: the summary names {phrase(first)} ({decision.general_ask})"
 
 
 def redact_entry(entry, decision: Decision) -> RedactedEntry:
