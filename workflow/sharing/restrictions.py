@@ -73,7 +73,7 @@ def set_list(session: Session, case: Case, *, kind: str, users: list[str],
     _require_setter(user)
     users, agencies = sorted(set(users)), sorted(set(agencies))
     if kind == "restriction" and user.username not in users:
-        users.append(user.username)  # the team lead does not lock themselves out
+        users = sorted([*users, user.username])  # the team lead does not lock themselves out
     _check(session, kind, users, agencies, message, reason)
     for old in active(session, case.id, kind):
         _close(old, user=user, now=now, reason=f"replaced: {reason}")
