@@ -206,3 +206,33 @@ def test_cli_restrict_show_and_access(session, make_user, now, settings, capsys,
     capsys.readouterr()
     assert main(["sharing", "show", str(case_id), "--as", "housing1"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == "Quentin Oyelaran-Smythe"
+
+
+@pytest.mark.usefixtures("published")
+def test_task_emails_follow_the_recipients_view(session, make_user, now):
+    from db.models import Notification, Task
+    from workflow.sharing import restrictions
+    from workflow.tasks.outbox import notify_task
+
+    seed_agreement(session, now=now - timedelta(days=365))
+    case = marac_case(session, now=now)
+    lead, _ = make_user("lead1", role="team_lead")
+    nps, _ = make_user("om-nps", role="offender_manager", agency="nps")
+    housing, _ = make_user("housing1", role="offender_manager", agency="housing")
+    auditor, _ = make_user("aud1", role="auditor")
+    for user in (nps, housing, auditor):
+        user.email = f"{user.username}@borough.example"
+    task = Task(case_id=case.id, template="breach_proceedings", role="offender_manager",
+                title="Start breach proceedings: Quentin Oyelaran-Smythe (PX-4471)",
+                body="2 missed appointments in 30 days (rule enforcement-triggers/x).")
+    session.add(task)
+    restrictions.set_list(session, case, kind="exclusion", users=["housing1"], agencies=[],
+                          message="Ask DS Patel", reason="victim safety", user=lead, now=now)
+    assert notify_task(session, task, [nps, housing, auditor], kind="prompt", event="new",
+                       now=now, prefix="New task") == 2
+    mails = {n.recipient: n for n in session.query(Notification)}
+    assert "housing1@borough.example" not in mails
+    assert "Oyelaran-Smythe" in mails["om-nps@borough.example"].subject
+    audit_mail = mails["aud1@borough.example"]
+    assert "Oyelaran" not in audit_mail.subject + audit_mail.body
+    assert "*********" in audit_mail.subject

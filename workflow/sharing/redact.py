@@ -193,3 +193,10 @@ def event_view(event, decision: Decision) -> dict | None:
     elif not decision.shows("notes"):
         data["details"] = decision.marker("notes")
     return data
+
+
+def plain(value) -> str:
+    """Text for an e-mail: the value, or a marker said in words."""
+    if isinstance(value, dict) and value.get("withheld"):
+        return f"[{value.get('text')}: {value.get('ask')}]"
+    return str(value)
