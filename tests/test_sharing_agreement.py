@@ -93,7 +93,8 @@ def test_life_preview_publish_rollback_and_as_of(client, session, make_user, now
     version = draft.get_json()["version"]
     base = f"/api/v1/rulesets/sharing-agreement/versions/{version[:12]}"
     assert client.post(base + "/test", headers=_auth(lead1)).get_json()["passed"] is True
-    preview = client.post(base + "/preview", headers=_auth(lead1)).get_json()
+    preview = client.post(base + f"/preview?case_id={case_id}", headers=_auth(lead1)
+                          ).get_json()
     [row] = [r for r in preview["rows"] if (r["agency"], r["role"]) == ("housing",
                                                                        "offender_manager")]
     assert row["changes"] == {"risk": ["mask", "show"]}
@@ -236,3 +237,29 @@ def test_task_emails_follow_the_recipients_view(session, make_user, now):
     audit_mail = mails["aud1@borough.example"]
     assert "Oyelaran" not in audit_mail.subject + audit_mail.body
     assert "*********" in audit_mail.subject
+
+
+@pytest.mark.usefixtures("published")
+def test_cli_draft_and_preview_of_an_agreement(session, now, settings, make_user, capsys,
+                                               monkeypatch, tmp_path):
+    monkeypatch.setenv("IOM_DATABASE_URL", settings.database_url)
+    seed_agreement(session, now=now - timedelta(days=365))
+    case_id = marac_case(session, now=now).id
+    make_user("lead1", role="team_lead")
+    session.close()
+    path = tmp_path / "agreement.yaml"
+    path.write_text(_text(lambda d: d["grants"].insert(
+        8, {"agency": "housing", "see": {"risk": "show"}})), encoding="utf-8")
+    assert main(["rules", "draft", str(path), "--as", "lead1", "--reason", "risk"]) == 0
+    version = capsys.readouterr().out.split("@")[1].split()[0]
+    assert main(["rules", "preview", f"sharing-agreement@{version}", "--as", "lead1",
+                 "--case", str(case_id)]) == 0
+    out = capsys.readouterr().out
+    assert f"sample case {case_id}" in out
+    housing = out.split("housing/offender_manager:")[1].split("\n  ")[0:2]
+    assert "CHANGES risk: mask -> show" in "".join(housing)
+    # housing team leads and auditors are decided by the later grants: unchanged
+    assert out.count("CHANGES") == len(("offender_manager", "police", "resettlement_officer"))
+    assert "3  agency/role pairs whose view changes" in out
+    assert main(["rules", "preview", f"sharing-agreement@{version}", "--as", "lead1",
+                 "--purpose", "gossip"]) != 0

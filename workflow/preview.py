@@ -140,9 +140,12 @@ def _compare(session: Session, stage: str, current: list, candidate: list, *,
 
 
 def preview(session: Session, row: RuleSetVersion, *, now: datetime, policy: Policy,
-            engine: RuleEngine | None = None, batch: int = 1000) -> PreviewReport:
+            engine: RuleEngine | None = None, batch: int = 1000, sample: dict | None = None
+            ) -> PreviewReport:
     """Evaluate ``row`` against every open case of the stages the policy in force
     evaluates it in (``policy``), in place of the version in force; change nothing.
+    A sharing agreement is previewed as what each agency and role would see of a sample
+    case (``sample``: ``case_id`` and ``purpose``, both optional).
 
     A rule set no stage of the policy evaluates changes no case: the report says so
     in ``warnings`` ("not evaluated by any stage: add it to the stage policy").
@@ -150,7 +153,7 @@ def preview(session: Session, row: RuleSetVersion, *, now: datetime, policy: Pol
     if row.name == AGREEMENT_NAME:
         from workflow.sharing.preview import preview_agreement
 
-        return preview_agreement(session, row, now=now)
+        return preview_agreement(session, row, now=now, **(sample or {}))
     if row.name == POLICY_NAME:
         return preview_policy(session, row, now=now, policy=policy, engine=engine,
                               batch=batch)

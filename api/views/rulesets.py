@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
+from api.edge import MAX_ID
 from api.schemas import (
     AsOfQuery,
     DraftIn,
@@ -33,6 +35,7 @@ from workflow.policy.publishing import (
 )
 from workflow.policy.store import policy_in_force
 from workflow.sharing.decide import decide
+from workflow.sharing.groups import PURPOSES
 from workflow.sharing.redact import redact_facts
 from workflow.sharing.restrictions import active
 from workflow.sharing.store import agreement_in_force
@@ -99,16 +102,27 @@ def test_examples(name, version):
         {"name": r.name, "passed": r.passed, "detail": r.describe()} for r in results]}
 
 
+class PreviewQuery(Schema):
+    case_id = fields.Integer(load_default=None, validate=validate.Range(0, MAX_ID),
+                             metadata={"description": "sharing agreement only: the sample "
+                                       "case (default: the open case with most flags)"})
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES), metadata={
+        "description": "sharing agreement only: the purpose (default case_management)"})
+
+
 @blp.route(VERSION + "/preview", methods=["POST"])
 @roles("team_lead", "auditor")
+@blp.arguments(PreviewQuery, location="query")
 @blp.response(200)
-def preview_impact(name, version):
+def preview_impact(query, name, version):
     """What this version would change on every open case, under the stage policy in
     force (``warnings`` says when no stage evaluates it; ``moves_at_next_pass`` lists
-    the cases publishing makes due); nothing is changed."""
+    the cases publishing makes due); nothing is changed. For the sharing agreement:
+    what each agency and role would see of a sample case, and what changes."""
     row = admin.find_version(g.session, name, version)
+    sample = {k: v for k, v in query.items() if v is not None}
     return preview_version(g.session, row, now=_now(), settings=g.runtime.settings,
-                           actor=g.user.username).as_dict()
+                           actor=g.user.username, sample=sample).as_dict()
 
 
 @blp.route(VERSION + "/approve", methods=["POST"])

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Case, PartnerFlag, RuleSetVersion
-from workflow.errors import NotFound
+from workflow.errors import InvalidInput, NotFound
 from workflow.sharing.decide import Viewer, decide
-from workflow.sharing.groups import AGENCIES, ROLES
+from workflow.sharing.groups import AGENCIES, PURPOSES, ROLES
 from workflow.sharing.store import agreement_document_of, agreement_in_force
 from workflow.sharing.view import case_view
 
@@ -80,6 +80,9 @@ def preview_agreement(session: Session, row: RuleSetVersion, *, now: datetime,
                       case_id: int | None = None, purpose: str = "case_management"
                       ) -> AgreementPreview:
     """Each agency x role (and no agency) under ``row`` and under the agreement in force."""
+    if purpose not in PURPOSES:
+        raise InvalidInput(f"unknown purpose {purpose!r} (one of {', '.join(PURPOSES)})",
+                           details={"field": "purpose"})
     draft, current = agreement_document_of(row), agreement_in_force(session, now)
     case = sample_case(session, case_id)
     report = AgreementPreview(row.name, row.version, current.version, purpose,
