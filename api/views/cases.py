@@ -9,6 +9,7 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from api.auth import ALL_ROLES, roles
 from api.schemas import AuditEntryOut, CaseOut, CasePage, CaseQuery, ExplainLineOut, page_body
@@ -32,7 +33,7 @@ class Cases(MethodView):
     def get(self, query):
         """Open and closed cases, newest first, optionally filtered by state; each as the
         sharing agreement and the case's restriction lists let you see it. Recorded."""
-        stmt = select(Case)
+        stmt = select(Case).options(selectinload(Case.person))  # names: one query a page
         if query.get("state"):
             stmt = stmt.where(Case.state == query["state"])
         rows, total = page_of_rows(g.session, stmt, Case.id.desc(), page=query["page"],
