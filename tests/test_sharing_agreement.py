@@ -263,3 +263,37 @@ def test_cli_draft_and_preview_of_an_agreement(session, now, settings, make_user
     assert "3  agency/role pairs whose view changes" in out
     assert main(["rules", "preview", f"sharing-agreement@{version}", "--as", "lead1",
                  "--purpose", "gossip"]) != 0
+
+
+@pytest.mark.usefixtures("published")
+def test_panel_agenda_and_minutes_follow_the_agreement(client, session, make_user, now):
+    from db.models import PanelItem, PanelMeeting
+
+    seed_agreement(session, now=now - timedelta(days=365))
+    case = marac_case(session, now=now, state="panel")
+    meeting = PanelMeeting(held_on=now.date(), starts_at=now)
+    session.add(meeting)
+    session.flush()
+    session.add(PanelItem(meeting_id=meeting.id, case_id=case.id, rank=1,
+                          activity_score=31.5, invited_at=now, decision="accept",
+                          reason="agreed: victim is his ex-partner in Colindale",
+                          decided_by="lead1", decided_role="team_lead", decided_at=now))
+    meeting_id, case_id = meeting.id, case.id
+    session.commit()
+    _, housing = make_user("housing1", role="offender_manager", agency="housing")
+    _, police = make_user("police1", role="police", agency="police")
+    url = f"/api/v1/panels/{meeting_id}"
+    seen = client.get(url, headers=_auth(housing))
+    assert seen.status_code == 200, seen.get_json()
+    [item] = seen.get_json()["items"]
+    assert item["activity_score"]["withheld"] and item["reason"]["withheld"]
+    minutes = client.get(url + "/minutes", headers=_auth(housing)).get_json()
+    markdown = client.get(url + "/minutes?format=markdown", headers=_auth(housing))
+    assert_no_withheld([seen.get_json(), minutes, markdown.get_data(as_text=True)],
+                       [31.5, "31.5", "Colindale"])
+    [police_item] = client.get(url, headers=_auth(police)).get_json()["items"]
+    assert police_item["activity_score"] == 31.5 and "Colindale" in police_item["reason"]
+    _, aud = make_user("aud1", role="auditor")
+    log = client.get("/api/v1/access?user=housing1", headers=_auth(aud)).get_json()["items"]
+    assert {e["what"] for e in log} == {"panel agenda", "panel minutes"}
+    assert all(e["case_ids"] == [case_id] and e["purpose"] == "panel" for e in log)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from db.models import Case, ComplianceEvent, Task, User
 from workflow.errors import Forbidden
@@ -124,3 +124,26 @@ def require_unrestricted(decision: Decision) -> None:
     if decision.restricted:
         raise Forbidden(f"Restricted access: {decision.ask('identity')}",
                         details={"restricted": True, "ask": decision.ask("identity")})
+
+
+def panel_rows(session: Session, rows: list[dict], *, viewer: Viewer, now: datetime,
+               purpose: str = "panel") -> list[dict]:
+    """Panel agenda or minutes rows (dicts with ``case_id``, ``person_ref``,
+    ``activity_score`` and ``reason``) as ``viewer`` may see them: the score needs the
+    ``risk`` group, the reason ``notes``; a restricted case's reference is masked."""
+    ids = sorted({row["case_id"] for row in rows})
+    cases = list(session.scalars(select(Case).where(Case.id.in_(ids))
+                                 .options(selectinload(Case.person))))
+    by_case = decisions(session, cases, viewer=viewer, now=now, purpose=purpose)
+    out = []
+    for row in rows:
+        decision = by_case[row["case_id"]]
+        row = dict(row)
+        if decision.restricted:
+            row["person_ref"] = MASK
+        for key, group in (("activity_score", "risk"), ("reason", "notes")):
+            if row.get(key) is not None and not decision.shows(group):
+                row[key] = (decision.marker(group) if decision.level(group) == "mask"
+                            else None)
+        out.append(row)
+    return out
