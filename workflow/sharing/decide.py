@@ -91,10 +91,12 @@ class Decision:
                 if not self.shows(g)]
 
     def display_name(self, real: str):
-        """The name as this viewer sees it: itself, ``*********`` or a marker."""
+        """The name as this viewer sees it: itself, ``*********`` (restricted), a marker
+        (identity masked) or None (identity not shared)."""
         if self.restricted:
             return MASK
-        return real if self.shows("identity") else self.marker("identity")
+        level = self.level("identity")
+        return real if level == "show" else self.marker("identity") if level == "mask" else None
 
     def restriction(self) -> dict | None:
         return ({"label": RESTRICTED_LABEL, "message": self.ask("identity")}
