@@ -163,3 +163,23 @@ def test_every_read_is_in_the_access_log_and_verified(client, scene, session):
     assert refused.status_code == 403
     session.commit()
     assert audit.verify(session).ok
+
+
+def test_subject_access_export_withholds_marac(scene, settings, monkeypatch, capsys,
+                                              session):
+    """``iom audit export --case`` is the person's own chronology under the agreement's
+    subject_access purpose: the MARAC rule that moved the case is not named."""
+    import json
+
+    from cli.main import main
+
+    case_id, _tokens = scene
+    monkeypatch.setenv("IOM_DATABASE_URL", settings.database_url)
+    session.close()
+    assert main(["audit", "export", "--case", str(case_id), "--format", "json", "--out",
+                 "-", "--actor", "lead-sar"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    [move] = [e for e in doc["entries"] if e["kind"] == "case.transition"]
+    assert "partner flag you may not see" in move["text"]
+    assert_no_withheld(doc, SECRETS["flags.marac"] + ["MARAC"])
+    assert "statutory" in json.dumps(doc)  # the rest of the record is the person's own

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import CaseAccessList
+from db.models import Case, CaseAccessList
 from workflow.errors import InvalidInput
 from workflow.sharing.agreement import AgreementDocument
 from workflow.sharing.groups import GROUPS, MASK, PURPOSES, RESTRICTED_LABEL, phrase
@@ -161,3 +161,14 @@ def decision_for(session: Session, case, *, viewer: Viewer, now: datetime, purpo
                  ) -> Decision:
     """The decision for one case."""
     return decisions(session, [case], viewer=viewer, now=now, purpose=purpose)[case.id]
+
+
+def subject_access_decision(session: Session, case_id: int, *, viewer: Viewer,
+                            now: datetime) -> Decision:
+    """What a subject-access export prepared by ``viewer`` discloses of ``case_id``: the
+    agreement's ``subject_access`` purpose (restriction lists govern staff, not the
+    subject's right of access, so they do not apply). Works for a purged case."""
+    case = session.get(Case, case_id)
+    names = (case.person.given_name, case.person.family_name) if case else ()
+    return decide(agreement_in_force(session, now), viewer, purpose="subject_access",
+                  names=names)
