@@ -82,11 +82,14 @@ def test_life_preview_publish_rollback_and_as_of(client, session, make_user, now
                                                         "see": {"risk": "show"}})),
         "reason": "typo"})
     assert bad.status_code == 422
-    assert bad.get_json()["error"]["details"]["problems"][0]["path"] == "grants.11.agency"
+    appended = len(default_agreement().grants)
+    assert bad.get_json()["error"]["details"]["problems"][0]["path"] == (
+        f"grants.{appended}.agency")
 
     def edit(data):
         data["grants"].insert(8, {"agency": "housing", "see": {"risk": "show"}})
-        data["grants"][-1]["see"]["risk"] = "mask"
+        [auditors] = [g for g in data["grants"] if g.get("role") == "auditor"]
+        auditors["see"]["risk"] = "mask"
     draft = client.post("/api/v1/rulesets", headers=_auth(lead1), json={
         "document": _text(edit), "reason": "housing needs risk to place safely"})
     assert draft.status_code == 201, draft.get_json()
