@@ -20,6 +20,7 @@ from datetime import datetime
 
 from workflow.sharing.decide import Decision
 from workflow.sharing.groups import FACT_GROUPS, MASK, phrase
+from workflow.tasks.templates import template
 
 FREE_TEXT_KEYS = ("reason", "details", "note", "notes", "comment", "outcome_note")
 
@@ -171,8 +172,7 @@ def task_view(task, decision: Decision) -> dict | None:
 
 
 def _template_groups(name: str) -> set[str]:
-    from workflow.tasks.templates import template
-
+    """The field groups of the facts a task template's wording names (``$fact``)."""
     found = template(name)
     text = f"{found.get('title', '')} {found.get('body', '')}"
     return {FACT_GROUPS[n] for n in re.findall(r"\$\{?([a-z0-9_]+)", text)
