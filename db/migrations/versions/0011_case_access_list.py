@@ -4,8 +4,8 @@ audit_entry (actor, seq) so auditors can list one user's reads
 Reads of case data go to the audit chain (kind ``case.read``), so ``iom audit verify``
 covers them; listing them by user needs the index. New table and index: no row touched.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
@@ -13,8 +13,8 @@ from alembic import op
 
 import db.base
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
