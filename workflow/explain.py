@@ -262,8 +262,8 @@ def _describe(entry, versions: _Versions) -> tuple[str, str]:
     return "system", f"{entry.summary.rstrip('.')} ({who}, {when})."
 
 
-def explain_case(session: Session, case_id: int, *, reads: bool = True,
-                 redact=None) -> list[ExplainLine]:
+def explain_case(session: Session, case_id: int, *, redact=None,
+                 reads: bool = True) -> list[ExplainLine]:
     """Every audit entry about ``case_id``, oldest first, explained in plain language;
     without the reads of the case (the access log) when ``reads`` is False, so that a
     timeline's cost does not grow with how often the case is looked at.
