@@ -275,3 +275,16 @@ def due_cases(session: Session, *, now: datetime, stages: tuple[str, ...], limit
         select(Case.id, Case.version).where(Case.closed_at.is_(None), Case.state.in_(stages),
                                             Case.next_due_at <= now)
         .order_by(Case.next_due_at, Case.id).limit(limit))]
+
+
+def due_page(session: Session, *, now: datetime, stages: tuple[str, ...], after_id: int,
+             limit: int) -> list[tuple[int, int]]:
+    """``(id, version)`` of up to ``limit`` due open cases in ``stages`` with id above
+    ``after_id``, by id: a pass walks the due cases page by page (keyset), so its memory
+    does not grow with their number, and a case it moved (id at most the last one taken)
+    is not taken again in the same pass."""
+    return [tuple(row) for row in session.execute(
+        select(Case.id, Case.version).where(Case.closed_at.is_(None), Case.state.in_(stages),
+                                            Case.next_due_at <= now, Case.id > after_id)
+        .order_by(Case.id).limit(limit))]
+

@@ -146,24 +146,30 @@ def _custody(session: Session, person_ids: list[int], today: date
     return out
 
 
+def _rows(session: Session, model, *where):
+    """Rows of every column of ``model`` (attributes named as the ORM's): plain tuples,
+    no ORM objects, so a chunk of thousands of cases loads in a few queries."""
+    return session.execute(select(*model.__table__.columns).where(*where))
+
+
 def _load(session: Session, person_ids: list[int], today: date, window: FactWindow):
     since = today - timedelta(days=window.window_days)
     events = defaultdict(list)
-    for e in session.scalars(select(OffendingEvent).where(
-            OffendingEvent.person_id.in_(person_ids), OffendingEvent.occurred_on <= today)):
+    for e in _rows(session, OffendingEvent, OffendingEvent.person_id.in_(person_ids),
+                   OffendingEvent.occurred_on <= today):
         events[e.person_id].append(e)
-    assessments = _latest_by_person(session.scalars(select(Assessment).where(
-        Assessment.person_id.in_(person_ids), Assessment.assessed_on <= today)),
-        key=lambda a: (a.assessed_on, a.id))
+    assessments = _latest_by_person(_rows(
+        session, Assessment, Assessment.person_id.in_(person_ids),
+        Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id))
     flags: dict[int, dict] = defaultdict(dict)
-    flag_rows = sorted(session.scalars(select(PartnerFlag).where(
-        PartnerFlag.person_id.in_(person_ids), PartnerFlag.recorded_on <= today)),
-        key=lambda f: (f.recorded_on, f.id))
+    flag_rows = sorted(_rows(session, PartnerFlag, PartnerFlag.person_id.in_(person_ids),
+                             PartnerFlag.recorded_on <= today),
+                       key=lambda f: (f.recorded_on, f.id))
     for f in flag_rows:
         flags[f.person_id][f.kind] = _flag_value(f.kind, f.value)
     supervisions = _latest_by_person(
-        (s for s in session.scalars(select(Supervision).where(
-            Supervision.person_id.in_(person_ids), Supervision.start_on <= today))
+        (s for s in _rows(session, Supervision, Supervision.person_id.in_(person_ids),
+                          Supervision.start_on <= today)
          if s.end_on is None or s.end_on >= today),
         key=lambda s: (s.start_on, s.id))
     return since, events, assessments, flags, supervisions
@@ -204,8 +210,8 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
                     window: FactWindow = FactWindow()) -> dict[int, dict]:
     """``{case.id: facts}`` for every case, as of ``now``."""
     today = now.date()
-    persons = {p.id: p for p in session.scalars(
-        select(Person).where(Person.id.in_({c.person_id for c in cases})))}
+    persons = {p.id: p for p in _rows(session, Person,
+                                       Person.id.in_({c.person_id for c in cases}))}
     since, events, assessments, flags, supervisions = _load(
         session, list(persons), today, window)
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
