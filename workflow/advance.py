@@ -88,21 +88,29 @@ class Policy:
         return self.rulesets_for("agenda")
 
 
+def stage_ruleset_names(policy: Policy, stage: str
+                        ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """What a case in ``stage`` is evaluated with, by name: ``(exclusion guards, the
+    stage's own rule sets, programme-link sets used when written for the stage)``."""
+    guards_ = policy.exclusion
+    names = tuple(n for n in policy.stages[stage].rulesets if n not in guards_)
+    extra = tuple(n for n in policy.rulesets_for("programme_links")
+                  if n not in names and n not in guards_)
+    return guards_, names, extra
+
+
 def stage_documents(session: Session, policy: Policy, stage: str, *, now: datetime,
                     guard_docs: list[RuleSetDocument] | None = None
                     ) -> list[RuleSetDocument]:
     """The documents a case in ``stage`` is evaluated with at ``now``: the exclusion
     guards (``guard_docs`` when already loaded), the stage's own rule sets, and the
-    programme-link sets written for that stage."""
-    stage_policy = policy.stages.get(stage)
-    if stage_policy is None:
+    programme-link sets written for that stage (:func:`stage_ruleset_names`)."""
+    if stage not in policy.stages:
         return []
+    guard_names, names, extra = stage_ruleset_names(policy, stage)
     if guard_docs is None:
-        guard_docs = (guards.guard_documents(session, policy.exclusion, now=now)
-                      if policy.exclusion else [])
-    names = tuple(n for n in stage_policy.rulesets if n not in policy.exclusion)
-    extra = [n for n in policy.rulesets_for("programme_links")
-             if n not in names and n not in policy.exclusion]
+        guard_docs = (guards.guard_documents(session, guard_names, now=now)
+                      if guard_names else [])
     return [*guard_docs, *active_documents(session, stage, names, now=now),
             *optional_documents(session, stage, extra, now=now)]
 

@@ -25,6 +25,7 @@ from db.models import (
     Person,
     Supervision,
 )
+from rules.catalogue import checked_facts
 from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
 from workflow.scoring import default_scorer, history_inputs
@@ -208,7 +209,9 @@ def _person_facts(person: Person, all_events: list[OffendingEvent], since: date,
 
 def facts_for_cases(session: Session, cases: list[Case], now: datetime,
                     window: FactWindow = FactWindow()) -> dict[int, dict]:
-    """``{case.id: facts}`` for every case, as of ``now``."""
+    """``{case.id: facts}`` for every case, as of ``now``, each checked against the fact
+    catalogue (:class:`rules.catalogue.CheckedFacts`; a value that does not fit raises
+    :class:`rules.errors.FactError` here)."""
     today = now.date()
     persons = {p.id: p for p in _rows(session, Person,
                                        Person.id.in_({c.person_id for c in cases}))}
@@ -231,4 +234,6 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
         }
     for case_id, compliance in compliance_facts(session, cases, now, events).items():
         out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
-    return out
+    # Checked against the catalogue here, once: evaluations of them check nothing.
+    return {case_id: checked_facts(facts, label=f"case {case_id}")
+            for case_id, facts in out.items()}
