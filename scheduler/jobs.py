@@ -24,7 +24,7 @@ from db.session import run_in_transaction, transaction
 from workflow.advance import (
     AdvanceResult,
     advance,
-    apply_evaluation,
+    apply_evaluations,
     due_page,
     evaluate_cases,
 )
@@ -129,10 +129,8 @@ def _advance_chunk(runtime: Runtime, due: list[tuple[int, int]], *, now, actor, 
                      if c.version == versions[c.id] and c.next_due_at is not None
                      and c.next_due_at <= now]
             evaluations = evaluate_cases(session, cases, now=now, policy=policy)
-            results = [apply_evaluation(session, case, ev, now=now, actor=actor,
-                                        policy=policy, flush=False)
-                       for case, ev in zip(cases, evaluations, strict=True)]
-            session.flush()  # the whole chunk in one flush: batched inserts and updates
+            results = apply_evaluations(session, cases, evaluations, now=now, actor=actor,
+                                        policy=policy)  # batched inserts and updates
     except Exception:  # noqa: BLE001 - isolate the failure: redo this chunk case by case
         log.info("chunk of %d cases rolled back; retrying one case at a time", len(due))
         return False
@@ -183,8 +181,9 @@ def _open_all(runtime: Runtime, *, now: datetime, actor: str) -> int:
     the whole opening, so requests can append between chunks); the number opened."""
     total, after = 0, 0
     while True:
-        opened, last = run_in_transaction(runtime.sessions, lambda session: open_missing(
-            session, now=now, actor=actor, limit=OPEN_CHUNK, after_id=after))
+        opened, last = run_in_transaction(
+            runtime.sessions, lambda session, after=after: open_missing(
+                session, now=now, actor=actor, limit=OPEN_CHUNK, after_id=after))
         total += opened
         if last == after:  # no one left without a case
             return total

@@ -8,7 +8,7 @@ from sqlalchemy import exists, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from db import versioning
-from db.dialect import insert_on_conflict_do_nothing
+from db.dialect import insert_on_conflict_do_nothing, one_of
 from db.models import Case, Person
 from workflow import audit
 from workflow.errors import NotFound
@@ -124,7 +124,7 @@ def lock_case(session: Session, case_id: int) -> Case:
 
 def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
-    query = (select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
+    query = (select(Case).where(one_of(session, Case.id, case_ids)).order_by(Case.id)
              .options(selectinload(Case.person))  # audit lines name the person
              .execution_options(populate_existing=True))  # the locked row, not a stale copy
     if session.get_bind().dialect.name != "postgresql":

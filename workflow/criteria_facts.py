@@ -39,6 +39,7 @@ from pathlib import Path
 from sqlalchemy import and_, case, event, func, select
 from sqlalchemy.orm import Session
 
+from db.dialect import one_of
 from db.models import ImportBatch, OffendingEvent, Person
 from rules.catalogue import OFFENCE_CATEGORIES
 
@@ -208,8 +209,8 @@ def offence_counts(session: Session, person_ids: list[int], today: date, since: 
         .label("_harm")]
     rows = session.execute(
         select(OffendingEvent.person_id, *columns)
-        .where(OffendingEvent.person_id.in_(person_ids), OffendingEvent.occurred_on >= since,
-               OffendingEvent.occurred_on <= today)
+        .where(one_of(session, OffendingEvent.person_id, person_ids),
+               OffendingEvent.occurred_on >= since, OffendingEvent.occurred_on <= today)
         .group_by(OffendingEvent.person_id))
     return {row.person_id: {fact: int(getattr(row, fact))
                             for fact in (*COUNT_FACTS, "_arrests", "_harm")}

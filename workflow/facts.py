@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.dialect import one_of
 from db.models import (
     Assessment,
     Case,
@@ -139,7 +140,7 @@ def _custody(session: Session, person_ids: list[int], today: date
     out: dict[int, list] = defaultdict(list)
     for pid, at, kind in session.execute(select(
             ComplianceEvent.person_id, ComplianceEvent.occurred_at, ComplianceEvent.kind)
-            .where(ComplianceEvent.person_id.in_(person_ids),
+            .where(one_of(session, ComplianceEvent.person_id, person_ids),
                    ComplianceEvent.kind.in_(("custody_in", "custody_out")))
             .order_by(ComplianceEvent.occurred_at, ComplianceEvent.id)):
         if at.date() <= today:
@@ -156,20 +157,21 @@ def _rows(session: Session, model, *where):
 def _load(session: Session, person_ids: list[int], today: date, window: FactWindow):
     since = today - timedelta(days=window.window_days)
     events = defaultdict(list)
-    for e in _rows(session, OffendingEvent, OffendingEvent.person_id.in_(person_ids),
+    for e in _rows(session, OffendingEvent, one_of(session, OffendingEvent.person_id, person_ids),
                    OffendingEvent.occurred_on <= today):
         events[e.person_id].append(e)
     assessments = _latest_by_person(_rows(
-        session, Assessment, Assessment.person_id.in_(person_ids),
+        session, Assessment, one_of(session, Assessment.person_id, person_ids),
         Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id))
     flags: dict[int, dict] = defaultdict(dict)
-    flag_rows = sorted(_rows(session, PartnerFlag, PartnerFlag.person_id.in_(person_ids),
+    flag_rows = sorted(_rows(session, PartnerFlag,
+                             one_of(session, PartnerFlag.person_id, person_ids),
                              PartnerFlag.recorded_on <= today),
                        key=lambda f: (f.recorded_on, f.id))
     for f in flag_rows:
         flags[f.person_id][f.kind] = _flag_value(f.kind, f.value)
     supervisions = _latest_by_person(
-        (s for s in _rows(session, Supervision, Supervision.person_id.in_(person_ids),
+        (s for s in _rows(session, Supervision, one_of(session, Supervision.person_id, person_ids),
                           Supervision.start_on <= today)
          if s.end_on is None or s.end_on >= today),
         key=lambda s: (s.start_on, s.id))
@@ -214,7 +216,8 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
     :class:`rules.errors.FactError` here)."""
     today = now.date()
     persons = {p.id: p for p in _rows(session, Person,
-                                       Person.id.in_({c.person_id for c in cases}))}
+                                       one_of(session, Person.id,
+                                              {c.person_id for c in cases}))}
     since, events, assessments, flags, supervisions = _load(
         session, list(persons), today, window)
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
