@@ -197,9 +197,11 @@ def append_chunk(session: Session, entries: Sequence[Pending]) -> tuple[int, str
     recorded_iso = _iso(recorded_at)
     signer = session.info.get(SIGNER)
     sign = signer.sign_entry if signer is not None and signer.current else None
-    rows = []
+    rows, last = [], (None, None)
     for e in entries:
-        payload_text, payload = canonical_payload(e.payload)
+        if e.payload is not last[0]:  # one payload object shared by a chunk: encoded once
+            last = (e.payload, canonical_payload(e.payload))
+        payload_text, payload = last[1]
         _check_strings(actor=e.actor, kind=e.kind, summary=e.summary, person_ref=e.person_ref)
         seq += 1
         digest = _v3_hash(seq, e, payload_text, prev, recorded_iso)

@@ -61,11 +61,12 @@ def open_missing(session: Session, *, now: datetime, actor: str, limit: int | No
         if missing:
             refs.update(session.execute(select(Person.id, Person.partner_ref)
                                         .where(Person.id.in_(missing))).all())
+        payload = {"state": "mapping", "episode": 1}  # one object: encoded once a chunk
         if rows:
             audit.append_chunk(session, [audit.Pending(
                 kind="case.opened", actor=actor, occurred_at=now, case_id=case_id,
                 person_ref=refs[pid], summary=f"Case opened in mapping for {refs[pid]}",
-                payload={"state": "mapping", "episode": 1}) for case_id, pid in rows])
+                payload=payload) for case_id, pid in rows])
         opened += len(rows)
         if into is not None:
             into.extend(case_id for case_id, _ in rows)
