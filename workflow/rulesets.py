@@ -130,6 +130,7 @@ def publications_changed(session: Session) -> None:
 def _mark(session: Session) -> tuple:
     """``(count, max id)`` of the publication table, read once per transaction (an
     insert by any process changes it, whatever order ids were taken in)."""
+    session.connection()  # begins the transaction if none has begun yet
     root = session.get_transaction()
     seen = session.info.get(_MARK)
     if seen is not None and seen[0] is root:
