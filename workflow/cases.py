@@ -13,7 +13,7 @@ from db.models import Case, Person
 from workflow import audit
 from workflow.errors import NotFound
 
-OPEN_CHUNK = 20_000  # people opened per INSERT ... SELECT and audit chunk
+OPEN_CHUNK = 5_000  # people opened per INSERT ... SELECT and audit chunk
 
 
 def open_missing_cases(session: Session, *, now: datetime, actor: str,
