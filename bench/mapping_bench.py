@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import os
 import random
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from db.session import transaction
 from rules.engine import default_engine
 from scheduler.jobs import advance_due
 from workflow.audit import verify
+from workflow.audit_signing import generate_key
 from workflow.config import load_settings
 from workflow.rulesets import sync_shipped
 from workflow.runtime import Runtime
@@ -106,10 +108,14 @@ def run(people: int, chunk: int | None, seed: int, check: bool) -> dict:
     from db.migrate import upgrade
 
     upgrade(url)
-    settings = load_settings(ROOT / "config.toml", env={"IOM_DATABASE_URL": url})
+    key_file = Path(tempfile.mkdtemp(prefix="iom-bench-key-")) / "audit.key"
+    generate_key(key_file, NOW)  # the audit is signed, as the service's is
+    settings = load_settings(ROOT / "config.toml", env={"IOM_DATABASE_URL": url,
+                                                        "IOM_AUDIT_KEY_FILE": str(key_file)})
     settings = dataclasses.replace(settings, batch_size=people,
                                    chunk_size=chunk or settings.chunk_size)
     rt = Runtime.from_settings(settings)
+    assert rt.keyring.current, rt.keyring.missing
     try:
         with transaction(rt.sessions) as session:
             sync_shipped(session, now=NOW - timedelta(days=400))
