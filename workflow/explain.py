@@ -312,3 +312,71 @@ def render_text(case_id: int, lines: list[ExplainLine]) -> str:
             f"Each of these {len(lines)} entries matches its hash; 'iom audit verify' checks "
             "the whole chain."]
     return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True)
+class ConditionRow:
+    """One condition of a rule against the input the decision saw."""
+
+    fact: str  # label
+    required: str  # what the rule asks ("at least 75%", "must be known", "required: yes")
+    value: str  # the input recorded with the decision ("not recorded" when absent)
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    ruleset: str
+    rule: str
+    version: str
+    provenance: str  # who published the version and when
+    action: str
+    says: str | None  # the rule's own description
+    conditions: tuple[ConditionRow, ...]
+
+
+def _conditions(when: dict | None, matched: dict) -> tuple[ConditionRow, ...]:
+    if not when:
+        return tuple(ConditionRow(fact_label(n), "", fact_value(n, v))
+                     for n, v in sorted(matched.items()))
+    rows = []
+    for leaf, negated in _leaves(when):
+        name = leaf["fact"]
+        value = matched.get(name)
+        op = next(k for k in leaf if k != "fact")
+        wanted = requirement(leaf, None if op == "eq" else value, negated) or ""
+        rows.append(ConditionRow(fact_label(name), wanted, "not recorded" if name not in
+                                 matched else fact_value(name, value)))
+    return tuple(rows)
+
+
+def explain_entry(session: Session, case_id: int, seq: int
+                  ) -> tuple[ExplainLine, list[DecisionRow]]:
+    """Audit entry ``seq`` of ``case_id`` explained, with each rule decision it records
+    laid out: rule, version and its publisher, and every condition against its input.
+
+    Raises :class:`NotFound` when the case has no such entry.
+    """
+    entry = next((e for e in audit.iter_chain(session, case_id=case_id, after=seq - 1)
+                  if e.seq == seq), None) if seq > 0 else None
+    if entry is None:
+        raise NotFound(f"case {case_id} has no audit entry {seq}",
+                       details={"case_id": case_id, "seq": seq})
+    versions = _Versions(session)
+    section, text = _describe(entry, versions)
+    line = ExplainLine(seq=entry.seq, at=entry.occurred_at, kind=entry.kind, section=section,
+                       actor=entry.actor, text=text, person_ref=entry.person_ref,
+                       hash=entry.hash, intact=audit.content_hash(entry) == entry.hash,
+                       details={"summary": entry.summary, "payload": entry.payload})
+    payload = entry.payload if isinstance(entry.payload, dict) else {}
+    cause = payload.get("cause") if isinstance(payload.get("cause"), dict) else payload
+    rows = []
+    for d in cause.get("decisions") or [payload.get("decision")]:
+        if not isinstance(d, dict) or not d.get("ruleset"):
+            continue
+        rule = versions.rule(d["ruleset"], d["version"], d["rule"])
+        rows.append(DecisionRow(d["ruleset"], d["rule"], d["version"],
+                                versions.provenance(d["ruleset"], d["version"]), d["action"],
+                                rule.description if rule else None,
+                                _conditions(rule.when if rule else None,
+                                            d.get("matched") or {})))
+    return line, rows
