@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from workflow import audit
 from workflow.case_summary import CaseSummary, case_summary, colleagues_for, open_tasks
 from workflow.errors import NotFound
-from workflow import audit
 from workflow.explain import ExplainLine, explain_case, explain_entry, explain_task
 from workflow.tasks.inbox import get_task
 from workflow.tasks.routing import OUTSTANDING
