@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, g, make_response, request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -52,6 +52,7 @@ def lost_to_concurrency(exc: DBAPIError | StaleDataError):
         response = error_response(
             503, "busy", "the database is busy with other writes; send the request again "
             "in a moment")
+    response = make_response(response)  # a web page's error comes as (body, status)
     response.headers["Retry-After"] = "1"
     return response
 

@@ -171,3 +171,33 @@ def approvals_queue(session: Session, viewer: User) -> tuple[list, list]:
             needs.append("its impact must be previewed")
         (waiting if needs else ready).append((row, needs))
     return ready, waiting
+
+
+@dataclass(frozen=True)
+class LocatedProblem:
+    """A validation problem with the 1-based line of the text it concerns (or None)."""
+
+    line: int | None
+    path: str
+    rule_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"Line {self.line}: " if self.line else ""
+        rule = f" (rule {self.rule_id})" if self.rule_id else ""
+        return f"{where}{self.path}{rule}: {self.reason}"
+
+
+def save_draft(session: Session, text: str, *, user: User, now: datetime, reason: str
+               ) -> tuple[RuleSetVersion | None, list[LocatedProblem]]:
+    """:func:`workflow.ruleset_admin.save_draft` for an editor: ``(row, [])`` when saved,
+    ``(None, problems)`` with each problem's line in ``text`` when refused."""
+    from rules.locate import line_of
+    from workflow import ruleset_admin as admin
+
+    try:
+        return admin.save_draft(session, text, file="draft", user=user, now=now,
+                                reason=reason), []
+    except RuleSetError as exc:
+        return None, [LocatedProblem(line_of(text, p.path), p.path, p.rule_id, p.reason)
+                      for p in exc.problems]

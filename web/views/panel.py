@@ -11,12 +11,13 @@ from datetime import UTC, date, datetime
 
 from flask import Response, g, redirect, render_template, request, url_for
 
-from db.models import DECISIONS
 from web import case_data
 from web.auth import roles
 from web.blueprint import bp
 from workflow import panel
 from workflow.errors import Excluded, InvalidInput
+
+DECISIONS = panel.DECISIONS
 
 READERS = ("team_lead", "offender_manager", "police", "auditor")
 CHAIRS = ("team_lead",)

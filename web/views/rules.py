@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 
 from flask import g, redirect, render_template, request, url_for
 
-from rules.errors import RuleSetError
-from rules.locate import line_of
 from web.auth import roles
 from web.blueprint import bp
 from workflow import ruleset_admin as admin
@@ -76,18 +74,6 @@ def ruleset_version(name: str, version: str):
                    row=row, errors=[])
 
 
-def _problems(text: str, exc: RuleSetError) -> list[dict]:
-    """Each problem as an error-summary item naming its line and field."""
-    items = []
-    for p in exc.problems:
-        line = line_of(text, p.path)
-        where = f"Line {line}: " if line else ""
-        rule = f" (rule {p.rule_id})" if p.rule_id else ""
-        items.append({"text": f"{where}{p.path}{rule}: {p.reason}", "href": "#document",
-                      "line": line})
-    return items
-
-
 @bp.route("/rules/new", methods=["GET", "POST"])
 @roles(*LEADS)
 def ruleset_editor():
@@ -112,12 +98,10 @@ def ruleset_editor():
         errors.append({"text": f"The reason must be {MAX_REASON} characters or fewer",
                        "href": "#reason"})
     if not errors:
-        try:
-            row = admin.save_draft(g.session, text, file="draft", user=g.user, now=_now(),
-                                   reason=reason)
-        except RuleSetError as exc:
-            errors = _problems(text, exc)
-        else:
+        row, problems = review.save_draft(g.session, text, user=g.user, now=_now(),
+                                          reason=reason)
+        errors = [{"text": str(p), "href": "#document", "line": p.line} for p in problems]
+        if row is not None:
             return redirect(url_for("web.ruleset_version", name=row.name,
                                     version=row.version[:12], done="saved"), 303)
     return _render("rules/editor.html", 400, text=text, reason=reason, errors=errors,
