@@ -203,3 +203,31 @@ def test_users_commands_set_print_and_reset_passwords(db_url, session, monkeypat
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("short\n"))
     assert iom(["users", "set-password", "pc1", "--password-stdin"]) == 2
     assert "at least 12" in capsys.readouterr().err
+
+
+def test_demo_users_get_known_passwords_listed_until_changed(session, now):
+    from workflow.demo.seed import DEMO_USERS, demo_sign_ins, ensure_demo_users
+    from workflow.users import user_named
+
+    ensure_demo_users(session, now=now)
+    session.commit()
+    listed = demo_sign_ins(session)
+    assert [u["username"] for u in listed] == [u.username for u in DEMO_USERS]
+    assert _try(session, listed[2]["password"], now, username=listed[2]["username"])
+    set_password(session, user_named(session, "om1"), "changed-by-om1-now", now=now)
+    ensure_demo_users(session, now=now)  # a second make run keeps a changed password
+    session.commit()
+    assert "om1" not in [u["username"] for u in demo_sign_ins(session)]
+
+
+def test_serve_prints_the_sign_in_address_and_demo_passwords_first(session, runtime, now,
+                                                                   capsys):
+    from cli.core import _sign_in_banner
+    from workflow.demo.seed import ensure_demo_users
+
+    ensure_demo_users(session, now=now)
+    session.commit()
+    _sign_in_banner(runtime)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Sign in at http://127.0.0.1:8000/sign-in"
+    assert any(line.split()[:2] == ["om1", "om1-demo-password"] for line in lines)

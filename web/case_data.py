@@ -41,7 +41,7 @@ def case_page(session, viewer, case_id: int, *, now: datetime) -> CasePage:
     """Summary, open tasks and the plain-language timeline of case ``case_id``."""
     summary = case_summary(session, case_id, viewer=viewer, now=now)
     try:
-        lines = explain_case(session, case_id)
+        lines = explain_case(session, case_id, reads=False)
     except NotFound:
         lines = []
     timeline = [line for line in reversed(lines) if line.section != "access"]
