@@ -78,7 +78,7 @@ def agenda_page(session, viewer, meeting_id: int, *, now: datetime):
         summary = case_summary(session, item.case_id, viewer=viewer, now=now,
                                what="panel agenda")
         try:
-            moves = [x for x in explain_case(session, item.case_id)
+            moves = [x for x in explain_case(session, item.case_id, reads=False)
                      if x.kind == "case.transition" and "to panel" in x.text]
         except NotFound:
             moves = []
