@@ -87,7 +87,8 @@ def diff_lines(old: str, new: str, *, context: int = 3) -> list[DiffLine]:
     return out
 
 
-def _in_force(session: Session, name: str) -> RuleSetVersion | None:
+def in_force_row(session: Session, name: str) -> RuleSetVersion | None:
+    """The version of ``name`` in force now, or None."""
     try:
         return published_row(session, name)
     except NotFound:
@@ -97,7 +98,7 @@ def _in_force(session: Session, name: str) -> RuleSetVersion | None:
 def review_version(session: Session, row: RuleSetVersion, *,
                    engine: RuleEngine | None = None) -> VersionReview:
     """``row`` against the version in force: diff, rules and principles, examples."""
-    current = _in_force(session, row.name)
+    current = in_force_row(session, row.name)
     review = VersionReview(row, current, publication_note(session, row))
     if current is not None and current.id != row.id:
         review.diff = diff_lines(current.document, row.document)

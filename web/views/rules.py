@@ -159,7 +159,7 @@ def ruleset_publish(name: str, version: str):
     made due and listed."""
     row = admin.find_version(g.session, name, version)
     admin.check_can_publish(row, g.user)
-    current = review.review_version(g.session, row).in_force
+    current = review.in_force_row(g.session, row.name)
     if request.method == "GET":
         return _render("rules/confirm.html", action="publish", row=row, current=current,
                        errors=[], reason="")
