@@ -14,7 +14,13 @@ from datetime import datetime
 from workflow import audit
 from workflow.case_summary import CaseSummary, case_summary, colleagues_for, open_tasks
 from workflow.errors import NotFound
-from workflow.explain import ExplainLine, explain_case, explain_entry, explain_task
+from workflow.explain import (
+    ExplainLine,
+    explain_case,
+    explain_entry,
+    explain_task,
+    latest_move,
+)
 from workflow.tasks.inbox import get_task
 from workflow.tasks.routing import OUTSTANDING
 from workflow.tasks.templates import allowed_outcomes
@@ -77,13 +83,8 @@ def agenda_page(session, viewer, meeting_id: int, *, now: datetime):
     for item in sorted(meeting.items, key=lambda i: i.rank):
         summary = case_summary(session, item.case_id, viewer=viewer, now=now,
                                what="panel agenda")
-        try:
-            moves = [x for x in explain_case(session, item.case_id, reads=False)
-                     if x.kind == "case.transition" and "to panel" in x.text]
-        except NotFound:
-            moves = []
         items.append(AgendaItem(item, summary, reasons.get(item.case_id, "On the agenda."),
-                                moves[-1].text if moves else None))
+                                latest_move(session, item.case_id, to="panel")))
     return meeting, items
 
 

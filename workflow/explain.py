@@ -331,7 +331,7 @@ class DecisionRow:
     ruleset: str
     rule: str
     version: str
-    provenance: str  # who published the version and when
+    provenance: str  # who put the version in force and when ("published by ... on ...")
     action: str
     says: str | None  # the rule's own description
     conditions: tuple[ConditionRow, ...]
@@ -377,9 +377,30 @@ def explain_entry(session: Session, case_id: int, seq: int
         if not isinstance(d, dict) or not d.get("ruleset"):
             continue
         rule = versions.rule(d["ruleset"], d["version"], d["rule"])
-        rows.append(DecisionRow(d["ruleset"], d["rule"], d["version"],
-                                versions.provenance(d["ruleset"], d["version"]), d["action"],
+        stored = versions.row(d["ruleset"], d["version"])
+        note = (publication_note(session, stored) if stored is not None
+                else "not found among stored versions")
+        rows.append(DecisionRow(d["ruleset"], d["rule"], d["version"], note, d["action"],
                                 rule.description if rule else None,
                                 _conditions(rule.when if rule else None,
                                             d.get("matched") or {})))
     return line, rows
+
+
+def latest_move(session: Session, case_id: int, *, to: str) -> str | None:
+    """The latest move of the case into state ``to`` in one short sentence: from where,
+    when, by whom, and the rules or the reason that moved it (the full explanation is
+    :func:`explain_case`'s); None when the audit holds none. Reads transitions only."""
+    last = None
+    for entry in audit.iter_chain(session, case_id=case_id, kinds=("case.transition",)):
+        if isinstance(entry.payload, dict) and entry.payload.get("to") == to:
+            last = entry
+    if last is None:
+        return None
+    cause = last.payload.get("cause") if isinstance(last.payload.get("cause"), dict) else {}
+    rules = [f"{d.get('ruleset')}/{d.get('rule')}" for d in cause.get("decisions") or []
+             if isinstance(d, dict)]
+    text = f"Moved from {last.payload.get('from')} on {day(last.occurred_at)} by {last.actor}"
+    if rules:
+        return f"{text}: rules {', '.join(rules)} matched."
+    return text + (f": {cause['reason']}." if cause.get("reason") else ".")
