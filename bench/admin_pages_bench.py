@@ -32,8 +32,9 @@ from workflow.users import rotate_token, user_named
 PAN = "pan-london-selection"
 
 
-def _meeting_and_case(rt) -> tuple[int | None, int, str]:
-    """(meeting id or None, a case that moved, the Pan-London version in force)."""
+def _meeting_and_case(rt) -> tuple[int | None, int, str, int]:
+    """(meeting id or None, a case that moved, the Pan-London version in force, the
+    number of cases on the agenda)."""
     with transaction(rt.sessions) as session:
         now = datetime.now(UTC)
         panel = policy_in_force(session, rt.settings, now).panel
@@ -44,7 +45,8 @@ def _meeting_and_case(rt) -> tuple[int | None, int, str]:
         case = session.query(Case).filter(Case.state != "mapping").first()
         version = session.query(RuleSetVersion).filter_by(
             name=PAN, status="published").one().version
-        return (meeting.id if meeting else None), case.id, version[:12]
+        return (meeting.id if meeting else None), case.id, version[:12], (
+            len(meeting.items) if meeting else 0)
 
 
 def _client(app, username: str):
@@ -74,14 +76,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="iom-admin-pages-") as tmp:
         started = time.perf_counter()
         rt = _setup(args.people, Path(tmp))
-        meeting_id, case_id, version = _meeting_and_case(rt)
+        meeting_id, case_id, version, agenda = _meeting_and_case(rt)
         with transaction(rt.sessions) as session:
             bearer = {"Authorization": "Bearer " + rotate_token(session, user_named(
                 session, "lead1"))}
         app = create_app(rt)
         lead, auditor, api = _client(app, "lead1"), _client(app, "auditor1"), app.test_client()
         print(f"{args.people} people, set up in {time.perf_counter() - started:.0f} s; "
-              f"{args.runs} runs per page (ms, server time)")
+              f"{args.runs} runs per page (ms, server time); {agenda} cases on the agenda")
         rows = [("rule sets", lead, "/rules", "/api/v1/rulesets"),
                 ("version", lead, f"/rules/{PAN}/{version}",
                  f"/api/v1/rulesets/{PAN}/versions/{version}"),

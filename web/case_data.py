@@ -19,7 +19,7 @@ from workflow.explain import (
     explain_case,
     explain_entry,
     explain_task,
-    latest_move,
+    latest_moves,
 )
 from workflow.tasks.inbox import get_task
 from workflow.tasks.routing import OUTSTANDING
@@ -79,12 +79,13 @@ def agenda_page(session, viewer, meeting_id: int, *, now: datetime):
 
     meeting = get_meeting(session, meeting_id)
     reasons = agenda_reasons(session, meeting)
+    came = latest_moves(session, [i.case_id for i in meeting.items], to="panel")
     items = []
     for item in sorted(meeting.items, key=lambda i: i.rank):
         summary = case_summary(session, item.case_id, viewer=viewer, now=now,
                                what="panel agenda")
         items.append(AgendaItem(item, summary, reasons.get(item.case_id, "On the agenda."),
-                                latest_move(session, item.case_id, to="panel")))
+                                came.get(item.case_id)))
     return meeting, items
 
 

@@ -387,20 +387,27 @@ def explain_entry(session: Session, case_id: int, seq: int
     return line, rows
 
 
-def latest_move(session: Session, case_id: int, *, to: str) -> str | None:
-    """The latest move of the case into state ``to`` in one short sentence: from where,
-    when, by whom, and the rules or the reason that moved it (the full explanation is
-    :func:`explain_case`'s); None when the audit holds none. Reads transitions only."""
-    last = None
-    for entry in audit.iter_chain(session, case_id=case_id, kinds=("case.transition",)):
-        if isinstance(entry.payload, dict) and entry.payload.get("to") == to:
-            last = entry
-    if last is None:
-        return None
-    cause = last.payload.get("cause") if isinstance(last.payload.get("cause"), dict) else {}
-    rules = [f"{d.get('ruleset')}/{d.get('rule')}" for d in cause.get("decisions") or []
-             if isinstance(d, dict)]
-    text = f"Moved from {last.payload.get('from')} on {day(last.occurred_at)} by {last.actor}"
-    if rules:
-        return f"{text}: rules {', '.join(rules)} matched."
-    return text + (f": {cause['reason']}." if cause.get("reason") else ".")
+def latest_moves(session: Session, case_ids: list[int], *, to: str) -> dict[int, str]:
+    """For each case, its latest move into state ``to`` in one short sentence: from
+    where, when, by whom, and the rules or the reason that moved it (the full
+    explanation is :func:`explain_case`'s). Cases the audit shows no such move for are
+    left out. One query over the cases' transitions."""
+    from db.models import AuditEntry
+
+    if not case_ids:
+        return {}
+    rows = session.execute(select(AuditEntry.case_id, AuditEntry.occurred_at,
+                                  AuditEntry.actor, AuditEntry.payload).where(
+        AuditEntry.case_id.in_(case_ids), AuditEntry.kind == "case.transition")
+        .order_by(AuditEntry.seq.desc())).all()
+    out: dict[int, str] = {}
+    for case_id, at, actor, payload in rows:
+        if case_id in out or not isinstance(payload, dict) or payload.get("to") != to:
+            continue
+        cause = payload.get("cause") if isinstance(payload.get("cause"), dict) else {}
+        rules = [f"{d.get('ruleset')}/{d.get('rule')}" for d in cause.get("decisions") or []
+                 if isinstance(d, dict)]
+        text = f"Moved from {payload.get('from')} on {day(at)} by {actor}"
+        out[case_id] = (f"{text}: rules {', '.join(rules)} matched." if rules else
+                        text + (f": {cause['reason']}." if cause.get("reason") else "."))
+    return out
