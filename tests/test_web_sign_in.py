@@ -55,7 +55,13 @@ def test_lock_out_per_username_and_address_with_a_moving_clock(session, om, now)
     with pytest.raises(LockedOut):
         _try(session, PASSWORD, now + timedelta(minutes=5))  # right password, still locked
     assert _try(session, PASSWORD, now, address="10.0.0.2").id == om.id  # another address
-    assert _try(session, PASSWORD, locked.value.until + timedelta(seconds=1)).id == om.id
+    later = locked.value.until + timedelta(seconds=1)
+    assert _try(session, PASSWORD, later).id == om.id
+    from db.models import SignInAttempt
+
+    kept = session.query(SignInAttempt).filter_by(username="om1").all()
+    assert all(a.at >= later - THROTTLE.window for a in kept)  # the first failure deleted
+    assert len(kept) == 4  # two failures and two successes still within the window
 
 
 def test_a_success_resets_the_count_and_unknown_users_fail_alike(session, om, now,
@@ -205,7 +211,9 @@ def test_users_commands_set_print_and_reset_passwords(db_url, session, monkeypat
     assert "at least 12" in capsys.readouterr().err
 
 
-def test_demo_users_get_known_passwords_listed_until_changed(session, now):
+def test_demo_users_get_known_passwords_printed_first_until_changed(session, now, runtime,
+                                                                    capsys):
+    from cli.core import _sign_in_banner
     from workflow.demo.seed import DEMO_USERS, demo_sign_ins, ensure_demo_users
     from workflow.users import user_named
 
@@ -214,20 +222,31 @@ def test_demo_users_get_known_passwords_listed_until_changed(session, now):
     listed = demo_sign_ins(session)
     assert [u["username"] for u in listed] == [u.username for u in DEMO_USERS]
     assert _try(session, listed[2]["password"], now, username=listed[2]["username"])
+    _sign_in_banner(runtime)  # what `iom serve` (make run) prints before any log line
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Sign in at http://127.0.0.1:8000/sign-in"
+    assert any(line.split()[:2] == ["om1", "om1-demo-password"] for line in lines)
     set_password(session, user_named(session, "om1"), "changed-by-om1-now", now=now)
     ensure_demo_users(session, now=now)  # a second make run keeps a changed password
     session.commit()
     assert "om1" not in [u["username"] for u in demo_sign_ins(session)]
 
 
-def test_serve_prints_the_sign_in_address_and_demo_passwords_first(session, runtime, now,
-                                                                   capsys):
-    from cli.core import _sign_in_banner
-    from workflow.demo.seed import ensure_demo_users
 
-    ensure_demo_users(session, now=now)
-    session.commit()
-    _sign_in_banner(runtime)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "Sign in at http://127.0.0.1:8000/sign-in"
-    assert any(line.split()[:2] == ["om1", "om1-demo-password"] for line in lines)
+def test_secret_key_file_created_private_once_and_refused_when_short(tmp_path):
+    import os
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from web.security import secret_key
+    from workflow.errors import ConfigError
+
+    path = tmp_path / "keys" / "web.key"
+    with ThreadPoolExecutor(8) as pool:  # racing first starts all get the one key
+        keys = set(pool.map(lambda _: secret_key(str(path)), range(16)))
+    assert len(keys) == 1 and len(keys.pop()) == 64
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["web.key"]
+    path.write_text("short\n")
+    with pytest.raises(ConfigError, match="fewer than 32"):
+        secret_key(str(path))

@@ -148,3 +148,13 @@ def test_case_page_summary_timeline_and_audited_read(app, session, queued):
         ("om1", "case page", "web")]
     session.commit()
     assert om1.get("/cases/999999").status_code == 404
+
+
+def test_unknown_address_is_the_404_page_with_the_signed_in_header(app, people):
+    om1 = _signed_in(app, "om1")
+    page = om1.get("/no-such-page")
+    assert page.status_code == 404 and "Page not found" in page.text
+    assert "Signed in as om1" in page.text and "Traceback" not in page.text
+    anonymous = app.test_client().get("/no-such-page")
+    assert anonymous.status_code == 404 and "Sign out" not in anonymous.text
+    assert "error" in app.test_client().get("/api/v1/no-such").get_json()  # JSON there

@@ -81,6 +81,11 @@ def current_user():
     return g.get("user")
 
 
+def signed_in_user():
+    """Who is signed in, checked as for a page (time-outs, password change), or None."""
+    return _load()[0]
+
+
 def roles(*allowed: str) -> Callable:
     """Only users whose role is in ``allowed`` (admin always) may open the page; others
     get the 403 page."""

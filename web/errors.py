@@ -21,6 +21,15 @@ TITLES = {
 }
 
 
+def _viewer():
+    """The signed-in user for the page's header, also on a URL no page matched."""
+    if "user" not in g and g.get("session") is not None:
+        from web.auth import signed_in_user
+
+        return signed_in_user()
+    return g.get("user")
+
+
 def render_error(status: int, code: str, message: str, details: dict):
     """The error page for ``status``; a visitor who is not signed in is sent to sign in."""
     if status == 401:
@@ -34,7 +43,7 @@ def render_error(status: int, code: str, message: str, details: dict):
     else:
         title = TITLES.get(status, "There is a problem")
     body = render_template("errors/page.html", status=status, title=title, message=message,
-                           user=g.get("user"))
+                           user=_viewer())
     return body, status
 
 

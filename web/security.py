@@ -39,17 +39,29 @@ HEADERS = {
 }
 
 
+def _create_key(file: Path) -> None:
+    """Write a new key to a private temporary file, then link it into place: a process
+    that races us either links first or finds the complete file (never a partial one)."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(tmp, file)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def secret_key(path: str) -> bytes:
-    """The key in ``path``; created (64 random hex bytes, mode 0600) when missing."""
+    """The key in ``path``; created (64 random hex characters, mode 0600) when missing."""
     file = Path(path)
     try:
         if not file.exists():
-            file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32) + "\n")
-        key = file.read_text(encoding="utf-8").strip()
-    except FileExistsError:  # another process created it first
+            _create_key(file)
         key = file.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"web.secret_key_file: {exc}") from exc

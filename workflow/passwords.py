@@ -10,6 +10,7 @@ Contracts:
   oldest of them leaves the window (:class:`LockedOut`, with ``until``). An unknown
   username, an inactive user and a user without a password fail like a wrong password
   (same message, a hash is still verified so the time taken does not tell them apart).
+  A success deletes the user's attempts older than the window (no longer counted).
 * Like every service: flushes, never commits. A caller must commit a failed attempt too.
 """
 
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from db.models import SignInAttempt, User
@@ -132,4 +133,6 @@ def sign_in(session: Session, *, username: str, password: str, address: str, now
                               details={"attempts_left": max(left, 0)})
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
+    session.execute(delete(SignInAttempt).where(  # no longer counted: keep the table small
+        SignInAttempt.username == username, SignInAttempt.at < now - throttle.window))
     return user
