@@ -14,13 +14,8 @@ from datetime import datetime
 from workflow import audit
 from workflow.case_summary import CaseSummary, case_summary, colleagues_for, open_tasks
 from workflow.errors import NotFound
-from workflow.explain import (
-    ExplainLine,
-    explain_case,
-    explain_entry,
-    explain_task,
-    latest_moves,
-)
+from workflow.explain import ExplainLine, explain_case, explain_task
+from workflow.explain_detail import explain_entry, latest_moves
 from workflow.tasks.inbox import get_task
 from workflow.tasks.routing import OUTSTANDING
 from workflow.tasks.templates import allowed_outcomes
