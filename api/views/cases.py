@@ -7,16 +7,24 @@ from datetime import UTC, datetime
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
-from api.schemas import AuditEntryOut, CaseOut, CasePage, CaseQuery, ExplainLineOut, page_body
+from api.schemas import (
+    PAGE_ARGS,
+    AuditEntryOut,
+    CaseOut,
+    CasePage,
+    CaseQuery,
+    ExplainLineOut,
+    page_args,
+    page_body,
+)
 from db.models import Case
 from workflow import audit
+from workflow.case_list import list_cases
 from workflow.cases import get_case
 from workflow.explain import explain_case
 from workflow.history import case_history
-from workflow.pages import page_of_rows
 
 blp = Blueprint("cases", __name__, description="IOM cases")
 
@@ -35,13 +43,10 @@ class Cases(MethodView):
     @blp.arguments(CaseQuery, location="query")
     @blp.response(200, CasePage)
     def get(self, query):
-        """Open and closed cases, newest first, optionally filtered by state."""
-        stmt = select(Case)
-        if query.get("state"):
-            stmt = stmt.where(Case.state == query["state"])
-        rows, total = page_of_rows(g.session, stmt, Case.id.desc(), page=query["page"],
-                                   per_page=query["per_page"])
-        return page_body(rows, total, query)
+        """Open and closed cases, newest first, optionally filtered by state, stream, lead
+        professional, agency or due date; a page at a time by cursor (``next``)."""
+        filters = {k: v for k, v in query.items() if k not in PAGE_ARGS}
+        return page_body(list_cases(g.session, **page_args(query), **filters), query)
 
 
 @blp.route("/cases/<int:case_id>")

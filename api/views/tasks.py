@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from api.auth import ALL_ROLES, roles
 from api.edge import MAX_ID
-from api.schemas import PageQuery, page_body, page_of
+from api.schemas import PAGE_ARGS, PageQuery, page_args, page_body, page_of
 from db.models import User
 from workflow.errors import NotFound
 from workflow.policy.store import policy_in_force
 from workflow.tasks import service
-from workflow.tasks.inbox import SCOPES, STATUSES, get_task, list_tasks
+from workflow.tasks.inbox import SCOPES, STATUSES, get_task, inbox_page
 
 blp = Blueprint("tasks", __name__, description="Task prompts and enforcement")
 WORKERS = ("team_lead", "offender_manager", "police")
@@ -80,10 +80,9 @@ class Tasks(MethodView):
     @blp.response(200, TaskPage)
     def get(self, query):
         """My tasks (scope=mine), my team's unassigned queue, overdue tasks, or all."""
-        filters = {k: v for k, v in query.items() if k not in ("page", "per_page")}
-        items, total = list_tasks(g.session, g.user, now=_now(), page=query["page"],
-                                  per_page=query["per_page"], **filters)
-        return page_body(items, total, query)
+        filters = {k: v for k, v in query.items() if k not in PAGE_ARGS}
+        return page_body(inbox_page(g.session, g.user, now=_now(), **page_args(query),
+                                    **filters), query)
 
 
 @blp.route("/tasks/<int:task_id>")

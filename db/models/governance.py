@@ -15,6 +15,7 @@ ROLES = ("team_lead", "offender_manager", "police", "auditor", "admin")
 
 class User(Base):
     __tablename__ = "app_user"
+    __table_args__ = (Index("ix_app_user_agency", "agency"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(60), unique=True)
@@ -87,6 +88,7 @@ class ImportBatch(Base):
     """One CSV import: what came in, how many rows were applied or refused."""
 
     __tablename__ = "import_batch"
+    __table_args__ = (Index("ix_import_batch_kind_id", "kind", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))

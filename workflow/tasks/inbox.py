@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Task, User
 from workflow.errors import InvalidInput, NotFound
-from workflow.pages import page_of_rows
+from workflow.pages import Key, Page, page_of_rows, seek_page
 from workflow.tasks.routing import OUTSTANDING
 
 SCOPES = ("mine", "queue", "overdue", "all")
@@ -68,6 +68,18 @@ def list_tasks(session: Session, user: User, *, now: datetime, page: int = 1,
     return page_of_rows(session, task_query(user, now=now, **filters),
                         Task.due_at.is_(None), Task.due_at, Task.id,
                         page=page, per_page=per_page)
+
+
+TASK_KEYS = (Key(Task.due_at, "due_at", nullable=True, kind=datetime), Key(Task.id, "id"))
+
+
+def inbox_page(session: Session, user: User, *, now: datetime, per_page: int = 50,
+               after: str | None = None, page: int | None = None, total: bool = False,
+               **filters) -> Page:
+    """One page of the inbox, most urgent first (due date, undated last, then id), by
+    keyset: ``after`` is the previous page's ``next`` cursor."""
+    return seek_page(session, task_query(user, now=now, **filters), TASK_KEYS,
+                     per_page=per_page, after=after, page=page, total=total)
 
 
 def get_task(session: Session, task_id: int) -> Task:
