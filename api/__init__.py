@@ -7,6 +7,7 @@ from flask_smorest import Api
 from api import edge, errors
 from api.contract import ContractPlugin
 from api.schemas import ErrorOut
+from api.shedding import Limits, LoadShedder
 from api.transactions import RetryingFlask, transaction_per_request
 from workflow.runtime import Runtime
 
@@ -51,4 +52,6 @@ def create_app(runtime: Runtime) -> RetryingFlask:
 
     for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+    # Outermost: past capacity, 503 with Retry-After before any work (api/shedding.py).
+    app.wsgi_app = LoadShedder(app.wsgi_app, Limits.from_settings(runtime.settings))
     return app

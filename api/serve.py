@@ -7,15 +7,25 @@ import logging
 from waitress.server import create_server
 
 from api import create_app
+from api.shedding import Limits, threads_for
 from workflow.runtime import Runtime
 
 
-def make_server(runtime: Runtime, *, host: str, port: int, threads: int = 8):
+def make_server(runtime: Runtime, *, host: str, port: int, threads: int | None = None):
     """The waitress server for the app. Bodies over ``server.max_upload_mb`` (the largest
     any route accepts) are refused by waitress before it buffers them; smaller limits
-    are the app's (``api/edge.py``), answered in the JSON error shape."""
-    return create_server(create_app(runtime), host=host, port=port, threads=threads,
-                         max_request_body_size=runtime.settings.max_upload_bytes)
+    are the app's (``api/edge.py``), answered in the JSON error shape.
+
+    ``threads`` defaults to what load shedding needs (``api/shedding.py``): requests
+    reach the shedder at once rather than waiting in waitress's unbounded queue; the
+    request lookahead lets a request whose client has gone be seen and dropped."""
+    threads = threads or threads_for(Limits.from_settings(runtime.settings))
+    app = create_app(runtime)
+    server = create_server(app, host=host, port=port, threads=threads,
+                           max_request_body_size=runtime.settings.max_upload_bytes,
+                           channel_request_lookahead=1)
+    server.shedder = app.wsgi_app  # its counts: served, shed, dropped
+    return server
 
 
 def serve(runtime: Runtime, *, with_scheduler: bool = True) -> int:
