@@ -46,13 +46,23 @@ def threads_for(limits: Limits) -> int:
 
 
 class _Released:
-    """The app's response body; the slot is given back when the server closes it."""
+    """The app's response body; the slot is given back once, when the body has been
+    sent or when the server closes it (whichever comes first: a WSGI server always
+    closes, a test client may only read)."""
 
     def __init__(self, body: Iterable[bytes], release: Callable[[], None]):
-        self._body, self._release = body, release
+        self._body, self._release, self._done = body, release, False
+
+    def _give_back(self) -> None:
+        if not self._done:
+            self._done = True
+            self._release()
 
     def __iter__(self):
-        return iter(self._body)
+        try:
+            yield from self._body
+        finally:
+            self._give_back()
 
     def close(self) -> None:
         try:
@@ -60,7 +70,7 @@ class _Released:
             if close is not None:
                 close()
         finally:
-            self._release()
+            self._give_back()
 
 
 class LoadShedder:

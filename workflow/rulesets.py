@@ -1,7 +1,9 @@
 """Which rule-set versions are in force, looked up in the database at each evaluation.
 
-Publishing a version takes effect at the next evaluation in every process: nothing is
-cached but parsed documents, which are immutable and keyed by content hash.
+Publishing a version takes effect at the next evaluation in every process: the in-force
+lookups of the evaluation paths go through :mod:`workflow.published` (one snapshot of
+the append-only publications per process, re-read when any process publishes); parsed
+documents are immutable and keyed by content hash.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 from db.models import RuleSetPublication, RuleSetVersion
 from rules.document import RuleSetDocument, load_document
 from rules.library import shipped_documents
-from workflow import audit
+from workflow import audit, published
 from workflow.errors import ConfigError, NotFound
 
 # Shipped defaults without an effective_from are treated as in force since this date.
@@ -41,8 +43,9 @@ def parsed_once(row: RuleSetVersion, cache: dict, lock: threading.Lock,
         return doc
 
 
-def document_of(row: RuleSetVersion) -> RuleSetDocument:
-    """The parsed document of a stored version (cached by content hash)."""
+def document_of(row) -> RuleSetDocument:
+    """The parsed document of a stored version, or anything with its ``name``, ``version``
+    and ``document`` (cached by content hash)."""
     return parsed_once(row, _parsed, _parsed_lock, load_document)
 
 
@@ -110,6 +113,18 @@ def published_row(session: Session, name: str, *, on: datetime | None = None
     return publication.version
 
 
+def published_document(session: Session, name: str, *, on: datetime | None = None
+                       ) -> RuleSetDocument:
+    """The parsed document of the version of ``name`` in force at ``on`` (as
+    :func:`published_row`, from the shared snapshot of publications)."""
+    pick = published.snapshot(session).at(name, on)
+    if pick is None:
+        raise NotFound(f"rule set {name!r} has no published version"
+                       + (f" in force on {on.isoformat()}" if on else ""),
+                       details={"ruleset": name})
+    return document_of(published.document_text(session, pick))
+
+
 def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
                      now: datetime, any_stage: bool = False) -> list[RuleSetDocument]:
     """The documents of ``names`` in force for ``stage`` at ``now``.
@@ -121,7 +136,7 @@ def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
     docs = []
     for name in names:
         try:
-            doc = document_of(published_row(session, name, on=now))
+            doc = published_document(session, name, on=now)
         except NotFound as exc:
             raise ConfigError(f"stage {stage}: {exc.message}") from exc
         if not any_stage and stage not in doc.stages:
@@ -139,7 +154,7 @@ def optional_documents(session: Session, stage: str, names, *, now: datetime
     docs = []
     for name in names:
         try:
-            doc = document_of(published_row(session, name, on=now))
+            doc = published_document(session, name, on=now)
         except NotFound:
             continue
         if stage in doc.stages and doc.in_force(now.date()):

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from db.models import RuleSetVersion
 from rules.errors import Problem
+from workflow import published
 from workflow.advance import Policy
 from workflow.config import Settings
 from workflow.errors import NotFound
@@ -60,9 +61,10 @@ def policy_row(session: Session, *, on: datetime | None = None) -> RuleSetVersio
 def policy_in_force(session: Session, settings: Settings, now: datetime) -> Policy:
     """The policy in force at ``now``; the ``config.toml`` seed when none is published
     yet (a database not yet upgraded with ``iom db upgrade``)."""
-    row = policy_row(session, on=now)
-    if row is None:
+    pick = published.snapshot(session).at(POLICY_NAME, now)
+    if pick is None:
         return Policy.from_settings(settings)
+    row = published.document_text(session, pick)
     return Policy.from_document(policy_document_of(row), FactWindow(
         settings.newly_sentenced_days, settings.window_days))
 
