@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session, contains_eager, load_only
 
 from db.models import Case, Person, User
@@ -29,9 +29,10 @@ DUE_KEYS = (Key(Case.next_due_at, "next_due_at", kind=datetime), Key(Case.id, "i
 
 
 def case_query(*, state: str | None = None, stream: str | None = None,
-               lead: int | None = None, agency: str | None = None,
+               lead: int | None = None, leads: tuple[int, ...] | None = None,
                due_before: datetime | None = None):
-    """The SELECT of cases (with their person) matching every filter given."""
+    """The SELECT of cases (with their person) matching every filter given; ``leads``:
+    the lead professional is one of these user ids."""
     query = (select(Case).join(Case.person)
              .options(load_only(*LISTED), contains_eager(Case.person).load_only(*LISTED_PERSON)))
     if state:
@@ -40,9 +41,8 @@ def case_query(*, state: str | None = None, stream: str | None = None,
         query = query.where(Case.cohort == stream)
     if lead is not None:
         query = query.where(Case.lead_user_id == lead)
-    if agency:
-        query = query.where(Case.lead_user_id.in_(
-            select(User.id).where(User.agency == agency).scalar_subquery()))
+    if leads is not None:  # an agency's lead professionals, resolved first
+        query = query.where(Case.lead_user_id.in_(leads) if leads else false())
     if due_before is not None:
         query = query.where(Case.next_due_at <= due_before)
     return query
@@ -51,6 +51,10 @@ def case_query(*, state: str | None = None, stream: str | None = None,
 def list_cases(session: Session, *, per_page: int = 50, after: str | None = None,
                page: int | None = None, total: bool = False, **filters) -> Page:
     """One page of cases, newest first (see module docstring for ``filters``)."""
+    agency = filters.pop("agency", None)
+    if agency:  # ids first: the case index on the lead then serves the filter
+        filters["leads"] = tuple(session.scalars(select(User.id).where(
+            User.agency == agency).order_by(User.id)))
     keys = DUE_KEYS if filters.get("due_before") is not None else CASE_KEYS
     return seek_page(session, case_query(**filters), keys, per_page=per_page,
                      after=after, page=page, total=total)
