@@ -10,6 +10,10 @@ from api import create_app
 from api.shedding import Limits, threads_for
 from workflow.runtime import Runtime
 
+# Open connections waitress accepts (its default, 100, leaves further clients in the
+# kernel's backlog, where they wait for SYN retries, up to minutes, before any 503).
+CONNECTIONS = 1000
+
 
 def make_server(runtime: Runtime, *, host: str, port: int, threads: int | None = None):
     """The waitress server for the app. Bodies over ``server.max_upload_mb`` (the largest
@@ -18,12 +22,14 @@ def make_server(runtime: Runtime, *, host: str, port: int, threads: int | None =
 
     ``threads`` defaults to what load shedding needs (``api/shedding.py``): requests
     reach the shedder at once rather than waiting in waitress's unbounded queue; the
-    request lookahead lets a request whose client has gone be seen and dropped."""
+    request lookahead lets a request whose client has gone be seen and dropped; up to
+    :data:`CONNECTIONS` clients are accepted, so an overload is answered, not left
+    unaccepted."""
     threads = threads or threads_for(Limits.from_settings(runtime.settings))
     app = create_app(runtime)
     server = create_server(app, host=host, port=port, threads=threads,
                            max_request_body_size=runtime.settings.max_upload_bytes,
-                           channel_request_lookahead=1)
+                           channel_request_lookahead=1, connection_limit=CONNECTIONS)
     server.shedder = app.wsgi_app  # its counts: served, shed, dropped
     return server
 

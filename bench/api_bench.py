@@ -51,6 +51,7 @@ STATES = ("mapping",) * 180 + ("matrixing",) * 8 + ("panel",) * 2 + ("deferred",
 STREAMS = ("fixed", "flex", "free")
 AGENCIES = ("probation", "police", "local_authority", "health")
 TARGET_MS = 50.0
+TIMEOUT_S = 10.0  # a client gives up after this (counted as failed)
 IOM = str(Path(sys.executable).parent / "iom")
 
 
@@ -203,7 +204,11 @@ async def _drive(port: int, make, rate: float, seconds: float) -> dict:
     async def one(n: int, due: float):
         await asyncio.sleep(max(0.0, due - loop.time()))
         method, path, headers, body = make(n)
-        status = await pool.request(method, path, headers, body)
+        try:
+            status = await asyncio.wait_for(pool.request(method, path, headers, body),
+                                            TIMEOUT_S)
+        except TimeoutError:
+            status = -2  # counted as failed, with its latency
         latencies.append((loop.time() - due) * 1000)
         statuses[status] = statuses.get(status, 0) + 1
 
@@ -220,6 +225,25 @@ async def _drive(port: int, make, rate: float, seconds: float) -> dict:
             "p95": pct(95), "p99": pct(99), "ok": statuses.get(200, 0),
             "shed_503": statuses.get(503, 0),
             "failed": sum(v for k, v in statuses.items() if k not in (200, 503))}
+
+
+async def _alone(port: int, make, n: int) -> dict:
+    """``n`` requests one after another: latency without any queueing."""
+    pool, times = _Pool(port), []
+    loop = asyncio.get_running_loop()
+    for i in range(n):
+        method, path, headers, body = make(i)
+        started = loop.time()
+        await pool.request(method, path, headers, body)
+        times.append((loop.time() - started) * 1000)
+    for _, writer in pool.idle:
+        writer.close()
+    times.sort()
+    return {"p50": round(times[n // 2], 1), "p95": round(times[int(n * 0.95)], 1)}
+
+
+def _load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def _endpoints(users: dict, people: int) -> dict:
@@ -254,9 +278,11 @@ def _plans(rt: Runtime, users: dict) -> None:
     """EXPLAIN of the case list under each filter on the loaded borough: the scans used."""
     lead = users["offender_manager"][0][0]
     filters = {"none": {}, "state": {"state": "review"}, "stream": {"stream": "flex"},
-               "lead": {"lead": lead}, "agency": {"agency": "probation"},
-               "due": {"due_before": NOW}}
+               "lead": {"lead": lead},
+               "agency": {}, "due": {"due_before": NOW}}
     with rt.engine.connect() as conn:
+        filters["agency"] = {"leads": tuple(conn.scalars(select(User.id).where(
+            User.agency == "probation")))}
         for name, given in filters.items():
             keys = DUE_KEYS if "due_before" in given else CASE_KEYS
             query = case_query(**given).order_by(*[c for k in keys for c in k.order()])
@@ -334,6 +360,11 @@ def run(args) -> int:
         endpoints = _endpoints(users, args.people)
         for make in endpoints.values():  # warm up: engine registration, caches
             asyncio.run(_drive(args.port, make, 20, 1))
+        print(f"load average before: {_load()}; one request at a time (closed loop, the "
+              "service time without queueing):")
+        for name, make in endpoints.items():
+            alone = asyncio.run(_alone(args.port, make, 40))
+            print(f"{name:>18}: p50 {alone['p50']} ms, p95 {alone['p95']} ms")
         for rate in args.rates:
             for name, make in endpoints.items():
                 result = asyncio.run(_drive(args.port, make, rate, args.seconds))
@@ -347,6 +378,7 @@ def run(args) -> int:
         server.terminate()
         server.wait(10)
     _summary(results, args.rates)
+    print(f"load average after: {_load()} (2 cores; other work on the machine counts)")
     failed = sum(r["failed"] for r in results.values())
     return 1 if failed else 0
 
