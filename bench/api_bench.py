@@ -307,10 +307,13 @@ def _select_floor(url: str, n: int = 500) -> dict:
     return {"p50": round(times[n // 2], 2), "p95": round(times[int(n * 0.95)], 2)}
 
 
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    server = subprocess.Popen([IOM, "serve"], cwd=ROOT,
-                              env={**env, "IOM_SERVER_PORT": str(port)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _serve(env: dict, port: int, log: Path) -> subprocess.Popen:
+    """``iom serve`` in its own process; its output goes to ``log`` (a pipe nobody reads
+    would fill and stop the server at its next log line)."""
+    with log.open("w") as out:
+        server = subprocess.Popen([IOM, "serve"], cwd=ROOT,
+                                  env={**env, "IOM_SERVER_PORT": str(port)},
+                                  stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -319,7 +322,7 @@ def _serve(env: dict, port: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit("the server did not start: " + server.stderr.read().decode()[-2000:])
+    raise SystemExit("the server did not start: " + log.read_text()[-2000:])
 
 
 def run(args) -> int:
@@ -354,7 +357,8 @@ def run(args) -> int:
     rt.close()
     floor = _select_floor(url)
     print(f"floor: bare SELECT 1 round trip p50 {floor['p50']} ms, p95 {floor['p95']} ms")
-    server = _serve(env, args.port)
+    server = _serve(env, args.port, tmp / "server.log")
+    print(f"server log: {tmp / 'server.log'}")
     results: dict = {}
     try:
         endpoints = _endpoints(users, args.people)
