@@ -14,7 +14,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from cli.common import parse_now, print_json, session_scope
+from cli.common import open_runtime, parse_now, print_json, session_scope
 from workflow.errors import InvalidInput
 from workflow.partners.formats import KINDS
 
@@ -90,6 +90,16 @@ def _demo_load(args) -> int:
     return 0
 
 
+def _demo_history(args) -> int:
+    from cli.demo_history import simulate
+
+    start, end = _parse_date(args.start, "--from"), _parse_date(args.end, "--to")
+    with open_runtime(args) as rt:
+        counts = simulate(rt, start=start, end=end, chair=args.chair)
+    print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 500:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 500")
@@ -162,6 +172,12 @@ def _register_demo(sub) -> None:
                       "temporary directory)")
     load.add_argument("--actor", default="demo")
     load.set_defaults(func=_demo_load)
+    history = demo_sub.add_parser("history", help="drive the lifecycle over past dates: "
+                                  "weekly passes and panel decisions (for the reports)")
+    history.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD")
+    history.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD, inclusive")
+    history.add_argument("--chair", default="lead1", help="team lead deciding the panels")
+    history.set_defaults(func=_demo_history)
 
 
 def register(sub) -> None:
