@@ -11,7 +11,10 @@ from flask import g, request
 from workflow.errors import Forbidden
 from workflow.users import authenticate
 
-PUBLIC_PATHS = ("/api/v1/openapi.json",)
+# No token: the contract, liveness/readiness (a status word each, nothing else) and the
+# Prometheus metrics (counts only; its own optional token, api/observability.py).
+PUBLIC_PATHS = ("/api/v1/openapi.json", "/api/v1/health/live", "/api/v1/health/ready",
+                "/metrics")
 ALL_ROLES = ("team_lead", "offender_manager", "police", "auditor", "admin")
 
 

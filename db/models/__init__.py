@@ -2,6 +2,7 @@
 
 from db.models.cases import Case, Task
 from db.models.governance import ROLES, AuditEntry, ImportBatch, RuleSetVersion, User
+from db.models.operations import SchedulerHeartbeat
 from db.models.panel import DECISIONS, PanelItem, PanelMeeting
 from db.models.people import (
     EVENT_KINDS,
@@ -21,7 +22,7 @@ __all__ = [
     "AuditEntry", "ImportBatch", "RuleSetVersion", "User",
     "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
     "Case", "Task", "RuleSetPublication",
-    "DECISIONS", "PanelItem", "PanelMeeting",
+    "DECISIONS", "PanelItem", "PanelMeeting", "SchedulerHeartbeat",
 ]
 
 # Case versions are kept by Session listeners; registering them with the models means
