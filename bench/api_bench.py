@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -167,6 +168,16 @@ class _Pool:
 
     async def request(self, method: str, path: str, headers: dict, body: bytes = b""
                       ) -> int:
+        """The status; -1 when the connection failed. A kept-alive connection the server
+        has closed meanwhile is retried once on a new one, as HTTP clients do."""
+        reused = bool(self.idle)
+        status = await self._once(method, path, headers, body)
+        if status == -1 and reused:
+            self.idle.clear()
+            status = await self._once(method, path, headers, body)
+        return status
+
+    async def _once(self, method: str, path: str, headers: dict, body: bytes) -> int:
         reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(
             "127.0.0.1", self.port)
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -338,6 +349,7 @@ def run(args) -> int:
         rt = Runtime.from_settings(settings)
         users = _known_users(rt)
     else:
+        shutil.rmtree(tmp / "checkpoints", ignore_errors=True)  # of an earlier database
         _iom(env, "audit", "keygen", "--if-missing")
         _iom(env, "db", "upgrade")
         rt = Runtime.from_settings(settings)
