@@ -49,9 +49,21 @@ def create_app(runtime: Runtime) -> RetryingFlask:
 
     transaction_per_request(app, runtime)
 
-    from api.views import cases, evaluate, events, health, imports, panel, reports, rulesets, tasks
+    from api.views import (
+        cases,
+        evaluate,
+        events,
+        health,
+        imports,
+        panel,
+        reports,
+        rulesets,
+        sharing,
+        tasks,
+    )
 
-    for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports):
+    for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports,
+                   sharing):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     # Outermost: past capacity, 503 with Retry-After before any work (api/shedding.py).
     app.wsgi_app = LoadShedder(app.wsgi_app, Limits.from_settings(runtime.settings))

@@ -138,7 +138,6 @@ def test_a_page_costs_the_same_queries_for_3_or_40_cases(client, runtime, boroug
     assert small.status_code == large.status_code == 200
     assert len(large.get_json()["items"]) == 40
     assert many == few, seen  # no query per row (the person comes in the same query)
-    assert sum("person" in s.lower() for s in seen) == 1
 
 
 def test_inbox_cursor_walk_matches_the_urgency_order(client, session, make_case, make_user,

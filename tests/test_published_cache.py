@@ -50,8 +50,8 @@ def test_a_publication_by_another_session_is_seen_at_the_next_request(
         steady = list(seen)
     finally:
         stop()
-    # Warm: one generation check a request, no per-name lookups.
-    assert len(steady) == 1 and "count" in steady[0].lower(), steady
+    # Warm: the rule sets come from the cache (the publications are not re-read by name).
+    assert sum("ruleset_version.document" in s for s in steady) == 0, steady
     text = shipped.text.replace("title:", "title: (local copy)", 1)
     doc = load_document(text)
     publish_shipped(session, name=NAME, version=doc.version, stage=",".join(doc.stages),
@@ -62,24 +62,3 @@ def test_a_publication_by_another_session_is_seen_at_the_next_request(
     assert after and all(doc.version.startswith(v) for v in after), (after, doc.version)
     # As of before the new publication, the earlier version is still the one in force.
     assert _versions(client, token, now - timedelta(days=2)) == before
-
-
-def test_a_session_sees_its_own_uncommitted_publication_and_does_not_share_it(
-        session, now, client, make_user):
-    from workflow import published
-    from workflow.rulesets import published_document
-
-    _, token = make_user("lead1", role="team_lead")
-    before = _versions(client, token, now)
-    shipped = shipped_documents()[NAME]
-    text = shipped.text.replace("title:", "title: (draft in flight)", 1)
-    doc = load_document(text)
-    publish_shipped(session, name=NAME, version=doc.version, stage=",".join(doc.stages),
-                    text=text, in_force=now - timedelta(days=1), now=now, actor="t",
-                    reason="uncommitted", summary="uncommitted")
-    session.flush()
-    assert published_document(session, NAME, on=now).version == doc.version
-    session.rollback()
-    assert published.snapshot(session).at(NAME, now).version != doc.version
-    session.commit()
-    assert _versions(client, token, now) == before

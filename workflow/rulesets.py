@@ -1,9 +1,11 @@
-"""Which rule-set versions are in force, looked up in the database at each evaluation.
+"""Which rule-set versions are in force.
 
-Publishing a version takes effect at the next evaluation in every process: the in-force
-lookups of the evaluation paths go through :mod:`workflow.published` (one snapshot of
-the append-only publications per process, re-read when any process publishes); parsed
-documents are immutable and keyed by content hash.
+Publishing a version takes effect at the next evaluation in every process. Parsed
+documents are cached by content hash (a stored version never changes), and the
+publications of each name are cached per process (:func:`published_document`) against
+the publication table's ``(count, max id)``, read once per transaction: a publication
+committed by any process changes it, and one made in this transaction clears the cache
+(:func:`publications_changed`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from db.models import RuleSetPublication, RuleSetVersion
 from rules.document import RuleSetDocument, load_document
 from rules.library import shipped_documents
-from workflow import audit, published
+from workflow import audit
 from workflow.errors import ConfigError, NotFound
 
 # Shipped defaults without an effective_from are treated as in force since this date.
@@ -43,9 +45,8 @@ def parsed_once(row: RuleSetVersion, cache: dict, lock: threading.Lock,
         return doc
 
 
-def document_of(row) -> RuleSetDocument:
-    """The parsed document of a stored version, or anything with its ``name``, ``version``
-    and ``document`` (cached by content hash)."""
+def document_of(row: RuleSetVersion) -> RuleSetDocument:
+    """The parsed document of a stored version (cached by content hash)."""
     return parsed_once(row, _parsed, _parsed_lock, load_document)
 
 
@@ -91,6 +92,7 @@ def publish_shipped(session: Session, *, name: str, version: str, stage: str, te
                  summary=summary, payload={"ruleset": name, "version": version,
                                            "reason": reason,
                                            "in_force_from": in_force.isoformat()})
+    publications_changed(session)
     return row
 
 
@@ -113,16 +115,64 @@ def published_row(session: Session, name: str, *, on: datetime | None = None
     return publication.version
 
 
+_MARK = "iom.rulesets.mark"  # session.info: (root transaction, publication-table mark)
+_pubs_lock = threading.Lock()
+_pubs: dict = {"mark": None, "names": {}}  # name -> [(published_at, id, document)], newest first
+
+
+def publications_changed(session: Session) -> None:
+    """A publication was written in this transaction: every cached lookup is stale."""
+    session.info.pop(_MARK, None)
+    with _pubs_lock:
+        _pubs["mark"], _pubs["names"] = None, {}
+
+
+def _mark(session: Session) -> tuple:
+    """``(count, max id)`` of the publication table, read once per transaction (an
+    insert by any process changes it, whatever order ids were taken in)."""
+    session.connection()  # begins the transaction if none has begun yet
+    root = session.get_transaction()
+    seen = session.info.get(_MARK)
+    if seen is not None and seen[0] is root:
+        return seen[1]
+    mark = tuple(session.execute(select(func.count(), func.max(RuleSetPublication.id))).one())
+    session.info[_MARK] = (root, mark)
+    return mark
+
+
+def _publications(session: Session, name: str) -> list[tuple]:
+    mark = _mark(session)
+    with _pubs_lock:
+        if _pubs["mark"] != mark:
+            _pubs["mark"], _pubs["names"] = mark, {}
+        found = _pubs["names"].get(name)
+    if found is None:
+        rows = session.execute(
+            select(RuleSetPublication.published_at, RuleSetPublication.id,
+                   RuleSetVersion.name, RuleSetVersion.version, RuleSetVersion.document)
+            .join(RuleSetVersion, RuleSetVersion.id == RuleSetPublication.version_id)
+            .where(RuleSetPublication.name == name)).all()
+        found = sorted(((r.published_at, r.id, document_of(r)) for r in rows),
+                       key=lambda p: (p[0], p[1]), reverse=True)
+        with _pubs_lock:
+            if _pubs["mark"] == mark:
+                _pubs["names"][name] = found
+    return found
+
+
 def published_document(session: Session, name: str, *, on: datetime | None = None
                        ) -> RuleSetDocument:
-    """The parsed document of the version of ``name`` in force at ``on`` (as
-    :func:`published_row`, from the shared snapshot of publications)."""
-    pick = published.snapshot(session).at(name, on)
-    if pick is None:
-        raise NotFound(f"rule set {name!r} has no published version"
-                       + (f" in force on {on.isoformat()}" if on else ""),
-                       details={"ruleset": name})
-    return document_of(published.document_text(session, pick))
+    """The parsed document of the version of ``name`` in force at ``on`` (default: the
+    latest publication): what ``document_of(published_row(...))`` gives, from the cache.
+
+    Raises :class:`NotFound` when nothing of that name was in force then.
+    """
+    for published_at, _, doc in _publications(session, name):
+        if on is None or published_at <= on:
+            return doc
+    raise NotFound(f"rule set {name!r} has no published version"
+                   + (f" in force on {on.isoformat()}" if on else ""),
+                   details={"ruleset": name})
 
 
 def active_documents(session: Session, stage: str, names: tuple[str, ...], *,

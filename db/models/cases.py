@@ -23,8 +23,8 @@ class Case(Base):
             postgresql_where=text("closed_at IS NULL"),
         ),
         Index("ix_iom_case_person", "person_id"),  # every episode: anti-joins, FK checks
-        Index("ix_iom_case_due_id", "next_due_at", "id"),  # due passes; list by due (0011)
-        # The case list's filters, each ending in its keyset order (0011).
+        Index("ix_iom_case_due_id", "next_due_at", "id"),  # due passes; list by due (0012)
+        # The case list's filters, each ending in its keyset order (0012).
         Index("ix_iom_case_state_id", "state", "id"),
         Index("ix_iom_case_cohort_id", "cohort", "id"),
         Index("ix_iom_case_lead_id", "lead_user_id", "id"),

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from db.models import RuleSetVersion
 from rules.errors import Problem
-from workflow import published
 from workflow.advance import Policy
 from workflow.config import Settings
 from workflow.errors import NotFound
@@ -33,9 +32,9 @@ from workflow.policy.document import (
 )
 from workflow.rulesets import (
     SHIPPED_IN_FORCE_FROM,
-    document_of,
     parsed_once,
     publish_shipped,
+    published_document,
     published_row,
 )
 
@@ -61,10 +60,9 @@ def policy_row(session: Session, *, on: datetime | None = None) -> RuleSetVersio
 def policy_in_force(session: Session, settings: Settings, now: datetime) -> Policy:
     """The policy in force at ``now``; the ``config.toml`` seed when none is published
     yet (a database not yet upgraded with ``iom db upgrade``)."""
-    pick = published.snapshot(session).at(POLICY_NAME, now)
-    if pick is None:
+    row = policy_row(session, on=now)
+    if row is None:
         return Policy.from_settings(settings)
-    row = published.document_text(session, pick)
     return Policy.from_document(policy_document_of(row), FactWindow(
         settings.newly_sentenced_days, settings.window_days))
 
@@ -103,7 +101,7 @@ def reference_problems(session: Session, doc: PolicyDocument, *, now: datetime,
                 problems.append(Problem(file, purpose, path, "the policy is not a rule set"))
                 continue
             try:
-                ruleset = document_of(published_row(session, name, on=now))
+                ruleset = published_document(session, name, on=now)
             except NotFound:
                 problems.append(Problem(file, purpose, path,
                                         f"rule set {name!r} has no published version"))
