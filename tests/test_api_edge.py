@@ -28,7 +28,7 @@ def _error(response, status, code=None):
 
 @pytest.fixture
 def lead(make_user):
-    return make_user("lead1", role="team_lead", agency="probation")[1]
+    return make_user("lead1", role="team_lead", agency="NPS")[1]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/cases/1099511627776", "/api/v1/tasks/2147483648",
@@ -230,7 +230,7 @@ def test_a_deeply_nested_rule_document_is_refused(client, lead):
 @pytest.mark.usefixtures("published")
 def test_an_event_holding_1e16_keeps_the_chain_verifying(client, make_user, make_case,
                                                          session):
-    _, token = make_user("om1", role="offender_manager", agency="probation")
+    _, token = make_user("om1", role="offender_manager", agency="NPS")
     case = make_case(ogrs=81)
     session.commit()
     event = {"event_id": "e-1e16", "kind": "appointment_kept",

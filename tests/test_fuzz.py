@@ -41,8 +41,8 @@ def _csv(ctx, value):
 @pytest.fixture
 def world(session, published, make_case, make_user, now):
     """A team lead's token and real ids: cases in several states with audit entries."""
-    _, token = make_user("lead1", role="team_lead", agency="probation")
-    _, om_token = make_user("om1", role="offender_manager", agency="probation")
+    _, token = make_user("lead1", role="team_lead", agency="NPS")
+    _, om_token = make_user("om1", role="offender_manager", agency="NPS")
     cases = [make_case(ogrs=81), make_case(state="matrixing", ogrs=60)]
     session.commit()
     return {"token": token, "om_token": om_token, "case_id": cases[0].id}

@@ -42,8 +42,8 @@ class _Errors(logging.Handler):
 @pytest.fixture
 def population(session, published, make_case, make_user):
     """Cases in several states and users of several roles and agencies."""
-    users = {"lead": make_user("lead1", role="team_lead", agency="probation")[1],
-             "om": make_user("om1", role="offender_manager", agency="probation")[1],
+    users = {"lead": make_user("lead1", role="team_lead", agency="NPS")[1],
+             "om": make_user("om1", role="offender_manager", agency="NPS")[1],
              "police": make_user("pc1", role="police", agency="police")[1],
              "auditor": make_user("aud1", role="auditor")[1]}
     states = ("mapping", "matrixing", "panel", "review")
