@@ -47,8 +47,20 @@ def create_app(runtime: Runtime) -> RetryingFlask:
 
     transaction_per_request(app, runtime)
 
-    from api.views import cases, evaluate, events, health, imports, panel, reports, rulesets, tasks
+    from api.views import (
+        agencies,
+        cases,
+        evaluate,
+        events,
+        health,
+        imports,
+        panel,
+        reports,
+        rulesets,
+        tasks,
+    )
 
-    for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports):
+    for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports,
+                   agencies):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     return app

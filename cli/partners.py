@@ -14,7 +14,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from cli.common import parse_now, print_json, session_scope
+from cli.common import acting_user, host_admin_actor, parse_now, print_json, session_scope
 from workflow.errors import InvalidInput
 from workflow.partners.formats import KINDS
 
@@ -40,6 +40,19 @@ def _open(path: Path):
         raise InvalidInput(f"{path}: cannot open: {exc.strerror or exc}") from exc
 
 
+def _import_actor(session, args) -> str:
+    """Who the import is recorded as: ``--as USER`` (their token; the agency that owns
+    the data, as for ``POST /imports/{kind}``) or the host's administrator."""
+    from workflow.permissions import authorize
+
+    if not args.actor:
+        return host_admin_actor()
+    user = acting_user(session, args)
+    authorize(session, user, "POST /imports/{kind}", {"kind": args.kind},
+              now=parse_now(None))
+    return user.username
+
+
 def _import(args) -> int:
     from workflow.partners.imports import import_csv
 
@@ -48,7 +61,7 @@ def _import(args) -> int:
     with _open(path) as stream, session_scope(args) as session:
         try:
             report = import_csv(session, args.kind, stream, filename=path.name,
-                                actor=args.actor, now=parse_now(args.now),
+                                actor=_import_actor(session, args), now=parse_now(args.now),
                                 progress=_progress if tty else None)
         finally:
             if tty:
@@ -82,7 +95,7 @@ def _demo_load(args) -> int:
     with tempfile.TemporaryDirectory(prefix="iom-demo-") as tmp, \
             session_scope(args) as session:
         report = load_demo(session, people=args.people, seed=args.seed, now=now,
-                           actor=args.actor, workdir=Path(args.workdir or tmp))
+                           actor=host_admin_actor(), workdir=Path(args.workdir or tmp))
     for r in report.imports:
         print(r.summary())
     for u in report.users:
@@ -160,7 +173,6 @@ def _register_demo(sub) -> None:
     load.add_argument("--now", help="ISO-8601 instant the borough is as of (default: now)")
     load.add_argument("--workdir", help="keep the generated files here (default: a "
                       "temporary directory)")
-    load.add_argument("--actor", default="demo")
     load.set_defaults(func=_demo_load)
 
 
@@ -169,7 +181,9 @@ def register(sub) -> None:
                          "(exit 0: all rows imported, 3: some rejected, 2: file error)")
     imp.add_argument("kind", choices=KINDS)
     imp.add_argument("file")
-    imp.add_argument("--actor", default="cli", help="recorded in the audit log")
+    imp.add_argument("--as", dest="actor", metavar="USER", help="import as USER (their token "
+                     "in $IOM_TOKEN; their agency must own the data); default: recorded as "
+                     "the host's administrator, host-admin:<os user>")
     imp.add_argument("--now", help="ISO-8601 import instant (default: now)")
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
     imp.set_defaults(func=_import)

@@ -1,5 +1,7 @@
 """``iom rules`` commands on stored versions: draft, list, show, history, test --stored,
-preview, approve, publish, rollback. The acting team lead is named with ``--as``."""
+preview, approve, publish, rollback. The acting team lead is named with ``--as`` and
+proven by their token (``$IOM_TOKEN`` or a prompt); ``--as-admin`` runs as the host's
+administrator instead, audited as ``host-admin:<os user>``, which cannot approve."""
 
 from __future__ import annotations
 
@@ -7,12 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cli.common import open_runtime, parse_now, print_json
+from cli.common import acting_user, add_acting_args, open_runtime, parse_now, print_json
 from db.models import RuleSetVersion
 from db.session import transaction
 from workflow import ruleset_admin as admin
 from workflow.policy.publishing import preview_version, publish_version, rollback_version
-from workflow.users import active_user
 
 
 def _split(ref: str) -> tuple[str, str | None]:
@@ -23,7 +24,7 @@ def _split(ref: str) -> tuple[str, str | None]:
 def _draft(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.save_draft(session, Path(args.file).read_text(encoding="utf-8"),
-                               file=args.file, user=active_user(session, args.actor),
+                               file=args.file, user=acting_user(session, args),
                                now=parse_now(None), reason=args.reason)
         print(f"draft {row.name}@{row.version[:12]} ({row.status})")
     return 0
@@ -66,7 +67,8 @@ def _history(args) -> int:
 def _test_stored(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
-        results = admin.check_examples(session, row, now=parse_now(None), actor=args.actor)
+        actor = acting_user(session, args).username
+        results = admin.check_examples(session, row, now=parse_now(None), actor=actor)
         for r in results:
             print(r.describe())
         return 0 if row.tested_ok else 1
@@ -74,9 +76,10 @@ def _test_stored(args) -> int:
 
 def _preview(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        actor = acting_user(session, args).username
         row = admin.find_version(session, *_split(args.ref))
         report = preview_version(session, row, now=parse_now(None), settings=rt.settings,
-                                 actor=args.actor)
+                                 actor=actor)
     if args.json:
         print_json(report.as_dict())
         return 0
@@ -100,7 +103,7 @@ def _preview(args) -> int:
 def _approve(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
-        admin.approve(session, row, user=active_user(session, args.actor),
+        admin.approve(session, row, user=acting_user(session, args),
                       now=parse_now(None), reason=args.reason)
         print(f"{row.name}@{row.version[:12]} is now {row.status}")
     return 0
@@ -118,7 +121,7 @@ def _print_outcome(outcome, as_json: bool) -> None:
 def _publish(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.find_version(session, *_split(args.ref))
-        outcome = publish_version(session, row, user=active_user(session, args.actor),
+        outcome = publish_version(session, row, user=acting_user(session, args),
                                   now=parse_now(None), reason=args.reason,
                                   settings=rt.settings)
     _print_outcome(outcome, args.json)
@@ -127,7 +130,7 @@ def _publish(args) -> int:
 
 def _rollback(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        outcome = rollback_version(session, args.name, user=active_user(session, args.actor),
+        outcome = rollback_version(session, args.name, user=acting_user(session, args),
                                    now=parse_now(None), reason=args.reason,
                                    settings=rt.settings)
     _print_outcome(outcome, args.json)
@@ -141,7 +144,7 @@ def add_admin_commands(rules_sub) -> None:
         if ref:
             p.add_argument("ref", metavar="NAME[@VERSION]")
         if actor:
-            p.add_argument("--as", dest="actor", required=True, help="acting username")
+            add_acting_args(p, what="acting team lead")
         if reason:
             p.add_argument("--reason", required=True)
         p.set_defaults(func=func)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.common import open_runtime, parse_now, print_json
+from cli.common import acting_user, add_acting_args, open_runtime, parse_now, print_json
 from db.session import transaction
 from workflow.errors import InvalidInput
 from workflow.users import active_user
@@ -35,7 +35,7 @@ def _complete(args) -> int:
 
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         task = complete(session, get_task(session, args.task),
-                        user=active_user(session, args.user), outcome=args.outcome,
+                        user=acting_user(session, args), outcome=args.outcome,
                         now=parse_now(args.now), reevaluate_states=tuple(policy_in_force(
                             session, rt.settings, parse_now(args.now)).stages))
         print(f"task {task.id} done: {task.outcome}")
@@ -104,7 +104,7 @@ def register(sub) -> None:
     ls.set_defaults(func=_list)
     done = tsub.add_parser("complete", help="complete a task with an outcome")
     done.add_argument("task", type=int)
-    done.add_argument("--user", required=True)
+    add_acting_args(done, what="who completes it")
     done.add_argument("--outcome", required=True)
     done.add_argument("--now")
     done.set_defaults(func=_complete)

@@ -78,3 +78,31 @@ def active_user(session: Session, username: str) -> User:
         raise NotFound(f"no active user {username!r} (iom users create)",
                        details={"username": username})
     return user
+
+
+HOST_ADMIN_PREFIX = "host-admin:"
+
+
+def acting_user(session: Session, username: str, token: str | None, *,
+                now: datetime | None = None) -> User:
+    """The user a command acts for, proven by their own token: raises
+    :class:`Unauthenticated` when the token is missing, unknown, revoked or expired, or
+    is not ``username``'s (the command line's ``--as``)."""
+    user = authenticate(session, token, now=now)
+    if user.username != username:
+        raise Unauthenticated(f"the token given is not {username}'s: act for a user with "
+                              "their own token (IOM_TOKEN), or as the host administrator "
+                              "(--as-admin)", details={"username": username})
+    return user
+
+
+def host_admin(os_user: str) -> User:
+    """The host's administrator as an actor: a user *not stored*, role ``admin``, named
+    ``host-admin:<os user>`` in every audit entry and version it writes. It is nobody's
+    colleague: four-eyes checks (``ruleset_admin.approve``) refuse it as the approver."""
+    return User(username=f"{HOST_ADMIN_PREFIX}{os_user}"[:60], display_name=os_user,
+                role="admin", agency=None, active=True)
+
+
+def is_host_admin(user: User) -> bool:
+    return user.username.startswith(HOST_ADMIN_PREFIX)
