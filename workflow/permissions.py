@@ -12,6 +12,8 @@ without the ``/api/v1`` prefix) has one :class:`Rule`:
     (:func:`workflow.agencies.involved_agencies`); roles in ``exempt`` skip it;
   - ``task_visible``: the task is one the caller's inbox shows (own or queue; team
     leads, admins and auditors see every task);
+  - ``task_queue``: the task waits in the caller's queue (its role, and its agency when
+    it has one) or is already the caller's;
   - ``data_owner``: the caller's agency owns the kind of data imported
     (:data:`IMPORT_OWNERS`).
 
@@ -57,6 +59,8 @@ CONDITIONS = {
                    "provider; the lead professional's agency; agencies added to the case)",
     "task_visible": "the task is in the caller's inbox (own or their queue); team leads, "
                     "admins and auditors see every task",
+    "task_queue": "the task waits in the caller's queue (role, and agency when it has "
+                  "one) or is already assigned to the caller",
     "data_owner": "the caller's agency owns the data: "
                   + "; ".join(f"{k}: {', '.join(v)}" for k, v in IMPORT_OWNERS.items()),
 }
@@ -132,7 +136,7 @@ PERMISSIONS: Mapping[str, Rule] = {
     "GET /tasks/{task_id}": Rule(ALL, "a task the caller's inbox shows",
                                  condition="task_visible"),
     "POST /tasks/{task_id}/claim": Rule(WORKERS, "take a task from the caller's queue",
-                                        condition="task_visible"),
+                                        condition="task_queue"),
     "POST /tasks/{task_id}/reassign": Rule(WORKERS, "the assignee or a team lead",
                                            condition="task_visible"),
     "POST /tasks/{task_id}/complete": Rule(WORKERS, "the assignee or a queue member",
@@ -193,14 +197,29 @@ def task_visible(user: User, task: Task) -> bool:
             and (task.agency is None or task.agency == user.agency))
 
 
-def _task_visible(session: Session, user: User, params: Mapping, now: datetime,
-                  details: dict) -> None:
+def _task(session: Session, params: Mapping) -> Task:
     task = session.get(Task, params["task_id"])
     if task is None:
         raise NotFound(f"task {params['task_id']} not found",
                        details={"task_id": params["task_id"]})
+    return task
+
+
+def _task_visible(session: Session, user: User, params: Mapping, now: datetime,
+                  details: dict) -> None:
+    task = _task(session, params)
     if not task_visible(user, task):
         raise Forbidden(f"task {task.id} is not in your inbox", details=details)
+
+
+def _task_queue(session: Session, user: User, params: Mapping, now: datetime,
+                details: dict) -> None:
+    task = _task(session, params)
+    mine = task.assignee_id == user.id
+    queue = (task.assignee_id is None and task.role == user.role
+             and (task.agency is None or task.agency == user.agency))
+    if not (mine or queue):
+        raise Forbidden(f"task {task.id} is not in your queue", details=details)
 
 
 def _data_owner(session: Session, user: User, params: Mapping, now: datetime,
@@ -213,4 +232,4 @@ def _data_owner(session: Session, user: User, params: Mapping, now: datetime,
 
 
 _CHECKS = {"case_agency": _case_agency, "task_visible": _task_visible,
-           "data_owner": _data_owner}
+           "task_queue": _task_queue, "data_owner": _data_owner}
