@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from db.session import transaction
 from workflow.config import load_settings
-from workflow.errors import InvalidInput
+from workflow.errors import InvalidInput, Unauthenticated
 from workflow.runtime import Runtime
 
 
@@ -101,4 +101,8 @@ def acting_user(session, args):
     token = os.environ.get("IOM_TOKEN")
     if not token and sys.stdin.isatty():
         token = getpass.getpass(f"token for {args.actor}: ")
+    if not token:
+        raise Unauthenticated(f"acting as {args.actor} needs {args.actor}'s token: set "
+                              "IOM_TOKEN (or run at a terminal to be asked for it), or run "
+                              "as the host's administrator with --as-admin")
     return verified(session, args.actor, token, now=datetime.now(UTC))

@@ -13,12 +13,23 @@ from cli.common import acting_user, add_acting_args, open_runtime, parse_now, pr
 from db.models import RuleSetVersion
 from db.session import transaction
 from workflow import ruleset_admin as admin
+from workflow.permissions import authorize
 from workflow.policy.publishing import preview_version, publish_version, rollback_version
 
 
 def _split(ref: str) -> tuple[str, str | None]:
     name, _, version = ref.partition("@")
     return name, version or None
+
+
+def _evidence_author(session, args, step: str) -> str:
+    """Who records approval evidence (examples run, preview seen): the API's rule for
+    the same step (``workflow/permissions.py``: team leads only), checked before
+    anything is looked up."""
+    user = acting_user(session, args)
+    authorize(session, user, f"POST /rulesets/{{name}}/versions/{{version}}/{step}", {},
+              now=parse_now(None))
+    return user.username
 
 
 def _draft(args) -> int:
@@ -66,8 +77,8 @@ def _history(args) -> int:
 
 def _test_stored(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        actor = _evidence_author(session, args, "test")
         row = admin.find_version(session, *_split(args.ref))
-        actor = acting_user(session, args).username
         results = admin.check_examples(session, row, now=parse_now(None), actor=actor)
         for r in results:
             print(r.describe())
@@ -76,7 +87,7 @@ def _test_stored(args) -> int:
 
 def _preview(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        actor = acting_user(session, args).username
+        actor = _evidence_author(session, args, "preview")
         row = admin.find_version(session, *_split(args.ref))
         report = preview_version(session, row, now=parse_now(None), settings=rt.settings,
                                  actor=actor)
@@ -102,8 +113,9 @@ def _preview(args) -> int:
 
 def _approve(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        user = acting_user(session, args)
         row = admin.find_version(session, *_split(args.ref))
-        admin.approve(session, row, user=acting_user(session, args),
+        admin.approve(session, row, user=user,
                       now=parse_now(None), reason=args.reason)
         print(f"{row.name}@{row.version[:12]} is now {row.status}")
     return 0
@@ -120,8 +132,9 @@ def _print_outcome(outcome, as_json: bool) -> None:
 
 def _publish(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        user = acting_user(session, args)
         row = admin.find_version(session, *_split(args.ref))
-        outcome = publish_version(session, row, user=acting_user(session, args),
+        outcome = publish_version(session, row, user=user,
                                   now=parse_now(None), reason=args.reason,
                                   settings=rt.settings)
     _print_outcome(outcome, args.json)
