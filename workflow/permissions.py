@@ -191,7 +191,7 @@ def _case_agency(session: Session, user: User, params: Mapping, now: datetime,
 def task_visible(user: User, task: Task) -> bool:
     """Whether ``user``'s inbox shows ``task`` (any status): overseers see every task;
     others their own and their queue's (role, and agency when the queue has one)."""
-    if user.role in OVERSEERS or task.assignee_id == user.id:
+    if user.role in OVERSEERS or (user.id is not None and task.assignee_id == user.id):
         return True
     return (task.assignee_id is None and task.role == user.role
             and (task.agency is None or task.agency == user.agency))
@@ -215,7 +215,7 @@ def _task_visible(session: Session, user: User, params: Mapping, now: datetime,
 def _task_queue(session: Session, user: User, params: Mapping, now: datetime,
                 details: dict) -> None:
     task = _task(session, params)
-    mine = task.assignee_id == user.id
+    mine = user.id is not None and task.assignee_id == user.id
     queue = (task.assignee_id is None and task.role == user.role
              and (task.agency is None or task.agency == user.agency))
     if not (mine or queue):
