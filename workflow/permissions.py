@@ -83,7 +83,7 @@ class Rule:
             text += f"; {CONDITIONS[self.condition]}"
             if self.exempt:
                 text += f" (not checked for {', '.join(self.exempt)})"
-        return f"{text}. {self.why}"
+        return f"{text}. {self.why[:1].upper()}{self.why[1:]}."
 
 
 _CASE = "/cases/{case_id}"
