@@ -40,17 +40,18 @@ def _open(path: Path):
         raise InvalidInput(f"{path}: cannot open: {exc.strerror or exc}") from exc
 
 
-def _import_actor(session, args) -> str:
-    """Who the import is recorded as: ``--as USER`` (their token; the agency that owns
-    the data, as for ``POST /imports/{kind}``) or the host's administrator."""
+def _import_actor(session, args) -> tuple[str, str | None]:
+    """``(actor, agency)`` the import is recorded as: ``--as USER`` (their token; the
+    agency that owns the data, as for ``POST /imports/{kind}``) or the host's
+    administrator (no agency: every kind)."""
     from workflow.permissions import authorize
 
     if not args.actor:
-        return host_admin_actor()
+        return host_admin_actor(), None
     user = acting_user(session, args)
     authorize(session, user, "POST /imports/{kind}", {"kind": args.kind},
               now=parse_now(None))
-    return user.username
+    return user.username, user.agency
 
 
 def _import(args) -> int:
@@ -59,9 +60,10 @@ def _import(args) -> int:
     path = Path(args.file)
     tty = sys.stderr.isatty()
     with _open(path) as stream, session_scope(args) as session:
+        actor, agency = _import_actor(session, args)
         try:
             report = import_csv(session, args.kind, stream, filename=path.name,
-                                actor=_import_actor(session, args), now=parse_now(args.now),
+                                actor=actor, agency=agency, now=parse_now(args.now),
                                 progress=_progress if tty else None)
         finally:
             if tty:

@@ -137,3 +137,27 @@ def test_housing_need_raises_a_task_for_the_housing_resettlement_officer(
     done = client.post(f"/api/v1/tasks/{task_id}/complete", headers=_auth(housing_token),
                        json={"outcome": "accommodation_secured"})
     assert done.status_code == 200 and done.get_json()["status"] == "done"
+
+
+def test_a_flags_file_imports_only_the_lists_the_agency_keeps(client, make_user, make_person,
+                                                               session):
+    make_person("P1")
+    session.commit()
+    _, housing_lead = make_user("hlead", role="team_lead", agency="housing")
+    _, employment_lead = make_user("elead", role="team_lead", agency="employment")
+    flags = ("partner_ref,person_ref,kind,value,recorded_on\n"
+             "F1,P1,housing_need,yes,2025-02-01\n"
+             "F2,P1,marac_repeat,true,2025-02-01\n")
+    refused = client.post("/api/v1/imports/flags", data=flags.encode(),
+                          content_type="text/csv", headers=_auth(employment_lead))
+    assert refused.status_code == 403  # employment keeps no partner list
+    r = client.post("/api/v1/imports/flags", data=flags.encode(), content_type="text/csv",
+                    headers=_auth(housing_lead))
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["created"], body["rejected"]) == (1, 1)
+    assert [(e["row"], e["field"], e["reason"]) for e in body["errors"]] == [
+        (3, "kind", "housing does not keep the marac_repeat list (kept by police, "
+                    "local_authority)")]
+    kinds = session.scalars(select(PartnerFlag.kind)).all()
+    assert kinds == ["housing_need"]

@@ -31,7 +31,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from db.models import ROLES, Task, User
+from db.models import AGENCIES, ROLES, Task, User
 from workflow.errors import Forbidden, NotFound
 from workflow.tasks.inbox import OVERSEERS
 
@@ -46,14 +46,29 @@ WORKERS = ("team_lead", "offender_manager", "police", "resettlement_officer")
 # ASB and gangs: police; MAPPA: probation and police; MARAC: police and the local
 # authority; YOS: the youth offending service; DRR, DIP, treatment: substance misuse and
 # probation; housing need: housing and the local authority).
+FLAG_OWNERS: Mapping[str, tuple[str, ...]] = {
+    "mappa_level": ("NPS", "CRC", "police", "prison"), "marac_repeat": ("police",
+                                                                      "local_authority"),
+    "dtoa": ("police",), "ppo": ("police",), "gang_grade": ("police",),
+    "yos_referral": ("yos",), "asb": ("police", "local_authority"),
+    "drr": ("NPS", "CRC", "substance_misuse"), "dip": ("substance_misuse", "police"),
+    "treatment": ("substance_misuse", "health"), "housing_need": ("housing",
+                                                                 "local_authority"),
+}
 IMPORT_OWNERS: Mapping[str, tuple[str, ...]] = {
     "people": ("police",),
     "events": ("police",),
     "supervision": ("NPS", "CRC"),
     "assessments": ("NPS", "CRC"),
-    "flags": ("police", "NPS", "CRC", "local_authority", "housing", "health",
-              "mental_health", "substance_misuse", "yos"),
+    # Any agency keeping a list may send a flags file; each row is checked against the
+    # list's keepers (FLAG_OWNERS, ``import_csv(agency=...)``).
+    "flags": tuple(a for a in AGENCIES if any(a in v for v in FLAG_OWNERS.values())),
 }
+
+
+def flag_kinds_kept_by(agency: str | None) -> frozenset[str]:
+    """The partner flag kinds ``agency`` keeps (may import)."""
+    return frozenset(kind for kind, owners in FLAG_OWNERS.items() if agency in owners)
 CONDITIONS = {
     "case_agency": "the caller's agency works with the case (police; the supervising "
                    "provider; the lead professional's agency; agencies added to the case)",

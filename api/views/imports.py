@@ -73,7 +73,8 @@ class Import(MethodView):
         filename, stream = _csv_stream()
         try:
             report = import_csv(g.session, kind, stream, filename=filename,
-                                actor=g.user.username, now=datetime.now(UTC))
+                                actor=g.user.username, now=datetime.now(UTC),
+                                agency=g.user.agency)
         except RequestEntityTooLarge as exc:  # a chunked body cut off at the limit
             raise RequestEntityTooLarge(
                 f"{filename}: the upload is over {body_limit()} bytes (server.max_upload_mb); "
