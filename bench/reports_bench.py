@@ -2,12 +2,13 @@
 --events 2000000 --cohort 2000 --backend postgresql|sqlite``.
 
 Loads a borough (people, ``--cohort`` accepted and as many rejected at panel, custody
-spells) and its events in two steps: first a tenth of ``--events``, then the rest. After
-each step it runs all six reports (``workflow.reports.catalogue``) and, as the same-run
-baseline, one full scan of the event table (``SELECT count(*)``, the floor for any query
-that reads every event). Prints seconds per report, the total against the 30 s target,
-and the process's RSS growth while reporting at each size: aggregation in the database
-means the growth should not scale with the number of events.
+spells, each case's audited transitions) and its events in two steps: first a tenth of
+``--events``, then the rest. After each step it runs all six reports
+(``workflow.reports.catalogue``) and, as the same-run baseline, one full scan of the
+event table (``SELECT count(*)``, the floor for any query that reads every event).
+Prints seconds per report, the total against the 30 s target, and the process's RSS
+growth while reporting at each size: aggregation in the database means the growth
+should not scale with the number of events.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, text
 
 from db.migrate import upgrade
-from db.models import Case, ComplianceEvent, PanelItem, PanelMeeting, Person
+from db.models import AuditEntry, Case, ComplianceEvent, PanelItem, PanelMeeting, Person
 from db.session import make_engine, make_session_factory
 from workflow.reports.catalogue import run as run_report
 
@@ -86,12 +87,38 @@ def _people(conn, people: int, cohort: int, rng: random.Random) -> None:
             custody += [(i, "custody_in", jail), (i, "custody_out", jail + timedelta(60))]
     conn.execute(insert(Case), cases)
     conn.execute(insert(PanelItem), items)
+    _transitions(conn, items)
     conn.execute(insert(ComplianceEvent), [
         {"event_id": f"C{n}", "person_id": p, "kind": k, "occurred_at": _at(d),
          "details": {}, "recorded_by": "bench"} for n, (p, k, d) in enumerate(custody)])
     if conn.dialect.name == "postgresql":
         for table in ("person", "iom_case", "panel_meeting"):
             conn.execute(text(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))"))
+
+
+def _transitions(conn, items: list[dict]) -> None:
+    """The audit's case.transition entries (mapping -> matrixing -> panel -> decision)
+    that the caseload report's time in stage and candidates by source read. Hashes are
+    placeholders: the bench times reports, it does not verify the chain."""
+    steps = (("select", "mapping", "matrixing", 40), ("advance", "matrixing", "panel", 25))
+    rows, seq = [], 0
+    for item in items:
+        decided = item["decided_at"]
+        moves = [(e, a, b, decided - timedelta(days=d)) for e, a, b, d in steps]
+        moves.append((item["decision"], "panel", "allocated" if item["decision"] == "accept"
+                      else "rejected", decided))
+        for event, source, target, at in moves:
+            seq += 1
+            cause = {"kind": "rule", "decisions": [
+                {"ruleset": "pan-london-selection", "rule": "ogrs-75", "action": "select"}]}
+            rows.append({"seq": seq, "occurred_at": at, "recorded_at": at, "actor": "bench",
+                         "kind": "case.transition", "case_id": item["case_id"],
+                         "summary": f"Moved from {source} to {target}", "payload": {
+                             "event": event, "from": source, "to": target,
+                             "cause": cause if event == "select" else {"kind": "human"}},
+                         "prev_hash": f"{seq - 1:064d}", "hash": f"{seq:064d}",
+                         "hash_version": 1})
+    conn.execute(insert(AuditEntry), rows)
 
 
 def _events(conn, first: int, count: int, people: int, cohort: int, rng) -> None:

@@ -14,7 +14,14 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from cli.common import acting_user, host_admin_actor, parse_now, print_json, session_scope
+from cli.common import (
+    acting_user,
+    host_admin_actor,
+    open_runtime,
+    parse_now,
+    print_json,
+    session_scope,
+)
 from workflow.errors import InvalidInput
 from workflow.partners.formats import KINDS
 
@@ -105,6 +112,19 @@ def _demo_load(args) -> int:
     return 0
 
 
+def _demo_history(args) -> int:
+    from cli.demo_history import simulate
+    from db.session import transaction
+
+    start, end = _parse_date(args.start, "--from"), _parse_date(args.end, "--to")
+    with open_runtime(args) as rt:
+        with transaction(rt.sessions) as session:  # the chair acts: their own token
+            acting_user(session, argparse.Namespace(actor=args.chair, as_admin=False))
+        counts = simulate(rt, start=start, end=end, chair=args.chair)
+    print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 500:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 500")
@@ -176,6 +196,13 @@ def _register_demo(sub) -> None:
     load.add_argument("--workdir", help="keep the generated files here (default: a "
                       "temporary directory)")
     load.set_defaults(func=_demo_load)
+    history = demo_sub.add_parser("history", help="drive the lifecycle over past dates: "
+                                  "weekly passes and panel decisions (for the reports)")
+    history.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD")
+    history.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD, inclusive")
+    history.add_argument("--chair", default="lead1", help="team lead deciding the panels "
+                         "(the decisions are theirs: their token in $IOM_TOKEN)")
+    history.set_defaults(func=_demo_history)
 
 
 def register(sub) -> None:

@@ -60,3 +60,13 @@ def test_bad_target(session):
     with pytest.raises(InvalidInput):
         caseload_report(session, start=date(2025, 1, 1), end=date(2025, 3, 31),
                         target_size=0)
+
+
+def test_escalated_tasks_past_due_are_overdue(session, make_person):
+    case = join(session, make_person("E1").id, "accept", date(2025, 1, 9))
+    _task(session, case, "police", date(2025, 2, 1), "escalated")
+    _task(session, case, "police", date(2025, 2, 1), "open")
+    _task(session, case, "police", date(2025, 2, 1), "cancelled")
+    session.flush()
+    report = caseload_report(session, start=date(2025, 1, 1), end=date(2025, 3, 31))
+    assert report["tasks"] == [{"agency": "police", "on_time": 0, "late": 0, "overdue": 2}]

@@ -123,3 +123,29 @@ def test_malformed_reference_file_names_the_field(tmp_path):
     with pytest.raises(ConfigError) as err:
         expansion_sets(tmp_path)
     assert err.value.details["path"] == "set[0].column[0].categories"
+
+
+def test_pipeline_candidates_are_the_selected_not_yet_taken_on(session, make_person):
+    from workflow.reports.expansion import expansion_report
+
+    states = ("mapping", "matrixing", "panel", "deferred", "allocated", "matrixing")
+    for i, state in enumerate(states):
+        person = make_person(f"Q{i}")
+        closed = datetime(2024, 6, 1, tzinfo=UTC) if i == 5 else None  # closed: not one
+        session.add(Case(person_id=person.id, state=state, closed_at=closed))
+        for n in range(i + 1):  # person i has i + 1 arrests
+            session.add(OffendingEvent(partner_ref=f"Q{i}-{n}", kind="arrest",
+                                       person_id=person.id, occurred_on=date(2024, 3, 1 + n),
+                                       offence_category="robbery"))
+    session.flush()
+    report = expansion_report(session, start=date(2023, 1, 1), end=date(2024, 12, 31),
+                              pipeline=True)
+    # matrixing (2 arrests) + panel (3) + deferred (4) = 9 arrests over two years.
+    assert report["candidates"] == 3
+    assert report["candidate_source"] == {"pipeline": "matrixing, panel, deferred"}
+    all_crime, _burglary, robbery = report["rows"]
+    assert (all_crime["arrests"], robbery["arrests"]) == (9, 9)
+    assert robbery["arrests_per_year"] == Decimal("4.5")
+    with pytest.raises(InvalidInput):
+        expansion_report(session, start=date(2023, 1, 1), end=date(2024, 12, 31),
+                         pipeline=True, stream="flex")

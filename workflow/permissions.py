@@ -161,7 +161,7 @@ PERMISSIONS: Mapping[str, Rule] = {
     # Board reports: aggregates for the partnership's leads and auditors.
     **{f"GET /reports/{name}": Rule(_REPORTS, "board report (aggregates)")
        for name in ("top-arrested", "expansion", "cohort-effect", "targets", "cost",
-                    "caseload")},
+                    "caseload", "board-pack")},
 }
 
 

@@ -1,9 +1,11 @@
-"""Caseload and flow (issue 14 item 6, in part): what the team holds and how it moves.
+"""Caseload and flow (issue 14 item 6): what the team holds and how it moves.
 
 Open cases by stream and state, entries (panel accepts) and exits (accepted episodes
-closed) per month, panel outcomes, tasks done on time / late / overdue per agency, and
-the active cohort against a target size. Grouped queries; month buckets are made from
-the grouped rows (one row per decision or closure, never per event).
+closed) per month, time in each stage and candidates by source (from the audit trail,
+:mod:`.flow`), panel outcomes, tasks done on time / late / overdue per agency, and the
+active cohort against a target size (dated reference data, ``cohort_targets.toml``).
+Grouped queries; month buckets are made from the grouped rows (one row per decision or
+closure, never per event).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from sqlalchemy.orm import Session
 from db.models import Case, PanelItem, Task
 from workflow.errors import InvalidInput
 from workflow.lifecycle import ACTIVE
+from workflow.reports.flow import candidate_sources, stage_times
+from workflow.reports.reference import cohort_targets, pick, source_sets
 from workflow.reports.targets import months
+from workflow.tasks.routing import OUTSTANDING
 
 METHOD = (
     "Caseload and flow. Open cases: episodes not closed, by cohort stream (fixed / flex / "
@@ -25,9 +30,16 @@ METHOD = (
     "dated in the month; exits: accepted episodes closed in the month (de-selected, "
     "excluded, transferred or closed by hand). Panel outcomes: decisions dated in the "
     "period. Tasks per agency: completed on or before their due time (on time) or after "
-    "it (late) in the period; overdue = still open and past due at {as_of}. Active cohort "
-    "= cases allocated, in review or suspended (custody). Limits: time in each stage and "
-    "the candidate list by source are not reported yet.")
+    "it (late) in the period; overdue = still outstanding (open or escalated) and past "
+    "due at {as_of}. Active cohort = cases allocated, in review or suspended (custody), "
+    "against {target}. Time in "
+    "stage: from the audit trail's transitions (a case's first stay, in mapping, from "
+    "when it was opened); median and 90th percentile (nearest rank) days of the stays "
+    "that ended in the period, and the cases still in each stage at its end. Candidates "
+    "by source: cases selected (moved out of mapping) in the period, by the rule that "
+    "selected them ({sources}); a case several rules selected counts under each. "
+    "Limits: stays ended by a hand-made move are counted like any other; a stage's "
+    "times reflect the panel's monthly cycle as well as the team's pace.")
 
 
 def _midnight(day: date) -> datetime:
@@ -54,7 +66,8 @@ def _tasks(session: Session, start: date, end: date, as_of: datetime) -> list[di
     done = (Task.status == "done") & (Task.completed_at >= lo) & (Task.completed_at < hi)
     on_time = func.sum(case((done & (Task.completed_at <= Task.due_at), 1), else_=0))
     late = func.sum(case((done & (Task.completed_at > Task.due_at), 1), else_=0))
-    overdue = func.sum(case(((Task.status == "open") & (Task.due_at < as_of), 1), else_=0))
+    overdue = func.sum(case((Task.status.in_(OUTSTANDING) & (Task.due_at < as_of), 1),
+                            else_=0))
     rows = session.execute(select(Task.agency, on_time, late, overdue)
                            .group_by(Task.agency)).all()
     return [{"agency": a or "-", "on_time": int(t or 0), "late": int(x or 0),
@@ -80,6 +93,9 @@ def caseload_report(session: Session, *, start: date, end: date,
                PanelItem.decided_at < _midnight(end + timedelta(days=1)))
         .group_by(PanelItem.decision)).all())
     active = sum(n for _s, state, n in open_rows if state in ACTIVE)
+    target, by = _target(target_size, end)
+    lo, hi = _midnight(start), _midnight(end + timedelta(days=1))
+    sources = pick(source_sets(), name=None, on=end)
     return {"report": "caseload", "start": start.isoformat(), "end": end.isoformat(),
             "as_of": as_of.isoformat(),
             "open_cases": [{"stream": s, "state": st, "cases": n}
@@ -87,6 +103,29 @@ def caseload_report(session: Session, *, start: date, end: date,
             "rows": _flow(session, start, end),
             "panel_outcomes": {d: decisions.get(d, 0) for d in ("accept", "defer", "reject")},
             "tasks": _tasks(session, start, end, as_of),
-            "active_cohort": active, "target_size": target_size,
-            "target_gap": None if target_size is None else target_size - active,
-            "method": METHOD.format(as_of=as_of.isoformat())}
+            "stages": stage_times(session, lo, hi),
+            "sources": candidate_sources(session, lo, hi, sources),
+            "active_cohort": active, "target_size": target.size if target else target_size,
+            "target_by": target.by.isoformat() if target else None,
+            "target_gap": None if by is None else by - active,
+            "method": METHOD.format(as_of=as_of.isoformat(), target=_target_text(
+                target, target_size), sources=f"candidate_sources.toml {sources.name}")}
+
+
+def _target(size: int | None, end: date):
+    """(the dated reference target or None, the size to compare with): a given size
+    wins; otherwise the newest ``cohort_targets.toml`` set dated on or before ``end``."""
+    if size is not None:
+        return None, size
+    dated = [t for t in cohort_targets() if t.as_of <= end]
+    if not dated:
+        return None, None
+    target = max(dated, key=lambda t: t.as_of)
+    return target, target.size
+
+
+def _target_text(target, size: int | None) -> str:
+    if target is not None:
+        return (f"the target of {target.size} by {target.by} ({target.name}: "
+                f"{' '.join(target.source.split())})")
+    return f"the target size given ({size})" if size is not None else "no target"

@@ -11,6 +11,7 @@ cohort's annual cost before minus during, with a seeded bootstrap interval over 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -106,25 +107,9 @@ def _money(value: float | None) -> float | None:
     return float(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def cost_report(session: Session, *, start: date, end: date, as_of: date | None = None,
-                kind: str = "conviction", baseline_months: int = 12,
-                price_year: str | None = None, reference: str | None = None,
-                replicates: int = 1000, seed: int = 2018) -> dict:
-    """Cost of the crime of people joining ``start``..``end`` before / during / after."""
-    as_of = as_of or end
-    if kind not in EVENT_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(EVENT_KINDS)}",
-                           details={"field": "kind"})
-    if end < start or as_of < start or not 1 <= baseline_months <= 60:
-        raise InvalidInput("bad period or baseline window", details={"field": "to"})
-    ref = pick(cost_sets(), name=reference, on=end)
-    factor = _factor(ref.price_year, price_year)
-    costs = {k: v * factor for k, v in ref.unit_cost.items()}
-    people = index_dates(session, start=start, end=end)["cohort"]
-    windows = _windows(people, exits(session, list(people)), b=baseline_months, as_of=as_of)
-    sums = aggregate(session, windows, kind=kind,
-                     weights={"cost": costs, "priced": {k: Decimal(1) for k in costs}})
-    custody = custody_days(session, windows)
+def _tally(people, windows: list[Window], sums: dict, custody: dict
+           ) -> tuple[dict[int, dict], dict[str, dict]]:
+    """Per person cost and days at risk by period, and the totals by period."""
     per_person: dict[int, dict] = {pid: {f"{p}": 0.0 for p in PERIODS} | {
         f"risk_{p}": 0 for p in PERIODS} for pid in people}
     totals = {p: {"events": 0, "unpriced": 0, "cost": 0.0, "days_at_risk": 0}
@@ -139,10 +124,37 @@ def cost_report(session: Session, *, start: date, end: date, as_of: date | None 
         t["unpriced"] += got.get("count", 0) - int(got.get("priced", 0))
         t["cost"] += got.get("cost", 0.0)
         t["days_at_risk"] += risk
+    return per_person, totals
+
+
+def cost_report(session: Session, *, start: date, end: date, as_of: date | None = None,
+                kind: str = "conviction", baseline_months: int = 12,
+                price_year: str | None = None, reference: str | None = None,
+                replicates: int = 1000, seed: int = 2018,
+                progress: Callable[[str], None] | None = None) -> dict:
+    """Cost of the crime of people joining ``start``..``end`` before / during / after;
+    ``progress`` is told each step (a line of text) when given."""
+    say = progress or (lambda _text: None)
+    as_of = as_of or end
+    if kind not in EVENT_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(EVENT_KINDS)}",
+                           details={"field": "kind"})
+    if end < start or as_of < start or not 1 <= baseline_months <= 60:
+        raise InvalidInput("bad period or baseline window", details={"field": "to"})
+    ref = pick(cost_sets(), name=reference, on=end)
+    factor = _factor(ref.price_year, price_year)
+    costs = {k: v * factor for k, v in ref.unit_cost.items()}
+    people = index_dates(session, start=start, end=end)["cohort"]
+    windows = _windows(people, exits(session, list(people)), b=baseline_months, as_of=as_of)
+    say(f"{len(people):,} people, pricing their events")
+    sums = aggregate(session, windows, kind=kind,
+                     weights={"cost": costs, "priced": {k: Decimal(1) for k in costs}})
+    per_person, totals = _tally(people, windows, sums, custody_days(session, windows))
     rows = [{"period": p, **totals[p], "cost": _money(totals[p]["cost"]),
              "annual_cost": _money(_annual(totals[p]["cost"], totals[p]["days_at_risk"]))}
             for p in PERIODS]
     flat = list(per_person.values())
+    say(f"{replicates:,} bootstrap replicates")
     deflated = f", moved to {price_year} prices" if factor != 1 else ""
     return {"report": "cost", "start": start.isoformat(), "end": end.isoformat(),
             "as_of": as_of.isoformat(), "kind": kind, "people": len(people),

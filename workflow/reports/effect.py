@@ -11,6 +11,7 @@ the adjusted change (cohort net of comparison) and seeded bootstrap intervals.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
@@ -88,8 +89,11 @@ def _check(kind: str, baseline_months: int, followup_months: int, start: date, e
 def cohort_effect(session: Session, *, start: date, end: date, as_of: date | None = None,
                   kind: str = "conviction", baseline_months: int = 12,
                   followup_months: int = 6, min_days_at_risk: int = 28,
-                  replicates: int = 1000, seed: int = 2009) -> dict:
-    """The cohort-effect report for people joining ``start``..``end`` (inclusive)."""
+                  replicates: int = 1000, seed: int = 2009,
+                  progress: Callable[[str], None] | None = None) -> dict:
+    """The cohort-effect report for people joining ``start``..``end`` (inclusive);
+    ``progress`` is told each step (a line of text) when given."""
+    say = progress or (lambda _text: None)
     as_of = as_of or end
     _check(kind, baseline_months, followup_months, start, end, as_of)
     groups = index_dates(session, start=start, end=end)
@@ -101,6 +105,7 @@ def cohort_effect(session: Session, *, start: date, end: date, as_of: date | Non
     people: dict[str, dict[str, list]] = {"count": {}, "harm": {}}
     for group in GROUPS:
         windows = _windows(groups[group], b=baseline_months, f=followup_months, as_of=as_of)
+        say(f"{group}: {len(groups[group]):,} people, counting their events")
         counts = aggregate(session, windows, kind=kind, weights=weights)
         custody = custody_days(session, windows)
         excluded: Counter = Counter()
@@ -113,17 +118,21 @@ def cohort_effect(session: Session, *, start: date, end: date, as_of: date | Non
             stats.classify(p) for p in people["count"][group]))
         result["flags"] += stats.small_number_flags(group, people["count"][group])
     for measure, by_group in people.items():
-        cohort, comparison = by_group["cohort"], by_group["comparison"]
-        result["measures"][measure] = {
-            "cohort": stats.rates(cohort), "comparison": stats.rates(comparison),
-            "difference_pts": _diff(cohort, comparison),
-            "adjusted_pct_change": _round(stats.adjusted(cohort, comparison)),
-            "intervals": stats.bootstrap(cohort, comparison, replicates=replicates,
-                                         seed=seed)}
+        say(f"{measure}: {replicates:,} bootstrap replicates")
+        result["measures"][measure] = _measure(by_group["cohort"], by_group["comparison"],
+                                               replicates=replicates, seed=seed)
     result["method"] = METHOD.format(start=start, end=end, kind=kind, b=baseline_months,
                                      f=followup_months, as_of=as_of, min_days=min_days_at_risk,
                                      level=0.95, reps=replicates, seed=seed)
     return result
+
+
+def _measure(cohort, comparison, *, replicates: int, seed: int) -> dict:
+    return {"cohort": stats.rates(cohort), "comparison": stats.rates(comparison),
+            "difference_pts": _diff(cohort, comparison),
+            "adjusted_pct_change": _round(stats.adjusted(cohort, comparison)),
+            "intervals": stats.bootstrap(cohort, comparison, replicates=replicates,
+                                         seed=seed)}
 
 
 def _diff(cohort, comparison) -> float | None:

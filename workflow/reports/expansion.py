@@ -67,15 +67,22 @@ def estimate_column(column: Column, arrests: int, years: Decimal,
             "share_of_borough_crime_pct": share}
 
 
+PIPELINE = ("matrixing", "panel", "deferred")  # selected, not (yet) taken on
+
+
 def candidate_people(*, stream: str | None = None, ruleset: str | None = None,
-                     refs: list[str] | None = None):
+                     refs: list[str] | None = None, pipeline: bool = False):
     """A SELECT of person ids for exactly one candidate source: open cases of a cohort
     ``stream`` (fixed/flex/free), open cases the rule set ``ruleset`` selected at their
-    last evaluation, or an explicit list of partner ``refs``."""
-    given = [x for x in (stream, ruleset, refs) if x]
+    last evaluation, an explicit list of partner ``refs``, or the ``pipeline``: open
+    cases selected and not yet taken on (matrixing, at panel or deferred)."""
+    given = [x for x in (stream, ruleset, refs, pipeline) if x]
     if len(given) != 1:
-        raise InvalidInput("give exactly one candidate source: stream, ruleset or refs",
-                           details={"field": "candidates"})
+        raise InvalidInput("give exactly one candidate source: stream, ruleset, refs or "
+                           "pipeline", details={"field": "candidates"})
+    if pipeline:
+        return select(Case.person_id).where(Case.closed_at.is_(None),
+                                            Case.state.in_(PIPELINE))
     if stream:
         return select(Case.person_id).where(Case.closed_at.is_(None), Case.cohort == stream)
     if refs:
@@ -112,7 +119,8 @@ def expansion_table(counts: dict[str, int], *, years: Decimal, ref: ExpansionSet
 
 
 def expansion_report(session: Session, *, start: date, end: date, stream=None,
-                     ruleset=None, refs=None, reference: str | None = None,
+                     ruleset=None, refs=None, pipeline: bool = False,
+                     reference: str | None = None,
                      reduction: Decimal | None = None) -> dict:
     """The expansion estimate for a candidate list over ``start``..``end`` (inclusive)."""
     if end < start:
@@ -122,12 +130,13 @@ def expansion_report(session: Session, *, start: date, end: date, stream=None,
         raise InvalidInput("reduction must be a fraction from 0 to below 1",
                            details={"field": "reduction"})
     ref = pick(expansion_sets(), name=reference, on=end)
-    people = candidate_people(stream=stream, ruleset=ruleset, refs=refs)
+    people = candidate_people(stream=stream, ruleset=ruleset, refs=refs, pipeline=pipeline)
     candidates = session.scalar(select(func.count()).select_from(people.subquery()))
     counts = arrests_by_category(session, people, start=start, end=end)
     years = window_years(start, end)
     used = ref.reduction if reduction is None else reduction
     source = ({"stream": stream} if stream else {"ruleset": ruleset} if ruleset
+              else {"pipeline": ", ".join(PIPELINE)} if pipeline
               else {"refs": len(refs or [])})
     return {"report": "expansion", "start": start.isoformat(), "end": end.isoformat(),
             "candidates": candidates, "candidate_source": source, "window_years": years,

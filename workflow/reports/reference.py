@@ -159,3 +159,49 @@ def pick(sets: list, *, name: str | None, on: date):
 def harm_weights() -> dict[str, Decimal]:
     """Crime harm weights per offence category (``activity.toml`` ``[gravity]``)."""
     return {k: Decimal(str(v)) for k, v in activity_reference()["gravity"].items()}
+
+
+@dataclass(frozen=True)
+class CohortTarget:
+    name: str
+    as_of: date
+    source: str
+    size: int
+    by: date
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    name: str
+    as_of: date
+    source: str
+    sources: dict[str, tuple[str, ...]]  # label -> "ruleset/rule-prefix" patterns
+
+
+def cohort_targets(directory: Path | None = None) -> list[CohortTarget]:
+    """``cohort_targets.toml``: a cohort size to reach by a date."""
+    path = (directory or REFERENCE_DIR) / "cohort_targets.toml"
+    out = []
+    for where, entry in _sets(path):
+        size, by = entry.get("size"), entry.get("by")
+        if not isinstance(size, int) or size < 1:
+            raise _fail(path, f"{where}.size", "must be a positive whole number")
+        if not isinstance(by, date):
+            raise _fail(path, f"{where}.by", "must be a date (YYYY-MM-DD)")
+        out.append(CohortTarget(entry["name"], entry["as_of"], entry["source"], size, by))
+    return out
+
+
+def source_sets(directory: Path | None = None) -> list[SourceSet]:
+    """``candidate_sources.toml``: which selection rules name which candidate source."""
+    path = (directory or REFERENCE_DIR) / "candidate_sources.toml"
+    out = []
+    for where, entry in _sets(path):
+        sources = entry.get("sources")
+        if not isinstance(sources, dict) or not sources or not all(
+                isinstance(v, list) and v and all(isinstance(p, str) and "/" in p for p in v)
+                for v in sources.values()):
+            raise _fail(path, f"{where}.sources", "a table of label = [\"ruleset/rule\"...]")
+        out.append(SourceSet(entry["name"], entry["as_of"], entry["source"],
+                             {k: tuple(v) for k, v in sources.items()}))
+    return out

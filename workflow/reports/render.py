@@ -61,8 +61,11 @@ def _caseload_rows(report: dict) -> list[dict]:
     rows += [{"section": "panel", "decision": d, "cases": n}
              for d, n in report["panel_outcomes"].items()]
     rows += [{"section": "tasks", **r} for r in report["tasks"]]
+    rows += [{"section": "time in stage", **r} for r in report.get("stages", [])]
+    rows += [{"section": "candidates by source", **r} for r in report.get("sources", [])]
     rows.append({"section": "cohort", "cases": report["active_cohort"],
-                 "target_size": report["target_size"], "target_gap": report["target_gap"]})
+                 "target_size": report["target_size"],
+                 "target_by": report.get("target_by"), "target_gap": report["target_gap"]})
     return rows
 
 
@@ -78,11 +81,17 @@ def table(report: dict) -> list[dict]:
     return list(report["rows"])
 
 
-def _columns(rows: list[dict]) -> list[str]:
-    columns: list[str] = []
+def cell(value) -> str:
+    """A figure as the CSV writes it and the PDF prints it (one function, same rounding)."""
+    return "" if value is None else str(value)
+
+
+def columns(rows: list[dict]) -> list[str]:
+    """The union of the rows' keys, in first-seen order (the CSV header)."""
+    names: list[str] = []
     for row in rows:
-        columns += [k for k in row if k not in columns]
-    return columns
+        names += [k for k in row if k not in names]
+    return names
 
 
 def to_csv(report: dict) -> str:
@@ -90,10 +99,10 @@ def to_csv(report: dict) -> str:
     rows = plain(table(report))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    columns = _columns(rows)
-    writer.writerow(columns)
+    names = columns(rows)
+    writer.writerow(names)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow([cell(row.get(c)) for c in names])
     writer.writerow([])
     for flag in report.get("flags", []):
         writer.writerow(["flag", flag])
@@ -104,12 +113,11 @@ def to_csv(report: dict) -> str:
 def to_text(report: dict) -> str:
     """Aligned columns for a terminal, then flags and the method note."""
     rows = plain(table(report))
-    columns = _columns(rows)
-    cells = [columns] + [["-" if r.get(c) is None else str(r.get(c)) for c in columns]
-                         for r in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    names = columns(rows)
+    cells = [names] + [[cell(r.get(c)) or "-" for c in names] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(names))]
     lines = [f"{report.get('report', 'top-arrested')}: {report['start']} to {report['end']}"]
-    lines += ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True))
+    lines += ["  ".join(text.rjust(w) for text, w in zip(line, widths, strict=True))
               for line in cells]
     lines += [f"flag: {f}" for f in report.get("flags", [])]
     lines.append(f"method: {report.get('method') or report.get('tie_rule', '')}")
