@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from api import edge, errors
+from api import edge, errors, observability
 from api.contract import ContractPlugin
 from api.schemas import ErrorOut
 from api.transactions import RetryingFlask, transaction_per_request
@@ -43,6 +43,7 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     api.register_converter(edge.IdConverter, lambda _c: {"type": "integer", "minimum": 0,
                                                          "maximum": edge.MAX_ID})
     errors.register(app)
+    observability.register(app, runtime)  # request id, log line, metrics; /metrics
     edge.register(app)  # before the session is opened: bad input never reaches the database
 
     transaction_per_request(app, runtime)

@@ -19,7 +19,10 @@ from workflow.permissions import authorize
 from workflow.users import authenticate
 
 API_PREFIX = "/api/v1"
-PUBLIC_PATHS = (f"{API_PREFIX}/openapi.json",)
+# No token: the contract, liveness/readiness (a status word each, nothing else) and the
+# Prometheus metrics (counts only; its own optional token, api/observability.py).
+PUBLIC_PATHS = (f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/health/live",
+                f"{API_PREFIX}/health/ready", "/metrics")
 ALL_ROLES = ROLES
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 

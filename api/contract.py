@@ -58,6 +58,11 @@ class ContractPlugin(BasePlugin):
                 op["x-roles"] = []
                 restricted = True
                 access = "nobody (no entry in the permission table)"
+            elif rule.public:
+                op["x-roles"] = []
+                op["x-public"] = True
+                restricted = False
+                access = rule.describe()
             else:
                 op["x-roles"] = list(rule.roles)
                 if rule.agencies:

@@ -22,6 +22,7 @@ STATUS: dict[type[wf.IOMError], int] = {
     wf.Unauthenticated: 401,
     wf.Forbidden: 403,
     wf.ConfigError: 500,
+    wf.NotReady: 503,
 }
 
 

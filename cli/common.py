@@ -16,8 +16,17 @@ from workflow.errors import InvalidInput, Unauthenticated
 from workflow.runtime import Runtime
 
 
-def runtime(args) -> Runtime:
-    return Runtime.from_settings(load_settings(getattr(args, "config", None)))
+def runtime(args, *, require_schema: bool = True) -> Runtime:
+    """The runtime of ``--config``; unless told otherwise, refused with one line naming
+    ``iom db upgrade`` when the database is missing or not migrated to head."""
+    rt = Runtime.from_settings(load_settings(getattr(args, "config", None)))
+    if require_schema:
+        try:
+            rt.require_schema()
+        except BaseException:
+            rt.close()
+            raise
+    return rt
 
 
 def warn_if_privileged(rt: Runtime) -> None:
@@ -40,9 +49,9 @@ def warn_if_privileged(rt: Runtime) -> None:
 
 
 @contextmanager
-def open_runtime(args) -> Iterator[Runtime]:
+def open_runtime(args, *, require_schema: bool = True) -> Iterator[Runtime]:
     """The runtime for one command, its connections closed afterwards."""
-    rt = runtime(args)
+    rt = runtime(args, require_schema=require_schema)
     try:
         yield rt
     finally:

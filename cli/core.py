@@ -47,7 +47,7 @@ def _db_upgrade(args) -> int:
     from workflow.policy.store import seed_policy
     from workflow.rulesets import sync_shipped
 
-    with open_runtime(args) as rt:
+    with open_runtime(args, require_schema=False) as rt:
         upgrade(rt.settings.database_owner_url or rt.settings.database_url)
         role = _grant_app_role(rt.settings)
         with transaction(rt.sessions) as session:
@@ -141,17 +141,23 @@ def _audit_token(session, user, kind: str, args) -> None:
 
 
 def _serve(args) -> int:
+    """Refused (one line) on a missing or unmigrated database or a port in use; says it
+    serves only once the port is bound."""
     from api.serve import serve
+    from cli.logs import configure_logging
 
     rt = runtime(args)
-    warn_if_privileged(rt)
-    return serve(rt, with_scheduler=not args.no_scheduler)
+    configure_logging(rt.settings)
+    return serve(rt, with_scheduler=not args.no_scheduler,
+                 announce=lambda: warn_if_privileged(rt))
 
 
 def _scheduler(args) -> int:
+    from cli.logs import configure_logging
     from scheduler.runner import run_forever
 
     rt = runtime(args)
+    configure_logging(rt.settings)
     warn_if_privileged(rt)
     return run_forever(rt)
 

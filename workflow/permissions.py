@@ -88,9 +88,12 @@ class Rule:
     agencies: tuple[str, ...] | None = None
     condition: str | None = None
     exempt: tuple[str, ...] = ()  # roles the condition does not apply to
+    public: bool = False  # answered without a token (api.auth.PUBLIC_PATHS)
 
     def describe(self) -> str:
         """The rule in words (the OpenAPI description's "Access" line)."""
+        if self.public:
+            return f"anyone, no token. {self.why[:1].upper()}{self.why[1:]}."
         text = ", ".join(self.roles)
         if self.agencies:
             text += f"; agency one of {', '.join(self.agencies)}"
@@ -107,7 +110,10 @@ _EVIDENCE = "rule evidence and the rule-set life are team leads' work (four eyes
 _REPORTS = ("team_lead", "police", "auditor")
 
 PERMISSIONS: Mapping[str, Rule] = {
-    "GET /health": Rule(ALL, "liveness: anyone signed in"),
+    "GET /health": Rule(ALL, "what is published: anyone signed in"),
+    "GET /health/live": Rule(ALL, "liveness probe: a status word, no data", public=True),
+    "GET /health/ready": Rule(ALL, "readiness probe: a status word per check, no data",
+                              public=True),
     # Cases: every role reads (what each sees is the sharing agreement's business).
     "GET /cases": Rule(READERS, "the caseload list"),
     f"GET {_CASE}": Rule(READERS, "one case"),

@@ -10,6 +10,7 @@ from db.models.governance import (
     RuleSetVersion,
     User,
 )
+from db.models.operations import SchedulerHeartbeat
 from db.models.panel import DECISIONS, PanelItem, PanelMeeting
 from db.models.people import (
     EVENT_KINDS,
@@ -30,7 +31,7 @@ __all__ = [
     "AuditEntry", "ImportBatch", "RuleSetVersion", "User",
     "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
     "Case", "CaseAgency", "Task", "RuleSetPublication",
-    "DECISIONS", "PanelItem", "PanelMeeting",
+    "DECISIONS", "PanelItem", "PanelMeeting", "SchedulerHeartbeat",
 ]
 
 # Case versions are kept by Session listeners; registering them with the models means
