@@ -58,10 +58,11 @@ def create_app(runtime: Runtime) -> RetryingFlask:
         panel,
         reports,
         rulesets,
+        sharing,
         tasks,
     )
 
     for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports,
-                   agencies):
+                   sharing, agencies):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     return app

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 from api.edge import MAX_ID, BoundedAwareDateTime, BoundedDate
 from workflow.lifecycle import STATES
 from workflow.partners.formats import KINDS
+from workflow.sharing.groups import PURPOSES
 
 
 class ErrorBody(Schema):
@@ -35,12 +36,23 @@ class PageQuery(Schema):
 
 class CaseQuery(PageQuery):
     state = fields.String(validate=validate.OneOf(tuple(STATES)))
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES),
+                            metadata={"description": "why you read (default: audit for "
+                                      "auditors, else case_management)"})
+
+
+def _withheld(description: str) -> fields.Raw:
+    return fields.Raw(metadata={"description": description + "; under the sharing "
+                                "agreement: the value, a marker {withheld: true, group, "
+                                "label, text, ask} when masked, or absent"})
 
 
 class CaseOut(Schema):
+    """A case as the caller may see it (``workflow.sharing``)."""
+
     id = fields.Integer()
-    person_ref = fields.Function(lambda c: c.person.partner_ref)
-    name = fields.Function(lambda c: f"{c.person.given_name} {c.person.family_name}")
+    person_ref = fields.String(metadata={"description": "********* when restricted"})
+    name = _withheld("full name (********* when restricted)")
     episode = fields.Integer()
     state = fields.String()
     state_since = fields.DateTime()
@@ -48,10 +60,25 @@ class CaseOut(Schema):
     closed_at = fields.DateTime(allow_none=True)
     next_due_at = fields.DateTime(allow_none=True)
     last_outcome = fields.String(allow_none=True)
-    cohort = fields.String(allow_none=True)
-    intensity = fields.String(allow_none=True)
-    activity_score = fields.Float(allow_none=True)
-    last_error = fields.String(allow_none=True)
+    cohort = _withheld("NPS, CRC or nonstat (group supervision)")
+    intensity = _withheld("intensity tier (group risk)")
+    activity_score = _withheld("matrixing score (group risk)")
+    last_error = _withheld("last processing error (group audit)")
+    restricted = fields.Dict(allow_none=True, metadata={
+        "description": "{label: 'Restricted access', message: whom to ask} when a "
+                       "restriction or exclusion list keeps you out, else null"})
+    withheld = fields.List(fields.Dict(), metadata={
+        "description": "each field group you are not shown: {group, level, ask}"})
+    sharing = fields.Dict(metadata={"description": "{agreement: version, purpose}"})
+    identity = _withheld("{name, date_of_birth, sex}")
+    supervision = _withheld("{cohort, lead, providers}")
+    offending = _withheld("offending events")
+    risk = _withheld("{activity_score, intensity, assessments}")
+    flags = fields.Dict(metadata={"description": "partner flags by source group "
+                                  "(flags.mappa, flags.marac, ...): a list, a marker or "
+                                  "absent"})
+    compliance = _withheld("compliance events")
+    tasks = _withheld("tasks on the case")
 
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:
@@ -168,6 +195,7 @@ class HistoryOut(Schema):
 class AsOfQuery(Schema):
     on = BoundedAwareDateTime(required=True)
     stage = fields.String(load_default=None)
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES))
 
 
 class PanelMeetingOut(Schema):

@@ -46,6 +46,7 @@ def _db_upgrade(args) -> int:
     from db.migrate import upgrade
     from workflow.policy.store import seed_policy
     from workflow.rulesets import sync_shipped
+    from workflow.sharing.store import seed_agreement
 
     with open_runtime(args, require_schema=False) as rt:
         upgrade(rt.settings.database_owner_url or rt.settings.database_url)
@@ -53,9 +54,12 @@ def _db_upgrade(args) -> int:
         with transaction(rt.sessions) as session:
             published = sync_shipped(session, now=parse_now(None))
             seeded = seed_policy(session, rt.settings, now=parse_now(None))
+            agreement = seed_agreement(session, now=parse_now(None))
     print(f"database at head; shipped rule sets published: {', '.join(published) or 'none new'}")
     print("stage policy: " + (f"seeded from config.toml ({seeded[:12]})" if seeded else
                               "already published (config.toml is no longer read for it)"))
+    print("sharing agreement: " + (f"shipped default published ({agreement[:12]})"
+                                   if agreement else "already published"))
     if role:
         print(f"app role {role}: read/write on the tables, INSERT and SELECT only on "
               "audit_entry (migrations ran as the owner)")

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "cli.partners",
     "cli.tasks",
     "cli.reports",
+    "cli.sharing",
 )
 
 

@@ -15,6 +15,7 @@ from db.session import transaction
 from workflow import ruleset_admin as admin
 from workflow.permissions import authorize
 from workflow.policy.publishing import preview_version, publish_version, rollback_version
+from workflow.sharing.preview import AgreementPreview
 
 
 def _split(ref: str) -> tuple[str, str | None]:
@@ -89,10 +90,15 @@ def _preview(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         actor = _evidence_author(session, args, "preview")
         row = admin.find_version(session, *_split(args.ref))
+        sample = {k: v for k, v in (("case_id", args.case), ("purpose", args.purpose))
+                  if v is not None}
         report = preview_version(session, row, now=parse_now(None), settings=rt.settings,
-                                 actor=actor)
+                                 actor=actor, sample=sample)
     if args.json:
         print_json(report.as_dict())
+        return 0
+    if isinstance(report, AgreementPreview):
+        print("\n".join(report.lines()))
         return 0
     print(f"{report.ruleset}@{report.version[:12]}: {report.evaluated} open cases evaluated,"
           f" {len(report.changed)} would change")
@@ -173,8 +179,11 @@ def add_admin_commands(rules_sub) -> None:
     command("history", _history, "what was in force when", ref=False, actor=False
             ).add_argument("name")
     command("test-stored", _test_stored, "run a stored version's examples and record it")
-    command("preview", _preview, "impact on the live caseload (changes nothing)"
-            ).add_argument("--json", action="store_true")
+    preview = command("preview", _preview, "impact on the live caseload (changes nothing);"
+                      " sharing-agreement: what each agency/role would see of a case")
+    preview.add_argument("--json", action="store_true")
+    preview.add_argument("--case", type=int, help="sharing-agreement: the sample case")
+    preview.add_argument("--purpose", help="sharing-agreement: the purpose")
     command("approve", _approve, "approve (a second team lead)", reason=True)
     command("publish", _publish, "put an approved version in force; the cases it "
             "changes move at the next pass", reason=True

@@ -164,6 +164,16 @@ PERMISSIONS: Mapping[str, Rule] = {
                                            condition="task_visible"),
     "POST /tasks/{task_id}/cancel": Rule(("team_lead",), "team leads cancel, with a reason",
                                          condition="task_visible"),
+    # Sharing (workflow/sharing): the access log is oversight; team leads set a case's
+    # restriction and exclusion lists, with a reason.
+    f"GET {_CASE}/access": Rule(("team_lead", "auditor"), "who read the case"),
+    "GET /access": Rule(("team_lead", "auditor"), "the access log by user or query"),
+    f"GET {_CASE}/restrictions": Rule(("team_lead", "auditor"),
+                                      "the case's restriction and exclusion lists"),
+    f"PUT {_CASE}/restrictions/{{kind}}": Rule(("team_lead",),
+                                               "team leads restrict a case, with a reason"),
+    f"POST {_CASE}/restrictions/{{kind}}/remove": Rule(("team_lead",),
+                                                       "team leads lift a restriction"),
     # Board reports: aggregates for the partnership's leads and auditors.
     **{f"GET /reports/{name}": Rule(_REPORTS, "board report (aggregates)")
        for name in ("top-arrested", "expansion", "cohort-effect", "targets", "cost",

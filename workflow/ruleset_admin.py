@@ -12,7 +12,8 @@ Rules of the road, enforced here (not in the views):
 
 The stage policy (``workflow/policy``) is stored and lived the same way under the
 reserved name ``stage-policy``: its "examples" are the check that every rule set it
-names is published and written for a stage of its purpose.
+names is published and written for a stage of its purpose. So is the information
+sharing agreement (``workflow/sharing``, reserved name ``sharing-agreement``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ from workflow.errors import Conflict, Forbidden, InvalidInput, NotFound
 from workflow.policy.document import POLICY_NAME, is_policy_text, load_policy
 from workflow.policy.store import POLICY_STAGE, policy_document_of, reference_problems
 from workflow.rulesets import document_of, published_row
+from workflow.sharing.agreement import (
+    AGREEMENT_NAME,
+    AGREEMENT_STAGE,
+    is_agreement_text,
+    load_agreement,
+)
+from workflow.sharing.store import agreement_checks
 
 AUTHORS = ("team_lead", "admin")
 
@@ -77,10 +85,13 @@ def _load(session: Session, text: str, *, file: str, now: datetime):
         if problems:
             raise RuleSetError(problems)
         return POLICY_NAME, policy.version, POLICY_STAGE
+    if is_agreement_text(text):
+        return AGREEMENT_NAME, load_agreement(text, file=file).version, AGREEMENT_STAGE
     doc = load_document(text, file=file)
-    if doc.name == POLICY_NAME:
-        raise RuleSetError([Problem(file, None, "name", f"{POLICY_NAME} is reserved for "
-                                    "the stage policy (kind: stage-policy)")])
+    if doc.name in (POLICY_NAME, AGREEMENT_NAME):
+        raise RuleSetError([Problem(file, None, "name", f"{doc.name} is reserved for the "
+                                    "stage policy and the sharing agreement (kind: "
+                                    f"{doc.name})")])
     return doc.name, doc.version, ",".join(doc.stages)
 
 
@@ -114,8 +125,12 @@ def check_examples(session: Session, row: RuleSetVersion, *, now: datetime, acto
                  engine: RuleEngine | None = None) -> list[ExampleResult]:
     """Run the document's examples through the real engine and record the result (for
     the stage policy: check every rule set it names is published and fits its stage)."""
-    results = (_policy_checks(session, row, now=now) if is_policy(row)
-               else run_examples(document_of(row), engine or default_engine()))
+    if is_policy(row):
+        results = _policy_checks(session, row, now=now)
+    elif row.name == AGREEMENT_NAME:
+        results = agreement_checks(row)
+    else:
+        results = run_examples(document_of(row), engine or default_engine())
     row.tested_at, row.tested_ok = now, bool(results) and all(r.passed for r in results)
     failed = [r.describe() for r in results if not r.passed]
     _audit(session, row, "ruleset.tested", actor=actor, now=now, passed=row.tested_ok,

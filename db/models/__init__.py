@@ -23,6 +23,7 @@ from db.models.people import (
     Supervision,
 )
 from db.models.publications import RuleSetPublication
+from db.models.sharing import ACCESS_LIST_KINDS, CaseAccessList  # noqa: F401
 from db.models.tasking import COMPLIANCE_KINDS, ComplianceEvent, Notification  # noqa: F401
 
 __all__ = [

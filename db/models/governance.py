@@ -70,7 +70,8 @@ class AuditEntry(Base):
     hashed: they are checked against the key file (workflow/audit_signing.py)."""
 
     __tablename__ = "audit_entry"
-    __table_args__ = (Index("ix_audit_entry_case", "case_id", "seq"),)
+    __table_args__ = (Index("ix_audit_entry_case", "case_id", "seq"),
+                      Index("ix_audit_entry_actor", "actor", "seq"))
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                       primary_key=True)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from db.models import User
 from workflow.demo.generate import DEMO_OFFENDER_MANAGERS, generate_borough
 from workflow.partners.imports import ImportReport, import_csv
+from workflow.sharing.store import seed_agreement
 from workflow.users import create_user, rotate_token
 
 IMPORT_ORDER = ("people", "events", "supervision", "assessments", "flags")
@@ -81,8 +82,10 @@ def ensure_demo_users(session: Session) -> list[dict]:
 
 def load_demo(session: Session, *, people: int, seed: int, now: datetime, actor: str,
               workdir: Path) -> DemoReport:
-    """Create the demo users, generate a borough as of ``now`` into ``workdir`` and import
-    its five files in dependency order. Flushes, never commits."""
+    """Create the demo users, make sure the sharing agreement is published (the shipped
+    default, as ``iom db upgrade`` does), generate a borough as of ``now`` into
+    ``workdir`` and import its five files in dependency order. Flushes, never commits."""
+    seed_agreement(session, now=now)
     report = DemoReport(users=ensure_demo_users(session))
     report.files = generate_borough(Path(workdir), people=people, seed=seed,
                                     as_of=now.date())

@@ -5,8 +5,8 @@
 are given 90 days from the upgrade (the default of ``[server] token_days``), so no
 token is valid for ever.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 from datetime import UTC, datetime, timedelta
@@ -16,8 +16,8 @@ from alembic import op
 
 import db.base
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
