@@ -50,6 +50,7 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     transaction_per_request(app, runtime)
 
     from api.views import (
+        agencies,
         cases,
         evaluate,
         events,
@@ -63,7 +64,7 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     )
 
     for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports,
-                   sharing):
+                   sharing, agencies):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     # Outermost: past capacity, 503 with Retry-After before any work (api/shedding.py).
     app.wsgi_app = LoadShedder(app.wsgi_app, Limits.from_settings(runtime.settings))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cli.common import (
+    host_admin_actor,
     open_runtime,
     parse_now,
     print_json,
@@ -14,6 +15,7 @@ from cli.common import (
     session_scope,
     warn_if_privileged,
 )
+from db.models import AGENCIES, ROLES
 from db.session import transaction
 from rules.library import load_file
 from workflow.errors import InvalidInput
@@ -100,12 +102,46 @@ def _evaluate(args) -> int:
 def _users_create(args) -> int:
     from workflow.users import create_user
 
-    with session_scope(args) as session:
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
         user, token = create_user(session, username=args.username,
                                   display_name=args.name or args.username, role=args.role,
-                                  agency=args.agency, email=args.email)
-    print(f"user {user.username} ({user.role}) token: {token}")
+                                  agency=args.agency, email=args.email,
+                                  token_days=rt.settings.token_days)
+        print(f"user {user.username} ({user.role}, {user.agency or 'no agency'}) token: "
+              f"{token} (expires {user.token_expires_at:%Y-%m-%d %H:%M} UTC)")
     return 0
+
+
+def _users_rotate(args) -> int:
+    from workflow.users import active_user, rotate_token
+
+    with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        user = active_user(session, args.username)
+        token = rotate_token(session, user, token_days=rt.settings.token_days)
+        _audit_token(session, user, "user.token_rotated", args)
+        print(f"user {user.username} token: {token} (expires "
+              f"{user.token_expires_at:%Y-%m-%d %H:%M} UTC; the old token no longer works)")
+    return 0
+
+
+def _users_revoke(args) -> int:
+    from workflow.users import active_user, revoke_token
+
+    with session_scope(args) as session:
+        user = active_user(session, args.username)
+        revoke_token(session, user)
+        _audit_token(session, user, "user.token_revoked", args)
+        print(f"user {user.username}: token revoked (iom users rotate issues a new one)")
+    return 0
+
+
+def _audit_token(session, user, kind: str, args) -> None:
+    from workflow import audit
+
+    actor = host_admin_actor()
+    audit.record(session, kind=kind, actor=actor, occurred_at=parse_now(None),
+                 summary=f"{kind.split('.')[-1].replace('_', ' ')} for {user.username} by {actor}",
+                 payload={"username": user.username})
 
 
 def _serve(args) -> int:
@@ -155,11 +191,18 @@ def register(sub) -> None:
     users_sub = users.add_subparsers(dest="users_command", required=True)
     create = users_sub.add_parser("create", help="create a user and print its token")
     create.add_argument("username")
-    create.add_argument("--role", required=True)
+    create.add_argument("--role", required=True, help=", ".join(ROLES))
     create.add_argument("--name")
-    create.add_argument("--agency")
+    create.add_argument("--agency", help=", ".join(AGENCIES) + " (required for "
+                        "resettlement_officer: housing, employment or mental_health)")
     create.add_argument("--email")
     create.set_defaults(func=_users_create)
+    rotate = users_sub.add_parser("rotate", help="issue a new token (the old one stops)")
+    rotate.add_argument("username")
+    rotate.set_defaults(func=_users_rotate)
+    revoke = users_sub.add_parser("revoke", help="end the user's token at once")
+    revoke.add_argument("username")
+    revoke.set_defaults(func=_users_revoke)
 
     serve = sub.add_parser("serve", help="serve the API (and the scheduler)")
     serve.add_argument("--no-scheduler", action="store_true")

@@ -7,14 +7,14 @@ an index range read backwards from the cursor, not a sort of every matching case
 due date and id: a due listing is read in index order, not sorted). The task queue (unassigned
 tasks of a role) and the import history by kind get theirs.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
