@@ -50,7 +50,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 STATES = ("mapping",) * 180 + ("matrixing",) * 8 + ("panel",) * 2 + ("deferred",) + (
     "allocated",) * 6 + ("review",) * 3
 STREAMS = ("fixed", "flex", "free")
-AGENCIES = ("probation", "police", "local_authority", "health")
+AGENCIES = ("NPS", "police", "local_authority", "health")
 TARGET_MS = 50.0
 TIMEOUT_S = 10.0  # a client gives up after this (counted as failed)
 IOM = str(Path(sys.executable).parent / "iom")
@@ -270,7 +270,7 @@ def _endpoints(users: dict, people: int) -> dict:
         return ("POST", "/api/v1/evaluate",
                 {**auth("team_lead", n), "Content-Type": "application/json"}, body)
 
-    lists = ("", "&state=allocated", "&stream=flex", "&agency=probation")
+    lists = ("", "&state=allocated", "&stream=flex", "&agency=NPS")
     return {
         "health (baseline)": lambda n: ("GET", "/api/v1/health", auth("police", n), b""),
         "case list": lambda n: ("GET", f"/api/v1/cases?per_page=50{lists[n % 4]}",
@@ -293,7 +293,7 @@ def _plans(rt: Runtime, users: dict) -> None:
                "agency": {}, "due": {"due_before": NOW}}
     with rt.engine.connect() as conn:
         filters["agency"] = {"leads": tuple(conn.scalars(select(User.id).where(
-            User.agency == "probation")))}
+            User.agency == "NPS")))}
         for name, given in filters.items():
             keys = DUE_KEYS if "due_before" in given else CASE_KEYS
             query = case_query(**given).order_by(*[c for k in keys for c in k.order()])

@@ -37,9 +37,9 @@ def _walk(client, path, token, per_page):
 @pytest.fixture
 def borough(session, make_case, make_user, now):
     """Eleven cases in several states, streams, leads of two agencies and due dates."""
-    om, _ = make_user("om1", role="offender_manager", agency="probation")
+    om, _ = make_user("om1", role="offender_manager", agency="NPS")
     pc, _ = make_user("pc1", role="police", agency="police")
-    _, lead = make_user("lead1", role="team_lead", agency="probation")
+    _, lead = make_user("lead1", role="team_lead", agency="NPS")
     lead_ids = {"om": om.id, "pc": pc.id}
     states = ("mapping", "matrixing", "panel", "allocated", "review")
     spec = []
@@ -85,11 +85,11 @@ def test_filters_state_stream_lead_agency_due(client, borough, now):
     assert ids("state=panel") == expect(lambda s: s[1] == "panel")
     assert ids("stream=flex") == expect(lambda s: s[2] == "flex")
     assert ids(f"lead={leads['pc']}") == expect(lambda s: s[3] == leads["pc"])
-    assert ids("agency=probation") == expect(lambda s: s[3] == leads["om"])
+    assert ids("agency=NPS") == expect(lambda s: s[3] == leads["om"])
     due = (now + timedelta(days=4)).isoformat()
     soonest_first = sorted((s[4], s[0]) for s in spec if s[4] <= now + timedelta(days=4))
     assert ids(f"due_before={due.replace('+', '%2B')}") == [i for _, i in soonest_first]
-    both = ids("stream=fixed&agency=probation")
+    both = ids("stream=fixed&agency=NPS")
     assert both == expect(lambda s: s[2] == "fixed" and s[3] == leads["om"]) and both
 
 
@@ -142,7 +142,7 @@ def test_a_page_costs_the_same_queries_for_3_or_40_cases(client, runtime, boroug
 
 def test_inbox_cursor_walk_matches_the_urgency_order(client, session, make_case, make_user,
                                                      now):
-    om, token = make_user("om1", role="offender_manager", agency="probation")
+    om, token = make_user("om1", role="offender_manager", agency="NPS")
     case_id = make_case(state="matrixing").id
     dues = [now + timedelta(days=d) for d in (3, 1, 2, 1, 5)] + [None, None, now]
     for i, due in enumerate(dues):
@@ -157,7 +157,7 @@ def test_inbox_cursor_walk_matches_the_urgency_order(client, session, make_case,
 
 
 def test_import_history_walks_by_cursor(client, make_user):
-    _, lead = make_user("lead1", role="team_lead")
+    _, lead = make_user("pc1", role="police", agency="police")
     header = "partner_ref,given_name,family_name,sex,date_of_birth\n"
     for n in range(5):
         response = client.post(f"/api/v1/imports/people?filename=f{n}.csv",
