@@ -75,7 +75,7 @@ class _ServerSchema(Schema):
 class _SchedulerSchema(Schema):
     enabled = fields.Boolean(load_default=True)
     interval_seconds = fields.Integer(load_default=30, validate=validate.Range(min=1))
-    batch_size = fields.Integer(load_default=1000, validate=validate.Range(min=1))
+    batch_size = fields.Integer(load_default=10_000, validate=validate.Range(min=1))
     chunk_size = fields.Integer(load_default=100, validate=validate.Range(1, 5000))
 
 

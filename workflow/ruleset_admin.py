@@ -32,7 +32,7 @@ from workflow import audit, rulesets
 from workflow.errors import Conflict, Forbidden, InvalidInput, NotFound
 from workflow.policy.document import POLICY_NAME, is_policy_text, load_policy
 from workflow.policy.store import POLICY_STAGE, policy_document_of, reference_problems
-from workflow.rulesets import document_of, published_row
+from workflow.rulesets import document_of, publications_changed, published_row
 from workflow.sharing.agreement import (
     AGREEMENT_NAME,
     AGREEMENT_STAGE,
@@ -195,6 +195,7 @@ def _put_in_force(session: Session, row: RuleSetVersion, *, kind: str, user: Use
     session.add(RuleSetPublication(name=row.name, version=row, kind=kind, published_at=now,
                                    recorded_at=now, actor=user.username, reason=reason))
     session.flush()
+    publications_changed(session)
 
 
 def check_can_publish(row: RuleSetVersion, user: User) -> None:
