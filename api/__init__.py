@@ -49,6 +49,7 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     transaction_per_request(app, runtime)
 
     from api.views import (
+        agencies,
         cases,
         evaluate,
         events,
@@ -62,7 +63,7 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     )
 
     for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports,
-                   sharing):
+                   sharing, agencies):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
 
     from web import register as register_pages

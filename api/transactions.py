@@ -97,6 +97,7 @@ def transaction_per_request(app: Flask, runtime: Runtime) -> None:
         g.session = runtime.sessions()
         g.runtime = runtime
         auth.authenticate_request()
+        auth.authorize_request()
 
     @app.after_request
     def _commit(response):

@@ -65,6 +65,8 @@ class _ServerSchema(Schema):
     # Largest request body (JSON) and largest CSV upload, refused with 413 above.
     max_body_kb = fields.Integer(load_default=1024, validate=validate.Range(1, 1024 * 1024))
     max_upload_mb = fields.Integer(load_default=200, validate=validate.Range(1, 64 * 1024))
+    # Days a user's API token is valid from its issue (iom users create / rotate).
+    token_days = fields.Integer(load_default=90, validate=validate.Range(1, 3660))
     # "auto": gunicorn (processes) on PostgreSQL, waitress (one process) on SQLite.
     kind = fields.String(load_default="auto",
                          validate=validate.OneOf(("auto", "waitress", "gunicorn")))
@@ -275,6 +277,7 @@ class Settings:
         default_factory=lambda: dict(GUARD_DEFAULTS))
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 200 * 1024 * 1024
+    token_days: int = 90
 
 
 def _defaults(section: str) -> dict:
@@ -375,6 +378,7 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
         port=data["server"]["port"],
         max_body_bytes=data["server"]["max_body_kb"] * 1024,
         max_upload_bytes=data["server"]["max_upload_mb"] * 1024 * 1024,
+        token_days=data["server"]["token_days"],
         server_kind=data["server"]["kind"],
         workers=data["server"]["workers"],
         threads=data["server"]["threads"],

@@ -85,3 +85,23 @@ class Task(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="tasks")
+
+
+class CaseAgency(Base):
+    """An agency working with a case, added by a team lead with a reason (who, when).
+
+    The agencies a case involves are these rows plus those its data implies (the
+    supervising provider, the lead professional's agency): ``workflow/agencies.py``.
+    Ended rows are kept (``ended_at``) so the history stays readable.
+    """
+
+    __tablename__ = "case_agency"
+    __table_args__ = (Index("ix_case_agency_case", "case_id", "agency"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("iom_case.id", ondelete="CASCADE"))
+    agency: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(60))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -10,7 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db.base import Base, JSONType, UTCDateTime, utcnow
 from db.canonical import CanonicalJSONText
 
-ROLES = ("team_lead", "offender_manager", "police", "auditor", "admin")
+ROLES = ("team_lead", "offender_manager", "police", "resettlement_officer", "auditor", "admin")
+# The partnership's agencies, spelled as stored (NPS/CRC as the probation providers spell
+# themselves in supervision files). The one vocabulary of workflow/agencies.py; rules/
+# (which may not import db/) keeps an equal copy, checked by tests/test_agencies.py.
+AGENCIES = ("police", "NPS", "CRC", "local_authority", "housing", "health", "mental_health",
+            "substance_misuse", "employment", "yos", "prison")
+# A resettlement officer works one pathway; the pathway is the officer's agency.
+RESETTLEMENT_PATHWAYS = ("housing", "employment", "mental_health")
 
 
 class User(Base):
@@ -24,6 +31,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     # SHA-256 of a 256-bit random token: tokens are never stored in clear.
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Every token expires ([server] token_days); rotate gives a new one, revoke none.
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # argon2id hash of the web password (workflow/passwords.py); None: no web sign-in.

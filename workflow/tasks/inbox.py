@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Task, User
@@ -33,8 +33,13 @@ def _queue_of(user: User):
                 or_(Task.agency.is_(None), Task.agency == user.agency))
 
 
+def _mine(user: User):
+    # A user who is not stored (the host administrator) has no id and owns no task.
+    return Task.assignee_id == user.id if user.id is not None else false()
+
+
 def _visible(user: User):
-    return or_(Task.assignee_id == user.id, _queue_of(user))
+    return or_(_mine(user), _queue_of(user))
 
 
 def task_query(user: User, *, scope: str = "mine", now: datetime, status: str | None = None,
@@ -44,7 +49,7 @@ def task_query(user: User, *, scope: str = "mine", now: datetime, status: str | 
         raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}", details={"field": "scope"})
     query = select(Task)
     if scope == "mine":
-        query = query.where(Task.assignee_id == user.id)
+        query = query.where(_mine(user))
     elif scope == "queue":
         query = query.where(_queue_of(user))
     elif user.role not in OVERSEERS:
