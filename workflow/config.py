@@ -203,6 +203,22 @@ class _MetricsSchema(Schema):
     token = fields.String(load_default="")
 
 
+class _WebSchema(Schema):
+    """The web pages (web/): session cookie, time-outs and sign-in throttling."""
+
+    # Signs the session cookie; created (0600) on first start when missing.
+    secret_key_file = fields.String(load_default="var/web-secret.key",
+                                    validate=validate.Length(min=1))
+    idle_minutes = fields.Integer(load_default=30, validate=validate.Range(1, 24 * 60))
+    absolute_hours = fields.Integer(load_default=10, validate=validate.Range(1, 7 * 24))
+    # auto: Secure unless the server listens on a loopback address (plain-HTTP local use).
+    secure_cookie = fields.String(load_default="auto",
+                                  validate=validate.OneOf(("auto", "always", "never")))
+    sign_in_max_failures = fields.Integer(load_default=5, validate=validate.Range(1, 100))
+    sign_in_window_minutes = fields.Integer(load_default=15, validate=validate.Range(1, 1440))
+    password_min_length = fields.Integer(load_default=12, validate=validate.Range(8, 200))
+
+
 class _SettingsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -219,6 +235,7 @@ class _SettingsSchema(Schema):
     tasks = fields.Nested(_TasksSchema, load_default=dict)
     smtp = fields.Nested(_SmtpSchema, load_default=dict)
     audit = fields.Nested(_AuditSchema, load_default=dict)
+    web = fields.Nested(_WebSchema, load_default=dict)
     logging = fields.Nested(_LoggingSchema, load_default=dict)
     metrics = fields.Nested(_MetricsSchema, load_default=dict)
 
@@ -227,7 +244,8 @@ class _SettingsSchema(Schema):
 POLICY_SECTIONS = {"panel": _PanelSchema, "allocation": _AllocationSchema,
                    "capacity": _CapacitySchema, "review": _ReviewSchema}
 POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema, audit=_AuditSchema,
-                       logging=_LoggingSchema, metrics=_MetricsSchema)
+                       logging=_LoggingSchema, metrics=_MetricsSchema,
+                       web=_WebSchema)
 
 
 @dataclass(frozen=True)
@@ -256,6 +274,7 @@ class Settings:
     tasks: Mapping = field(default_factory=lambda: _defaults("tasks"))
     smtp: Mapping = field(default_factory=lambda: _defaults("smtp"))
     audit: Mapping = field(default_factory=lambda: _defaults("audit"))
+    web: Mapping = field(default_factory=lambda: _defaults("web"))
     logging: Mapping = field(default_factory=lambda: _defaults("logging"))
     metrics: Mapping = field(default_factory=lambda: _defaults("metrics"))
     server_kind: str = "auto"  # waitress | gunicorn | auto (see server_choice)

@@ -85,6 +85,7 @@ class ReassignIn(Schema):
 
 class CompleteIn(Schema):
     outcome = fields.String(required=True, validate=validate.Length(1, 60))
+    note = fields.String(validate=validate.Length(0, 2000))  # kept in the audit entry
 
 
 class CancelIn(Schema):
@@ -146,7 +147,7 @@ class TaskComplete(MethodView):
     def post(self, body, task_id):
         """Close the task with one of its template's outcomes."""
         return service.complete(g.session, get_task(g.session, task_id), user=g.user,
-                                outcome=body["outcome"], now=_now(),
+                                outcome=body["outcome"], now=_now(), note=body.get("note"),
                                 reevaluate_states=tuple(policy_in_force(
                                     g.session, g.runtime.settings, _now()).stages))
 
