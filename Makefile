@@ -49,11 +49,14 @@ fuzz: install
 
 bench: install
 	$(BIN)/python -m bench.rules_bench
+	$(BIN)/python -m bench.mapping_bench --people 1000000
 	$(BIN)/python -m bench.import_bench --rows 1000000 --backend both
 	$(BIN)/python -m bench.tick_bench --cases 100000 --due 10000 --backend sqlite
 	$(BIN)/python -m bench.tick_bench --cases 100000 --due 10000 --backend postgresql
 	$(BIN)/python -m bench.reports_bench --people 100000 --events 2000000 --backend postgresql
+	$(BIN)/python -m bench.api_bench --people 100000 --rates 50 100 200 400
 	$(BIN)/python -m bench.pages_bench --people 3000
+	$(BIN)/python -m bench.sharing_bench --reads 300 --backend both
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

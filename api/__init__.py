@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from api import edge, errors
+from api import edge, errors, observability
 from api.contract import ContractPlugin
 from api.schemas import ErrorOut
+from api.shedding import Limits, LoadShedder
 from api.transactions import RetryingFlask, transaction_per_request
 from workflow.runtime import Runtime
 
@@ -43,16 +44,33 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     api.register_converter(edge.IdConverter, lambda _c: {"type": "integer", "minimum": 0,
                                                          "maximum": edge.MAX_ID})
     errors.register(app)
+    observability.register(app, runtime)  # request id, log line, metrics; /metrics
     edge.register(app)  # before the session is opened: bad input never reaches the database
 
     transaction_per_request(app, runtime)
 
-    from api.views import cases, evaluate, events, health, imports, panel, reports, rulesets, tasks
+    from api.views import (
+        agencies,
+        cases,
+        evaluate,
+        events,
+        health,
+        imports,
+        panel,
+        reports,
+        rulesets,
+        sharing,
+        tasks,
+    )
 
-    for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports):
+    for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports,
+                   sharing, agencies):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
 
     from web import register as register_pages
 
     app.extensions[errors.PAGE_ERRORS] = register_pages(app, runtime)
+
+    # Outermost: past capacity, 503 with Retry-After before any work (api/shedding.py).
+    app.wsgi_app = LoadShedder(app.wsgi_app, Limits.from_settings(runtime.settings))
     return app

@@ -22,16 +22,20 @@ STATUS: dict[type[wf.IOMError], int] = {
     wf.Unauthenticated: 401,
     wf.Forbidden: 403,
     wf.ConfigError: 500,
+    wf.NotReady: 503,
 }
 
 
 # app.extensions key: ``render(status, code, message, details) -> Response`` for requests
-# outside ``/api/`` (the web pages answer errors as GOV.UK pages, web/errors.py).
+# outside the machine paths below (the web pages answer errors as GOV.UK pages,
+# web/errors.py).
 PAGE_ERRORS = "iom_page_errors"
+# Paths answered in JSON for programs: the API and the Prometheus scrape.
+MACHINE_PREFIXES = ("/api/", "/metrics")
 
 
 def _page_renderer():
-    if not has_request_context() or request.path.startswith("/api/"):
+    if not has_request_context() or request.path.startswith(MACHINE_PREFIXES):
         return None
     return current_app.extensions.get(PAGE_ERRORS)
 

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 from api.edge import MAX_ID, BoundedAwareDateTime, BoundedDate
 from workflow.lifecycle import STATES
 from workflow.partners.formats import KINDS
+from workflow.sharing.groups import PURPOSES
 
 
 class ErrorBody(Schema):
@@ -27,20 +28,49 @@ MAX_PAGE = 1_000_000
 
 
 class PageQuery(Schema):
-    """``page`` (from 1) and ``per_page`` (1-500) of a listing; filters subclass it."""
+    """A listing's page: ``after`` (the previous page's ``next`` cursor) and ``per_page``
+    (1-500); ``total=true`` also counts the whole listing. ``page`` (from 1, by offset) is
+    the older form, still answered. Filters subclass it."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    after = fields.String(validate=validate.Length(1, 400), metadata={
+        "description": "opaque cursor: the 'next' of the previous page"})
+    page = fields.Integer(validate=validate.Range(1, MAX_PAGE), metadata={
+        "description": "older offset form (slower on deep pages); prefer after"})
     per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    total = fields.Boolean(load_default=False, metadata={
+        "description": "count the rows of the whole listing (costs a count)"})
+
+
+PAGE_ARGS = ("after", "page", "per_page", "total")
 
 
 class CaseQuery(PageQuery):
     state = fields.String(validate=validate.OneOf(tuple(STATES)))
+    stream = fields.String(validate=validate.Length(1, 20), metadata={
+        "description": "the case's cohort stream (e.g. fixed, flex, free)"})
+    lead = fields.Integer(validate=validate.Range(0, MAX_ID), metadata={
+        "description": "user id of the lead professional"})
+    agency = fields.String(validate=validate.Length(1, 20), metadata={
+        "description": "agency of the lead professional"})
+    due_before = BoundedAwareDateTime(metadata={
+        "description": "next due at or before this instant"})
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES),
+                            metadata={"description": "why you read (default: audit for "
+                                      "auditors, else case_management)"})
+
+
+def _withheld(description: str) -> fields.Raw:
+    return fields.Raw(metadata={"description": description + "; under the sharing "
+                                "agreement: the value, a marker {withheld: true, group, "
+                                "label, text, ask} when masked, or absent"})
 
 
 class CaseOut(Schema):
+    """A case as the caller may see it (``workflow.sharing``)."""
+
     id = fields.Integer()
-    person_ref = fields.Function(lambda c: c.person.partner_ref)
-    name = fields.Function(lambda c: f"{c.person.given_name} {c.person.family_name}")
+    person_ref = fields.String(metadata={"description": "********* when restricted"})
+    name = _withheld("full name (********* when restricted)")
     episode = fields.Integer()
     state = fields.String()
     state_since = fields.DateTime()
@@ -48,23 +78,48 @@ class CaseOut(Schema):
     closed_at = fields.DateTime(allow_none=True)
     next_due_at = fields.DateTime(allow_none=True)
     last_outcome = fields.String(allow_none=True)
-    cohort = fields.String(allow_none=True)
-    intensity = fields.String(allow_none=True)
-    activity_score = fields.Float(allow_none=True)
-    last_error = fields.String(allow_none=True)
+    cohort = _withheld("NPS, CRC or nonstat (group supervision)")
+    intensity = _withheld("intensity tier (group risk)")
+    activity_score = _withheld("matrixing score (group risk)")
+    last_error = _withheld("last processing error (group audit)")
+    restricted = fields.Dict(allow_none=True, metadata={
+        "description": "{label: 'Restricted access', message: whom to ask} when a "
+                       "restriction or exclusion list keeps you out, else null"})
+    withheld = fields.List(fields.Dict(), metadata={
+        "description": "each field group you are not shown: {group, level, ask}"})
+    sharing = fields.Dict(metadata={"description": "{agreement: version, purpose}"})
+    identity = _withheld("{name, date_of_birth, sex}")
+    supervision = _withheld("{cohort, lead, providers}")
+    offending = _withheld("offending events")
+    risk = _withheld("{activity_score, intensity, assessments}")
+    flags = fields.Dict(metadata={"description": "partner flags by source group "
+                                  "(flags.mappa, flags.marac, ...): a list, a marker or "
+                                  "absent"})
+    compliance = _withheld("compliance events")
+    tasks = _withheld("tasks on the case")
 
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:
-    """A page of ``item``: ``{items, total, page, per_page}``, named for the OpenAPI doc."""
-    return Schema.from_dict({"items": fields.List(fields.Nested(item)),
-                             "total": fields.Integer(), "page": fields.Integer(),
-                             "per_page": fields.Integer()}, name=name)
+    """A page of ``item``: ``{items, next, total, page, per_page}``, named for the doc."""
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item)),
+        "next": fields.String(allow_none=True, metadata={
+            "description": "cursor of the next page (send as after); null on the last"}),
+        "total": fields.Integer(allow_none=True, metadata={
+            "description": "rows in the whole listing; null unless total=true"}),
+        "page": fields.Integer(allow_none=True), "per_page": fields.Integer()}, name=name)
 
 
-def page_body(rows: list, total: int, query: dict) -> dict:
-    """The response of a listing: its rows, the total and the page asked for."""
-    return {"items": rows, "total": total, "page": query["page"],
-            "per_page": query["per_page"]}
+def page_body(page, query: dict) -> dict:
+    """The response of a listing: a :class:`workflow.pages.Page` and what was asked."""
+    return {"items": page.rows, "next": page.next, "total": page.total,
+            "page": query.get("page"), "per_page": query["per_page"]}
+
+
+def page_args(query: dict) -> dict:
+    """The paging arguments of ``query`` for :func:`workflow.pages.seek_page`."""
+    return {k: query.get(k) for k in ("after", "page", "total")} | {
+        "per_page": query["per_page"], "total": query.get("total", False)}
 
 
 CasePage = page_of(CaseOut, "CasePage")
@@ -168,6 +223,7 @@ class HistoryOut(Schema):
 class AsOfQuery(Schema):
     on = BoundedAwareDateTime(required=True)
     stage = fields.String(load_default=None)
+    purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES))
 
 
 class PanelMeetingOut(Schema):

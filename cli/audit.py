@@ -148,15 +148,32 @@ def _output(path: str, fmt: str):
         yield fh
 
 
+def _viewer(session, actor: str):
+    """The exporting user (as the agreement knows them), else the host's administrator."""
+    from sqlalchemy import select
+
+    from db.models import User
+    from workflow.sharing.decide import Viewer
+
+    user = session.scalars(select(User).where(User.username == actor)).first()
+    return Viewer.of(user) if user else Viewer(None, actor, "admin")
+
+
 def _export(args) -> int:
     from workflow.audit_export import CASE_FORMATS, export_case, export_chain
+    from workflow.sharing.decide import subject_access_decision
+    from workflow.sharing.redact import redact_entry
 
     if args.format in CASE_FORMATS and args.case is None:
         raise InvalidInput(f"--format {args.format} is one case's chronology: give --case ID")
     now = parse_now(None)
     with _session(args) as session, _output(args.out, args.format) as out:
         if args.format in CASE_FORMATS:
-            count, head = export_case(session, args.case, out, fmt=args.format, now=now), None
+            decision = subject_access_decision(session, args.case, now=now,
+                                               viewer=_viewer(session, _actor(args)))
+            count = export_case(session, args.case, out, fmt=args.format, now=now,
+                                redact=lambda entry: redact_entry(entry, decision))
+            head = None
         else:
             report = export_chain(session, out, fmt=args.format, case_id=args.case)
             count, head = report.count, report.head

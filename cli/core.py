@@ -43,16 +43,20 @@ def _db_upgrade(args) -> int:
     from db.migrate import upgrade
     from workflow.policy.store import seed_policy
     from workflow.rulesets import sync_shipped
+    from workflow.sharing.store import seed_agreement
 
-    with open_runtime(args) as rt:
+    with open_runtime(args, require_schema=False) as rt:
         upgrade(rt.settings.database_owner_url or rt.settings.database_url)
         role = _grant_app_role(rt.settings)
         with transaction(rt.sessions) as session:
             published = sync_shipped(session, now=parse_now(None))
             seeded = seed_policy(session, rt.settings, now=parse_now(None))
+            agreement = seed_agreement(session, now=parse_now(None))
     print(f"database at head; shipped rule sets published: {', '.join(published) or 'none new'}")
     print("stage policy: " + (f"seeded from config.toml ({seeded[:12]})" if seeded else
                               "already published (config.toml is no longer read for it)"))
+    print("sharing agreement: " + (f"shipped default published ({agreement[:12]})"
+                                   if agreement else "already published"))
     if role:
         print(f"app role {role}: read/write on the tables, INSERT and SELECT only on "
               "audit_entry (migrations ran as the owner)")
@@ -92,35 +96,49 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _sign_in_banner(rt) -> None:
-    """First lines of ``iom serve``: where to sign in, and the demo users whose password
-    is still the known demo one (printed before any log line)."""
+def _sign_in_banner(rt):
+    """The first lines of ``iom serve``, as a function to call once the port is bound
+    (before the scheduler's log lines): where to sign in, and the demo users whose
+    password is still the known demo one. The users are read now."""
     from workflow.demo.seed import demo_sign_ins
 
     with transaction(rt.sessions) as session:
         demo = demo_sign_ins(session)
-    print(f"Sign in at http://{rt.settings.host}:{rt.settings.port}/sign-in", flush=True)
-    if demo:
-        print("Demo users (username / password):")
-        for u in demo:
-            print(f"  {u['username']:<10} {u['password']:<26} {u['display_name']} "
-                  f"({u['role'].replace('_', ' ')})")
-    print(flush=True)
+
+    def show() -> None:
+        lines = [f"Sign in at http://{rt.settings.host}:{rt.settings.port}/sign-in"]
+        if demo:
+            lines.append("Demo users (username / password):")
+            lines += [f"  {u['username']:<10} {u['password']:<26} {u['display_name']} "
+                      f"({u['role'].replace('_', ' ')})" for u in demo]
+        print("\n".join(lines) + "\n", flush=True)
+
+    return show
 
 
 def _serve(args) -> int:
+    """Refused (one line) on a missing or unmigrated database or a port in use; says it
+    serves only once the port is bound."""
     from api.serve import serve
+    from cli.logs import configure_logging
 
     rt = runtime(args)
-    _sign_in_banner(rt)
-    warn_if_privileged(rt)
-    return serve(rt, with_scheduler=not args.no_scheduler)
+    configure_logging(rt.settings)
+    sign_in = _sign_in_banner(rt)  # read now (argon2 takes a moment), printed once bound
+
+    def announce():
+        sign_in()
+        warn_if_privileged(rt)
+
+    return serve(rt, with_scheduler=not args.no_scheduler, announce=announce)
 
 
 def _scheduler(args) -> int:
+    from cli.logs import configure_logging
     from scheduler.runner import run_forever
 
     rt = runtime(args)
+    configure_logging(rt.settings)
     warn_if_privileged(rt)
     return run_forever(rt)
 

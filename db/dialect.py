@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, Integer, Table, any_, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,3 +18,14 @@ def insert_on_conflict_do_nothing(session: Session, table: Table, **conflict):
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing(**conflict)
+
+
+def one_of(session: Session, column, ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN (ids)`` for integer ids. PostgreSQL: ``column = ANY(:array)``, one
+    parameter whatever the number of ids (psycopg rewrites a statement with thousands of
+    parameters more slowly than the server runs it, and a new count is a new statement).
+    """
+    ids = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(ids, postgresql.ARRAY(Integer)))
+    return column.in_(ids)

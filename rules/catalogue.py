@@ -71,6 +71,9 @@ CATALOGUE: dict[str, Fact] = {f.name: f for f in (
     Fact("yos_referral", "boolean", "", "recommended by the Youth Offending Service",
          "yos_referral flag"),
     Fact("asb", "boolean", "", "on the police ASB-type arrests list", "asb flag"),
+    Fact("housing_need", "boolean", "",
+         "no fixed abode or at risk of losing accommodation (housing / local authority)",
+         "housing_need flag"),
     Fact("arrests_window", "integer", "arrests", "arrests in the facts window",
          "offending events of kind arrest within facts.window_days", minimum=0),
     Fact("drug_arrests_window", "integer", "arrests", "drug-offence arrests in the window",
@@ -210,3 +213,68 @@ def validate_facts(facts: dict, *, label: str = "facts") -> dict:
             raise FactError(f"{label}: fact {name}: {problem}")
         clean[name] = value
     return clean
+
+
+class FactCheck:
+    """A fast pre-check of facts objects against the catalogue.
+
+    Returns the clean facts (every catalogue fact, missing = None) when every value
+    plainly fits, else None: the caller then runs :func:`validate_facts`, which accepts
+    the remaining valid cases (e.g. 3.0 for an integer) or raises with the reason.
+    """
+
+    def __init__(self):
+        self.names = tuple(CATALOGUE)
+        self.specs = tuple(
+            (f.name, f.type,
+             -math.inf if f.minimum is None else f.minimum,
+             math.inf if f.maximum is None else f.maximum,
+             frozenset(f.choices) if f.choices else None)
+            for f in CATALOGUE.values())
+
+    def __call__(self, facts) -> dict | None:
+        if type(facts) is not dict:
+            return None
+        clean = {}
+        for name, kind, low, high, choices in self.specs:
+            value = facts.get(name)
+            if value is not None:
+                cls = type(value)
+                if kind == "boolean":
+                    fits = cls is bool
+                elif kind == "string":
+                    fits = cls is str and (choices is None or value in choices)
+                else:
+                    fits = ((cls is int or (cls is float and kind == "number"))
+                            and low <= value <= high)
+                if not fits:
+                    return None
+            clean[name] = value
+        return clean
+
+
+_fact_checker: FactCheck | None = None
+
+
+def fact_check() -> FactCheck:
+    """The pre-check for the catalogue as it is now (built on first use)."""
+    global _fact_checker
+    if _fact_checker is None or _fact_checker.names != tuple(CATALOGUE):
+        _fact_checker = FactCheck()
+    return _fact_checker
+
+
+class CheckedFacts(dict):
+    """A facts object checked against the catalogue where it was built (its source), so
+    evaluating it again and again checks nothing (``RuleEngine.evaluate_all``). Made by
+    :func:`checked_facts` only; do not change it afterwards."""
+
+    __slots__ = ()
+
+
+def checked_facts(facts: dict, *, label: str = "facts") -> CheckedFacts:
+    """``facts`` (same content) marked as checked; :class:`FactError` naming the fact and
+    the reason when a value does not fit the catalogue (:func:`validate_facts`)."""
+    if fact_check()(facts) is None:
+        validate_facts(facts, label=label)  # raises, or accepts e.g. 3.0 for an integer
+    return CheckedFacts(facts)

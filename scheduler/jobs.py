@@ -24,12 +24,12 @@ from db.session import run_in_transaction, transaction
 from workflow.advance import (
     AdvanceResult,
     advance,
-    apply_evaluation,
-    due_cases,
+    apply_evaluations,
+    due_page,
     evaluate_cases,
 )
 from workflow.allocation import allocate, waiting_case_ids
-from workflow.cases import claim, claim_many, open_missing_cases
+from workflow.cases import OPEN_CHUNK, claim, claim_many, open_missing
 from workflow.guards import guard_chunk, guard_due_ids
 from workflow.panel import build_agenda
 from workflow.policy.store import policy_in_force
@@ -129,10 +129,8 @@ def _advance_chunk(runtime: Runtime, due: list[tuple[int, int]], *, now, actor, 
                      if c.version == versions[c.id] and c.next_due_at is not None
                      and c.next_due_at <= now]
             evaluations = evaluate_cases(session, cases, now=now, policy=policy)
-            results = [apply_evaluation(session, case, ev, now=now, actor=actor,
-                                        policy=policy, flush=False)
-                       for case, ev in zip(cases, evaluations, strict=True)]
-            session.flush()  # the whole chunk in one flush: batched inserts and updates
+            results = apply_evaluations(session, cases, evaluations, now=now, actor=actor,
+                                        policy=policy)  # batched inserts and updates
     except Exception:  # noqa: BLE001 - isolate the failure: redo this chunk case by case
         log.info("chunk of %d cases rolled back; retrying one case at a time", len(due))
         return False
@@ -144,28 +142,31 @@ def _advance_chunk(runtime: Runtime, due: list[tuple[int, int]], *, now, actor, 
 def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> PassReport:
     """One pass: open cases for new and returning people, then advance every due case once.
 
-    Due cases are taken ``chunk_size`` at a time (see :func:`_advance_chunk`); a chunk in
-    which any case fails is redone one case per transaction, isolating the failure.
+    Cases are opened set-based, one transaction per chunk (``workflow.cases.open_missing``).
+    Due cases are walked by id a chunk (``chunk_size``) at a time, at most ``batch_size``
+    a pass (see :func:`_advance_chunk`); a chunk in which any case fails is redone one
+    case per transaction, isolating the failure.
     """
     report = PassReport(now)
     with transaction(runtime.sessions) as session:
         policy = policy_in_force(session, runtime.settings, now)
-    report.opened = run_in_transaction(runtime.sessions, lambda session: len(
-        open_missing_cases(session, now=now, actor=actor)))
+    report.opened = _open_all(runtime, now=now, actor=actor)
     report.reopened = run_in_transaction(runtime.sessions, lambda session: len(
         reopen_returning(session, now=now, actor=actor)))
-    with transaction(runtime.sessions) as session:
-        due = due_cases(session, now=now, stages=tuple(policy.stages),
-                        limit=runtime.settings.batch_size)
 
     def work(session: Session, case: Case):
         if case.next_due_at is None or case.next_due_at > now:
             return None
         return advance(session, case, now=now, actor=actor, policy=policy)
 
-    size = runtime.settings.chunk_size
-    for start in range(0, len(due), size):
-        chunk = due[start:start + size]
+    size, left, after = runtime.settings.chunk_size, runtime.settings.batch_size, 0
+    while left > 0:
+        with transaction(runtime.sessions) as session:
+            chunk = due_page(session, now=now, stages=tuple(policy.stages), after_id=after,
+                             limit=min(size, left))
+        if not chunk:
+            break
+        after, left = chunk[-1][0], left - len(chunk)
         if _advance_chunk(runtime, chunk, now=now, actor=actor, policy=policy, report=report):
             continue
         for _, result in for_each_case(runtime, chunk, work, report.failed):
@@ -173,6 +174,20 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
             if result.moved:
                 report.moved.append(result)
     return report
+
+
+def _open_all(runtime: Runtime, *, now: datetime, actor: str) -> int:
+    """Open the missing cases a chunk per transaction (the audit chain is not held for
+    the whole opening, so requests can append between chunks); the number opened."""
+    total, after = 0, 0
+    while True:
+        opened, last = run_in_transaction(
+            runtime.sessions, lambda session, after=after: open_missing(
+                session, now=now, actor=actor, limit=OPEN_CHUNK, after_id=after))
+        total += opened
+        if last == after:  # no one left without a case
+            return total
+        after = last
 
 
 def _due_job(runtime: Runtime, name: str, state: str, service, *, now, actor) -> JobReport:

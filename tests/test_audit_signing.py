@@ -287,3 +287,34 @@ def test_an_export_carries_signatures_and_verifies_offline_against_the_key(
     code, text_ = iom(capsys, "audit", "verify-export", str(out), *key)
     assert code == 1 and text_.startswith(f"FAILED: entry {forged['seq']}: signature does "
                                           "not match")
+
+
+def test_a_signed_chunk_verifies_with_iom_audit_verify_and_a_forged_one_does_not(
+        signed, capsys):
+    """Entries appended as one chunk (a pass opening cases) are signed like single
+    appends: `iom audit verify` checks chain, signatures and checkpoint; an entry of the
+    chunk re-hashed without the key is named."""
+    now = datetime(2025, 3, 3, 9, tzinfo=UTC)
+    write(signed, 2)
+    with signed.sessions() as s:
+        audit.append_chunk(s, [audit.Pending(kind="case.opened", actor="scheduler",
+                                             occurred_at=now, case_id=i, person_ref=f"P{i}",
+                                             summary=f"Case opened in mapping for P{i}",
+                                             payload={"state": "mapping", "episode": 1})
+                               for i in range(1, 6)])
+        s.commit()
+    write(signed, 1, start=8)
+    code, out = iom(capsys, "audit", "checkpoint")
+    assert code == 0, out
+    code, out = iom(capsys, "audit", "verify")
+    assert code == 0, out
+    assert out.startswith("OK: audit chain intact, 8 entries checked")
+    assert "signatures checked: 8 entries signed" in out
+    with signed.sessions() as s:
+        rows = s.execute(select(AuditEntry.seq, AuditEntry.key_id, AuditEntry.signature)
+                         .where(AuditEntry.kind == "case.opened")).all()
+    assert [r.seq for r in rows] == [3, 4, 5, 6, 7] and all(r.signature for r in rows)
+
+    tamper(signed, lambda s: rehash_from(s, 5, summary="forged"))  # no key: bad signature
+    code, out = iom(capsys, "audit", "verify")
+    assert code == 1 and out.startswith("FAILED: entry 5"), out

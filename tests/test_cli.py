@@ -102,3 +102,13 @@ def test_db_upgrade_seeds_the_stage_policy_once_then_config_is_not_read(iom, tmp
                                   "offence_category": "theft"}]))
     out = json.loads(iom("evaluate", "--stage", "mapping", "--facts", str(facts)).stdout)
     assert {d["ruleset"] for d in out[0]["decisions"]} == {"pan-london-selection"}
+
+
+def test_db_upgrade_publishes_the_shipped_sharing_agreement_once(iom):
+    """The agreement is seeded like the stage policy and lived with ``iom rules``."""
+    assert "sharing agreement: already published" in iom("db", "upgrade").stdout
+    shown = iom("rules", "show", "sharing-agreement").stdout
+    assert "shipped default recorded by system on" in shown
+    assert "kind: sharing-agreement" in shown
+    history = iom("rules", "history", "sharing-agreement").stdout
+    assert "shipped" in history and "1 stored version(s)" in history

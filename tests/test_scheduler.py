@@ -57,3 +57,39 @@ def test_one_failing_case_does_not_stop_the_pass(runtime, session, make_case, no
     session.expire_all()
     assert session.get(Case, broken.id).state == "mapping"
     assert "sex" in session.get(Case, broken.id).last_error
+
+
+@pytest.mark.usefixtures("published")
+def test_a_chunk_writes_quiet_cases_as_one_case_at_a_time_would(runtime, session, make_case,
+                                                                 now, policy):
+    """The batched UPDATE of quiet cases (evaluated, nothing to move or audit) leaves each
+    row as apply_evaluation does for a case advanced alone: same fields, version + 1."""
+    from workflow.advance import advance
+
+    batched = [make_case(ogrs=30, arrests=2), make_case(ogrs=55, arrests=1)]
+    alone = [make_case(ogrs=30, arrests=2), make_case(ogrs=55, arrests=1)]
+    moving = make_case(ogrs=81)
+    batched_ids, alone_ids = [c.id for c in batched], [c.id for c in alone]
+    session.execute(Case.__table__.update().where(Case.id.in_(batched_ids + alone_ids))
+                    .values(last_error="earlier failure"))
+    session.execute(Case.__table__.update().where(Case.id.in_(alone_ids))
+                    .values(next_due_at=now + timedelta(days=30)))  # not in the pass
+    session.commit()
+    report = advance_due(runtime, now=now)
+    assert [r.case_id for r in report.moved] == [moving.id]
+    for case_id in alone_ids:
+        case = session.get(Case, case_id)
+        advance(session, case, now=now, actor="scheduler", policy=policy)
+    session.commit()
+    session.expire_all()
+    fields = ("state", "activity_score", "last_outcome", "last_error", "next_due_at",
+              "version", "last_versions")
+
+    def row(case_id):
+        return tuple(getattr(session.get(Case, case_id), f) for f in fields)
+
+    for a, b in zip(batched_ids, alone_ids, strict=True):
+        assert row(a) == row(b)
+        assert row(a)[fields.index("version")] == 2 and row(a)[fields.index("last_error")] is None
+    assert row(batched_ids[0])[fields.index("next_due_at")] > now
+    assert verify(session).ok

@@ -6,13 +6,15 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from workflow.errors import InvalidInput
+from workflow.errors import ConfigError, InvalidInput
 from workflow.tasks.calendar import (
     LOCAL,
     add_working_days,
     bank_holidays,
-    holiday_years,
+    closed_days,
+    closure_days,
     is_working_day,
+    working_day_after,
     working_days_before,
 )
 
@@ -21,12 +23,44 @@ def _local_day(dt: datetime) -> date:
     return dt.astimezone(LOCAL).date()
 
 
-def test_reference_file_covers_2024_to_2027_with_easter_2025():
-    assert {2024, 2025, 2026, 2027} <= holiday_years()
-    holidays = bank_holidays()
+def test_calendar_has_easter_2025_and_substitute_days():
+    holidays = bank_holidays(2025)
     assert date(2025, 4, 18) in holidays and date(2025, 4, 21) in holidays
-    assert date(2026, 12, 28) in holidays  # Boxing Day substitute
-    assert all(d.weekday() < 5 for d in holidays)
+    assert date(2026, 12, 28) in bank_holidays(2026)  # Boxing Day substitute
+    assert date(2023, 5, 8) in bank_holidays(2023)  # the coronation: a one-off holiday
+    # England and Wales: eight days off a year (a holiday on a weekend is listed with its
+    # observed weekday, which is the one that matters here).
+    for year in range(2024, 2036):
+        assert len({d for d in bank_holidays(year) if d.weekday() < 5}) == 8, year
+
+
+def test_deadline_in_2030_skips_that_years_bank_holidays():
+    """Past the end of the old hand table (2028): Easter and Christmas 2030 still count."""
+    maundy_thursday = datetime(2030, 4, 18, 10, 0, tzinfo=UTC)
+    # Good Friday 19 April and Easter Monday 22 April 2030 are bank holidays.
+    assert _local_day(add_working_days(maundy_thursday, 1)) == date(2030, 4, 23)
+    christmas_eve = datetime(2030, 12, 24, 9, 0, tzinfo=UTC)  # a Tuesday
+    assert _local_day(add_working_days(christmas_eve, 1)) == date(2030, 12, 27)
+    early_may = datetime(2030, 5, 3, 9, 0, tzinfo=UTC)  # Friday before the 6 May holiday
+    assert _local_day(add_working_days(early_may, 1)) == date(2030, 5, 7)
+    assert not is_working_day(date(2030, 8, 26))  # summer bank holiday
+
+
+def test_local_closure_days_are_reference_data(tmp_path):
+    shipped = closure_days()  # the shipped file parses (and holds no bank holiday twice)
+    assert not shipped & bank_holidays(2026)
+    extra = tmp_path / "closures.csv"
+    extra.write_text("# a borough's own closures\ndate,name\n"
+                     "2030-04-23,Staff development day\n", encoding="utf-8")
+    closed = closed_days(2030, extra)
+    assert date(2030, 4, 23) in closed and date(2030, 4, 19) in closed
+    # Thursday 18 April + 1 working day: Good Friday, the weekend, Easter Monday and the
+    # closure day are skipped.
+    assert working_day_after(date(2030, 4, 18), 1, closed) == date(2030, 4, 24)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,name\n2030-02-30,Nope\n", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        closure_days(bad)
 
 
 def test_one_working_day_skips_good_friday_weekend_and_easter_monday():

@@ -222,7 +222,7 @@ def test_demo_users_get_known_passwords_printed_first_until_changed(session, now
     listed = demo_sign_ins(session)
     assert [u["username"] for u in listed] == [u.username for u in DEMO_USERS]
     assert _try(session, listed[2]["password"], now, username=listed[2]["username"])
-    _sign_in_banner(runtime)  # what `iom serve` (make run) prints before any log line
+    _sign_in_banner(runtime)()  # what `iom serve` (make run) prints before any log line
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Sign in at http://127.0.0.1:8000/sign-in"
     assert any(line.split()[:2] == ["om1", "om1-demo-password"] for line in lines)

@@ -158,3 +158,19 @@ def test_unknown_address_is_the_404_page_with_the_signed_in_header(app, people):
     anonymous = app.test_client().get("/no-such-page")
     assert anonymous.status_code == 404 and "Sign out" not in anonymous.text
     assert "error" in app.test_client().get("/api/v1/no-such").get_json()  # JSON there
+
+
+def test_metrics_errors_stay_machine_answers(settings):
+    """A refused scrape is JSON for the scraper, not a page or a sign-in redirect."""
+    from dataclasses import replace
+
+    from api import create_app
+    from workflow.runtime import Runtime
+
+    runtime = Runtime.from_settings(replace(settings, metrics={**settings.metrics,
+                                                                "token": "scrape-secret"}))
+    try:
+        response = create_app(runtime).test_client().get("/metrics")
+        assert response.status_code == 401 and response.is_json
+    finally:
+        runtime.close()

@@ -104,6 +104,6 @@ def configure(app: Flask, settings: Settings) -> None:
         if secure:
             response.headers.setdefault("Strict-Transport-Security",
                                         "max-age=31536000; includeSubDomains")
-        if not request.path.startswith(("/static/", "/assets/", "/api/")):
+        if not request.path.startswith(("/static/", "/assets/", "/api/", "/metrics")):
             response.headers["Cache-Control"] = "no-store"
         return response

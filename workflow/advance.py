@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from db.models import Case
 from rules.decisions import Decision, outcome_of
@@ -23,7 +24,7 @@ from workflow.config import Settings, StagePolicy
 from workflow.facts import FactWindow, facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS, fire, transition_for
 from workflow.rulesets import active_documents, optional_documents
-from workflow.tasks.service import raise_tasks
+from workflow.tasks.service import TASK_ACTIONS, raise_tasks
 
 
 @dataclass(frozen=True)
@@ -88,21 +89,29 @@ class Policy:
         return self.rulesets_for("agenda")
 
 
+def stage_ruleset_names(policy: Policy, stage: str
+                        ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """What a case in ``stage`` is evaluated with, by name: ``(exclusion guards, the
+    stage's own rule sets, programme-link sets used when written for the stage)``."""
+    guards_ = policy.exclusion
+    names = tuple(n for n in policy.stages[stage].rulesets if n not in guards_)
+    extra = tuple(n for n in policy.rulesets_for("programme_links")
+                  if n not in names and n not in guards_)
+    return guards_, names, extra
+
+
 def stage_documents(session: Session, policy: Policy, stage: str, *, now: datetime,
                     guard_docs: list[RuleSetDocument] | None = None
                     ) -> list[RuleSetDocument]:
     """The documents a case in ``stage`` is evaluated with at ``now``: the exclusion
     guards (``guard_docs`` when already loaded), the stage's own rule sets, and the
-    programme-link sets written for that stage."""
-    stage_policy = policy.stages.get(stage)
-    if stage_policy is None:
+    programme-link sets written for that stage (:func:`stage_ruleset_names`)."""
+    if stage not in policy.stages:
         return []
+    guard_names, names, extra = stage_ruleset_names(policy, stage)
     if guard_docs is None:
-        guard_docs = (guards.guard_documents(session, policy.exclusion, now=now)
-                      if policy.exclusion else [])
-    names = tuple(n for n in stage_policy.rulesets if n not in policy.exclusion)
-    extra = [n for n in policy.rulesets_for("programme_links")
-             if n not in names and n not in policy.exclusion]
+        guard_docs = (guards.guard_documents(session, guard_names, now=now)
+                      if guard_names else [])
     return [*guard_docs, *active_documents(session, stage, names, now=now),
             *optional_documents(session, stage, extra, now=now)]
 
@@ -237,6 +246,54 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
     return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
 
 
+_QUIET_FIELDS = ("activity_score", "last_outcome", "last_error", "next_due_at")
+
+
+def _quiet_values(case: Case, ev: Evaluation, *, now: datetime, policy: Policy
+                  ) -> dict | None:
+    """What :func:`apply_evaluation` would write to ``case``, when that is all it would
+    do (no move, no audit entry, no task, no intensity); else None."""
+    if ev.event or case.last_outcome != ev.outcome or any(
+            d.action == "set_intensity" or d.action in TASK_ACTIONS for d in ev.decisions):
+        return None
+    if (case.last_versions or []) != sorted({f"{d.ruleset}@{d.version}"
+                                             for d in ev.decisions}):
+        return None
+    return {"activity_score": ev.facts["activity_score"], "last_outcome": ev.outcome,
+            "last_error": None, "next_due_at": _recheck_by_rule(ev, _next_due(
+                case.state, moved=False, intensity=case.intensity, now=now, policy=policy),
+                now)}
+
+
+def apply_evaluations(session: Session, cases: list[Case], evaluations: list[Evaluation], *,
+                      now: datetime, actor: str, policy: Policy) -> list[AdvanceResult]:
+    """:func:`apply_evaluation` for each case of a chunk whose rows this transaction
+    holds (claimed). The quiet ones (an evaluation that changes only the next due date,
+    score and outcome fields) are written together by one batched ``UPDATE`` that also
+    bumps their version, instead of one ORM change each; the identity map is kept in
+    step. The others go through :func:`apply_evaluation`. Flushes."""
+    results, rows = [], []
+    table = Case.__table__
+    for case, ev in zip(cases, evaluations, strict=True):
+        values = _quiet_values(case, ev, now=now, policy=policy)
+        if values is None:
+            results.append(apply_evaluation(session, case, ev, now=now, actor=actor,
+                                            policy=policy, flush=False))
+            continue
+        results.append(AdvanceResult(case.id, case.state, case.state, ev.outcome,
+                                     ev.decisions))
+        if any(getattr(case, k) != v for k, v in values.items()):
+            values["version"] = case.version + 1
+            for key, value in values.items():
+                set_committed_value(case, key, value)
+            rows.append({"b_id": case.id, **values})
+    session.flush()
+    if rows:
+        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            {k: bindparam(k) for k in (*_QUIET_FIELDS, "version")}), rows)
+    return results
+
+
 def _recheck_by_rule(ev: Evaluation, due: datetime | None, now: datetime) -> datetime | None:
     """The earlier of ``due`` and the day a ``recheck_in`` decision's fact reaches 0."""
     for d in ev.decisions:
@@ -275,3 +332,16 @@ def due_cases(session: Session, *, now: datetime, stages: tuple[str, ...], limit
         select(Case.id, Case.version).where(Case.closed_at.is_(None), Case.state.in_(stages),
                                             Case.next_due_at <= now)
         .order_by(Case.next_due_at, Case.id).limit(limit))]
+
+
+def due_page(session: Session, *, now: datetime, stages: tuple[str, ...], after_id: int,
+             limit: int) -> list[tuple[int, int]]:
+    """``(id, version)`` of up to ``limit`` due open cases in ``stages`` with id above
+    ``after_id``, by id: a pass walks the due cases page by page (keyset), so its memory
+    does not grow with their number, and a case it moved (id at most the last one taken)
+    is not taken again in the same pass."""
+    return [tuple(row) for row in session.execute(
+        select(Case.id, Case.version).where(Case.closed_at.is_(None), Case.state.in_(stages),
+                                            Case.next_due_at <= now, Case.id > after_id)
+        .order_by(Case.id).limit(limit))]
+

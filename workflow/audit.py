@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -57,11 +57,22 @@ _HEAD = "iom.audit.head"  # (seq, hash) of the last entry this transaction appen
 _LOCKED = "iom.audit.locked"  # this root transaction holds the PostgreSQL advisory lock
 
 
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_head_on_rollback(session: Session, previous_transaction) -> None:
+    """A rollback (of the transaction, a savepoint or a failed flush) may undo appends:
+    re-read the head next time. A successful flush or savepoint release keeps it."""
+    session.info.pop(_HEAD, None)
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_head(session: Session, transaction) -> None:
-    """Any transaction or savepoint end may undo appends: re-read the head next time."""
-    session.info.pop(_HEAD, None)
+    """When the root transaction ends, the chain is released: forget head and lock.
+
+    Flushes and savepoints (``transaction.parent`` set) keep the head this transaction
+    carries, so a pass appending thousands of entries reads the head once.
+    """
     if transaction.parent is None:
+        session.info.pop(_HEAD, None)
         session.info.pop(_LOCKED, None)
 
 
@@ -136,6 +147,74 @@ def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, su
     session.add(entry)
     session.info[_HEAD] = (seq, entry.hash)
     return entry
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One entry for :func:`append_chunk`: the fields :func:`record` takes."""
+
+    kind: str
+    actor: str
+    occurred_at: datetime
+    summary: str
+    payload: dict
+    case_id: int | None = None
+    person_ref: str | None = None
+
+
+_json_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
+
+
+def _v3_hash(seq: int, e: Pending, payload_text: str, prev: str, recorded_iso: str) -> str:
+    """:func:`entry_hash` of a version 3 entry, the canonical text written directly (the
+    same bytes as ``json.dumps(..., sort_keys=True)``: keys in sorted order)."""
+    text_ = (f'{{"actor":{_json_str(e.actor)},'
+             f'"case_id":{"null" if e.case_id is None else int(e.case_id)},'
+             f'"kind":{_json_str(e.kind)},"occurred_at":"{_iso(e.occurred_at)}",'
+             f'"payload":{_json_str(payload_text)},'
+             f'"person_ref":{"null" if e.person_ref is None else _json_str(e.person_ref)},'
+             f'"prev_hash":"{prev}","recorded_at":"{recorded_iso}","seq":{seq},'
+             f'"summary":{_json_str(e.summary)}}}')
+    return hashlib.sha256(text_.encode()).hexdigest()
+
+
+def append_chunk(session: Session, entries: Sequence[Pending]) -> tuple[int, str]:
+    """Append ``entries`` in order as one chunk: one chain computation from the head this
+    transaction carries and one bulk insert (``COPY`` on PostgreSQL), not one ORM object
+    each. Content, hashes and signatures are what :func:`record` writes one by one.
+
+    Entries already added with :func:`record` are flushed first (the chain stays in
+    ``seq`` order). Raises :class:`InvalidInput` before anything is written when one
+    entry cannot be stored. Returns the new head ``(seq, hash)``, carried on.
+    """
+    from db.bulk import insert_rows
+
+    if not entries:
+        return _head(session)
+    session.flush()
+    seq, prev = _head(session)
+    recorded_at = datetime.now(UTC)
+    recorded_iso = _iso(recorded_at)
+    signer = session.info.get(SIGNER)
+    sign = signer.sign_entry if signer is not None and signer.current else None
+    rows, last = [], (None, None)
+    for e in entries:
+        if e.payload is not last[0]:  # one payload object shared by a chunk: encoded once
+            last = (e.payload, canonical_payload(e.payload))
+        payload_text, payload = last[1]
+        _check_strings(actor=e.actor, kind=e.kind, summary=e.summary, person_ref=e.person_ref)
+        seq += 1
+        digest = _v3_hash(seq, e, payload_text, prev, recorded_iso)
+        key_id, signature = sign(seq, digest) if sign else (None, None)
+        rows.append({"seq": seq, "occurred_at": e.occurred_at, "recorded_at": recorded_at,
+                     "actor": e.actor, "kind": e.kind, "case_id": e.case_id,
+                     "person_ref": e.person_ref, "summary": e.summary, "payload": payload,
+                     "prev_hash": prev, "hash": digest, "hash_version": HASH_VERSION,
+                     "key_id": key_id, "signature": signature})
+        prev = digest
+    insert_rows(session, AuditEntry.__table__, rows)
+    session.info[_HEAD] = (seq, prev)
+    return seq, prev
 
 
 @dataclass(frozen=True)

@@ -77,15 +77,17 @@ def export_chain(session: Session, out: TextIO, *, fmt: str, case_id: int | None
     return ExportReport(count, f"{last.seq}:{last.hash}" if last else None)
 
 
-def export_case(session: Session, case_id: int, out: TextIO, *, fmt: str, now: datetime
-                ) -> int:
+def export_case(session: Session, case_id: int, out: TextIO, *, fmt: str, now: datetime,
+                redact=None) -> int:
     """Write ``case_id``'s explained chronology as ``json`` or ``text``; returns entries.
+    ``redact``: as for :func:`workflow.explain.explain_case` (a subject-access export
+    passes the sharing agreement's ``subject_access`` decision).
 
     Raises :class:`NotFound` when the audit holds nothing about the case.
     """
     if fmt not in CASE_FORMATS:
         raise InvalidInput(f"format {fmt!r}: expected one of {', '.join(CASE_FORMATS)}")
-    lines = explain_case(session, case_id)
+    lines = explain_case(session, case_id, redact=redact)
     if fmt == "text":
         out.write(render_text(case_id, lines))
     else:

@@ -21,7 +21,6 @@ ends before the last checkpoint are each reported with the entry's seq.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -54,8 +53,8 @@ class KeyRing:
 
     def _mac(self, key_id: str, message: str) -> str | None:
         key = self.keys.get(key_id)
-        return None if key is None else hmac.new(key, message.encode(), hashlib.sha256
-                                                 ).hexdigest()
+        # hmac.digest: the same HMAC-SHA256 in one C call (a chunk signs thousands)
+        return None if key is None else hmac.digest(key, message.encode(), "sha256").hex()
 
     def sign_entry(self, seq: int, digest: str) -> tuple[str, str]:
         return self.current, self._mac(self.current, _entry_message(seq, digest))

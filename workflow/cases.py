@@ -4,50 +4,89 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import exists, literal, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from db import versioning
-from db.dialect import insert_on_conflict_do_nothing
+from db.dialect import insert_on_conflict_do_nothing, one_of
 from db.models import Case, Person
 from workflow import audit
 from workflow.errors import NotFound
 
+OPEN_CHUNK = 5_000  # people opened per INSERT ... SELECT and audit chunk
 
-def open_missing_cases(session: Session, *, now: datetime, actor: str, limit: int = 5000
-                       ) -> list[Case]:
-    """Open a mapping case, due now, for every person who has never had one.
+
+def open_missing_cases(session: Session, *, now: datetime, actor: str,
+                       limit: int | None = None) -> list[Case]:
+    """:func:`open_missing`, returning the cases opened as ORM objects, by id (for
+    callers handling a few; a scheduler pass uses :func:`open_missing`)."""
+    ids: list[int] = []
+    open_missing(session, now=now, actor=actor, limit=limit, into=ids)
+    if not ids:
+        return []
+    return list(session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id)))
+
+
+def open_missing(session: Session, *, now: datetime, actor: str, limit: int | None = None,
+                 chunk: int = OPEN_CHUNK, into: list[int] | None = None, after_id: int = 0
+                 ) -> tuple[int, int]:
+    """Open a mapping case, due now, for every person who has never had one (at most
+    ``limit``; None: all of them) with an id above ``after_id``. Returns ``(how many were
+    opened, the last person id looked at)`` (pass it back as ``after_id`` to go on); the
+    ids of the cases opened are added to ``into`` when given.
 
     Mapping identifies every nominal the partners share; whether the person is in scope
-    is then for the mapping rule sets. Returns the cases opened (at most ``limit``).
+    is then for the mapping rule sets. Set-based: up to ``chunk`` people at a time, in
+    person order, are opened by one ``INSERT ... SELECT`` and their ``case.opened``
+    entries appended as one audit chunk (:func:`workflow.audit.append_chunk`), so memory
+    is bounded by ``chunk`` whatever the number of people.
 
-    Safe under races: the cases are inserted with ``ON CONFLICT DO NOTHING`` on the one
-    open case per person (``uq_iom_case_open_person``), so when another process opened
-    some of them first those are skipped (and not audited) instead of failing the pass.
+    Safe under races: the insert is ``ON CONFLICT DO NOTHING`` on the one open case per
+    person (``uq_iom_case_open_person``), so people another process opened first are
+    skipped (and not audited) instead of failing the pass.
     """
-    people = session.scalars(
-        select(Person).where(~exists().where(Case.person_id == Person.id))
-        .order_by(Person.id).limit(limit)).all()
-    if not people:
-        return []
-    by_id = {p.id: p for p in people}
+    opened, after = 0, after_id
+    while limit is None or opened < limit:
+        size = chunk if limit is None else min(chunk, limit - opened)
+        people = session.execute(
+            select(Person.id, Person.partner_ref)
+            .where(Person.id > after, ~exists().where(Case.person_id == Person.id))
+            .order_by(Person.id).limit(size)).all()
+        if not people:
+            break
+        first, after = people[0].id, people[-1].id
+        refs = dict(people)
+        rows = sorted(session.execute(_insert_cases(session, first, after, now)).all())
+        missing = {pid for _, pid in rows if pid not in refs}  # appeared since the read
+        if missing:
+            refs.update(session.execute(select(Person.id, Person.partner_ref)
+                                        .where(Person.id.in_(missing))).all())
+        payload = {"state": "mapping", "episode": 1}  # one object: encoded once a chunk
+        if rows:
+            audit.append_chunk(session, [audit.Pending(
+                kind="case.opened", actor=actor, occurred_at=now, case_id=case_id,
+                person_ref=refs[pid], summary=f"Case opened in mapping for {refs[pid]}",
+                payload=payload) for case_id, pid in rows])
+        opened += len(rows)
+        if into is not None:
+            into.extend(case_id for case_id, _ in rows)
+    return opened, after
+
+
+def _insert_cases(session: Session, first: int, last: int, now: datetime):
+    """``INSERT INTO iom_case ... SELECT`` a mapping case for each person with id in
+    ``first..last`` who has no case, skipping conflicts; returns ``(id, person_id)``."""
     table = Case.__table__
-    statement = (insert_on_conflict_do_nothing(
-        session, table, index_elements=[table.c.person_id],
-        index_where=table.c.closed_at.is_(None))
-        .values([{"person_id": p.id, "state": "mapping", "state_since": now,
-                  "opened_at": now, "next_due_at": now, "episode": 1, "version": 1}
-                 for p in people])
-        .returning(table.c.id))
-    ids = sorted(session.scalars(statement))
-    opened = list(session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id)))
-    for case in opened:
-        person = by_id[case.person_id]
-        audit.record(session, kind="case.opened", actor=actor, occurred_at=now,
-                     case_id=case.id, person_ref=person.partner_ref,
-                     summary=f"Case opened in mapping for {person.partner_ref}",
-                     payload={"state": "mapping", "episode": case.episode})
-    return opened
+    moment = literal(now, table.c.state_since.type)
+    source = (select(Person.id, literal("mapping"), moment, moment, moment,
+                     literal(1), literal(1))
+              .where(Person.id.between(first, last),
+                     ~exists().where(Case.person_id == Person.id)))
+    return (insert_on_conflict_do_nothing(session, table, index_elements=[table.c.person_id],
+                                          index_where=table.c.closed_at.is_(None))
+            .from_select(["person_id", "state", "state_since", "opened_at", "next_due_at",
+                          "episode", "version"], source)
+            .returning(table.c.id, table.c.person_id))
 
 
 def claim(session: Session, case_id: int) -> Case | None:
@@ -60,7 +99,8 @@ def claim(session: Session, case_id: int) -> Case | None:
 
 
 def get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    """The case with its person (one query); raises :class:`NotFound` naming the id."""
+    case = session.get(Case, case_id, options=[joinedload(Case.person)])
     if case is None:
         raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
     return case
@@ -86,7 +126,7 @@ def lock_case(session: Session, case_id: int) -> Case:
 
 def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
-    query = (select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
+    query = (select(Case).where(one_of(session, Case.id, case_ids)).order_by(Case.id)
              .options(selectinload(Case.person))  # audit lines name the person
              .execution_options(populate_existing=True))  # the locked row, not a stale copy
     if session.get_bind().dialect.name != "postgresql":

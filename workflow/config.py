@@ -65,12 +65,28 @@ class _ServerSchema(Schema):
     # Largest request body (JSON) and largest CSV upload, refused with 413 above.
     max_body_kb = fields.Integer(load_default=1024, validate=validate.Range(1, 1024 * 1024))
     max_upload_mb = fields.Integer(load_default=200, validate=validate.Range(1, 64 * 1024))
+    # Days a user's API token is valid from its issue (iom users create / rotate).
+    token_days = fields.Integer(load_default=90, validate=validate.Range(1, 3660))
+    # "auto": gunicorn (processes) on PostgreSQL, waitress (one process) on SQLite.
+    kind = fields.String(load_default="auto",
+                         validate=validate.OneOf(("auto", "waitress", "gunicorn")))
+    workers = fields.Integer(load_default=0, validate=validate.Range(0, 256))  # 0: CPUs
+    threads = fields.Integer(load_default=8, validate=validate.Range(1, 256))
+    # Load shedding (api/shedding.py): requests at work at once, how many more may wait
+    # and for how long; beyond that 503 with Retry-After at once.
+    max_in_flight = fields.Integer(load_default=8, validate=validate.Range(1, 256))
+    max_queued = fields.Integer(load_default=32, validate=validate.Range(0, 1024))
+    queue_wait_ms = fields.Integer(load_default=1000, validate=validate.Range(0, 60_000))
+    retry_after_s = fields.Integer(load_default=1, validate=validate.Range(1, 3600))
+
+
+SHEDDING_KEYS = ("max_in_flight", "max_queued", "queue_wait_ms", "retry_after_s")
 
 
 class _SchedulerSchema(Schema):
     enabled = fields.Boolean(load_default=True)
     interval_seconds = fields.Integer(load_default=30, validate=validate.Range(min=1))
-    batch_size = fields.Integer(load_default=1000, validate=validate.Range(min=1))
+    batch_size = fields.Integer(load_default=10_000, validate=validate.Range(min=1))
     chunk_size = fields.Integer(load_default=100, validate=validate.Range(1, 5000))
 
 
@@ -175,6 +191,18 @@ class _AuditSchema(Schema):
     checkpoint_minutes = fields.Integer(load_default=60, validate=validate.Range(1, 10080))
 
 
+class _LoggingSchema(Schema):
+    format = fields.String(load_default="human", validate=validate.OneOf(("human", "json")))
+    level = fields.String(load_default="INFO", validate=validate.OneOf(
+        ("DEBUG", "INFO", "WARNING", "ERROR")))
+
+
+class _MetricsSchema(Schema):
+    enabled = fields.Boolean(load_default=True)
+    # "" = /metrics answers without a token; else the scraper sends it as a bearer token.
+    token = fields.String(load_default="")
+
+
 class _WebSchema(Schema):
     """The web pages (web/): session cookie, time-outs and sign-in throttling."""
 
@@ -208,12 +236,15 @@ class _SettingsSchema(Schema):
     smtp = fields.Nested(_SmtpSchema, load_default=dict)
     audit = fields.Nested(_AuditSchema, load_default=dict)
     web = fields.Nested(_WebSchema, load_default=dict)
+    logging = fields.Nested(_LoggingSchema, load_default=dict)
+    metrics = fields.Nested(_MetricsSchema, load_default=dict)
 
 
 # Sections of policy beyond the core ones, exposed as plain validated dicts on Settings.
 POLICY_SECTIONS = {"panel": _PanelSchema, "allocation": _AllocationSchema,
                    "capacity": _CapacitySchema, "review": _ReviewSchema}
 POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema, audit=_AuditSchema,
+                       logging=_LoggingSchema, metrics=_MetricsSchema,
                        web=_WebSchema)
 
 
@@ -244,12 +275,21 @@ class Settings:
     smtp: Mapping = field(default_factory=lambda: _defaults("smtp"))
     audit: Mapping = field(default_factory=lambda: _defaults("audit"))
     web: Mapping = field(default_factory=lambda: _defaults("web"))
+    logging: Mapping = field(default_factory=lambda: _defaults("logging"))
+    metrics: Mapping = field(default_factory=lambda: _defaults("metrics"))
+    server_kind: str = "auto"  # waitress | gunicorn | auto (see server_choice)
+    workers: int = 0
+    threads: int = 8
     database_owner_url: str = ""  # migrations; "" = database_url
     # [stages.exclusion] / [stages.agenda]: read through workflow.guards accessors only.
     guard_rulesets: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(GUARD_DEFAULTS))
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 200 * 1024 * 1024
+    # [server] load shedding: SHEDDING_KEYS -> validated values.
+    shedding: Mapping = field(default_factory=lambda: {
+        k: v for k, v in _ServerSchema().load({}).items() if k in SHEDDING_KEYS})
+    token_days: int = 90
 
 
 def _defaults(section: str) -> dict:
@@ -302,19 +342,37 @@ def _flatten_errors(messages, prefix: str = "") -> list[str]:
     return out
 
 
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.default.toml"
+
+
+def config_file(path: str | os.PathLike | None, env: Mapping[str, str]) -> Path:
+    """The file to read: ``path`` (``--config``), else ``$IOM_CONFIG``, else
+    ``./config.toml`` when there is one, else the defaults packaged with the code (so
+    ``iom`` works from any directory). A file named explicitly must exist: the error
+    says which of ``--config`` / ``IOM_CONFIG`` named it."""
+    named = ("--config", path) if path else ("IOM_CONFIG", env.get("IOM_CONFIG"))
+    if named[1]:
+        given = Path(named[1])
+        if not given.is_file():
+            raise ConfigError(f"{given}: configuration file not found (named by {named[0]}; "
+                              "without --config or IOM_CONFIG, ./config.toml or the packaged "
+                              "defaults are used)")
+        return given
+    local = Path("config.toml")
+    return local if local.is_file() else DEFAULT_CONFIG
+
+
 def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None
                   ) -> Settings:
     """Read, override and validate the configuration.
 
-    ``path`` defaults to ``$IOM_CONFIG`` or ``./config.toml``. Raises :class:`ConfigError`
-    when the file is missing or not TOML, or when any value is invalid.
+    The file is chosen by :func:`config_file`. Raises :class:`ConfigError` when a named
+    file is missing or not TOML, or when any value is invalid.
     """
     env = os.environ if env is None else env
-    config_path = Path(path or env.get("IOM_CONFIG") or "config.toml")
+    config_path = config_file(path, env)
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{config_path}: configuration file not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
     raw = _env_overrides(raw, env)
@@ -332,6 +390,11 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
         port=data["server"]["port"],
         max_body_bytes=data["server"]["max_body_kb"] * 1024,
         max_upload_bytes=data["server"]["max_upload_mb"] * 1024 * 1024,
+        shedding={key: data["server"][key] for key in SHEDDING_KEYS},
+        token_days=data["server"]["token_days"],
+        server_kind=data["server"]["kind"],
+        workers=data["server"]["workers"],
+        threads=data["server"]["threads"],
         scheduler_enabled=data["scheduler"]["enabled"],
         interval_seconds=data["scheduler"]["interval_seconds"],
         batch_size=data["scheduler"]["batch_size"],

@@ -30,7 +30,7 @@ import time
 import tomllib
 from array import array
 from bisect import bisect_right
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -39,6 +39,7 @@ from pathlib import Path
 from sqlalchemy import and_, case, event, func, select
 from sqlalchemy.orm import Session
 
+from db.dialect import one_of
 from db.models import ImportBatch, OffendingEvent, Person
 from rules.catalogue import OFFENCE_CATEGORIES
 
@@ -78,16 +79,29 @@ def _harm_points():
 
 @dataclass(frozen=True)
 class Ranking:
-    """The borough's arrest counts and harm points, each sorted ascending."""
+    """The borough's arrest counts, harm points and female arrest counts, each as a
+    histogram ``(distinct values ascending, people at or above each value)`` plus a
+    final 0: memory bounded by the number of distinct values, not of people."""
 
-    arrests: array
-    harm: array
-    female_arrests: array
+    arrests: tuple[array, array]
+    harm: tuple[array, array]
+    female_arrests: tuple[array, array]
 
     @staticmethod
-    def place(values: array, value: int) -> int | None:
+    def histogram(counts: Counter) -> tuple[array, array]:
+        """``(values, at_or_above)`` of ``{value: people}``."""
+        values = sorted(counts)
+        above, total = [0] * (len(values) + 1), 0
+        for i in range(len(values) - 1, -1, -1):
+            total += counts[values[i]]
+            above[i] = total
+        return array("q", values), array("q", above)
+
+    @staticmethod
+    def place(hist: tuple[array, array], value: int) -> int | None:
         """1 + how many people have more than ``value`` (None for no arrest)."""
-        return len(values) - bisect_right(values, value) + 1 if value > 0 else None
+        values, above = hist
+        return above[bisect_right(values, value)] + 1 if value > 0 else None
 
 
 @dataclass
@@ -161,15 +175,23 @@ def _ranking(session: Session, today: date, since: date) -> Ranking:
         return ranking
     latest = _latest(session)
     count = session.scalar(select(func.count(OffendingEvent.id)))
-    rows = session.execute(
-        select(func.count().label("n"), func.sum(_harm_points()).label("harm"), Person.sex)
+    per_person = (
+        select(func.count().label("n"), func.sum(_harm_points()).label("harm"),
+               Person.sex.label("sex"))
         .join(Person, Person.id == OffendingEvent.person_id)
         .where(OffendingEvent.kind == "arrest", OffendingEvent.occurred_on >= since,
                OffendingEvent.occurred_on <= today)
-        .group_by(OffendingEvent.person_id, Person.sex)).all()
-    ranking = Ranking(array("q", sorted(r.n for r in rows)),
-                      array("q", sorted(int(r.harm) for r in rows)),
-                      array("q", sorted(r.n for r in rows if r.sex == "F")))
+        .group_by(OffendingEvent.person_id, Person.sex)).subquery()
+    arrests, harm, female = Counter(), Counter(), Counter()
+    for n, points, sex, people in session.execute(  # one row per distinct combination
+            select(per_person.c.n, per_person.c.harm, per_person.c.sex, func.count())
+            .group_by(per_person.c.n, per_person.c.harm, per_person.c.sex)):
+        arrests[n] += people
+        harm[int(points)] += people
+        if sex == "F":
+            female[n] += people
+    ranking = Ranking(Ranking.histogram(arrests), Ranking.histogram(harm),
+                      Ranking.histogram(female))
     with _LOCK:
         _CACHE[key] = _Entry(ranking, latest, count, time.monotonic())
         while len(_CACHE) > CACHE_SIZE:
@@ -208,8 +230,8 @@ def offence_counts(session: Session, person_ids: list[int], today: date, since: 
         .label("_harm")]
     rows = session.execute(
         select(OffendingEvent.person_id, *columns)
-        .where(OffendingEvent.person_id.in_(person_ids), OffendingEvent.occurred_on >= since,
-               OffendingEvent.occurred_on <= today)
+        .where(one_of(session, OffendingEvent.person_id, person_ids),
+               OffendingEvent.occurred_on >= since, OffendingEvent.occurred_on <= today)
         .group_by(OffendingEvent.person_id))
     return {row.person_id: {fact: int(getattr(row, fact))
                             for fact in (*COUNT_FACTS, "_arrests", "_harm")}

@@ -23,6 +23,13 @@ class ConfigError(IOMError):
     code = "config_error"
 
 
+class NotReady(IOMError):
+    """The service cannot start or serve yet: its database is missing or not migrated,
+    or its port is taken. The message says what to do, in one line."""
+
+    code = "not_ready"
+
+
 class InvalidInput(IOMError):
     """The caller sent something malformed (bad CSV row, bad facts, bad parameter)."""
 

@@ -16,7 +16,7 @@ from rules.errors import FactError
 from workflow.advance import Policy, stage_documents
 from workflow.errors import InvalidInput
 from workflow.guards import AGENDA_STAGE, GUARD_STAGE, guard_documents
-from workflow.rulesets import active_documents, document_of, published_row
+from workflow.rulesets import active_documents, published_document
 
 
 def _documents(session: Session, *, stage: str | None, ruleset: str | None, now: datetime,
@@ -24,7 +24,7 @@ def _documents(session: Session, *, stage: str | None, ruleset: str | None, now:
     if bool(stage) == bool(ruleset):
         raise InvalidInput("give exactly one of stage or ruleset")
     if ruleset:
-        return [document_of(published_row(session, ruleset, on=now))]
+        return [published_document(session, ruleset, on=now)]
     if stage == GUARD_STAGE:  # the exclusion guards alone
         return guard_documents(session, policy.exclusion, now=now)
     if stage == AGENDA_STAGE:

@@ -155,7 +155,10 @@ class _Versions:
 
 
 def describe_decision(d: dict, versions: _Versions) -> str:
-    """One rule decision: rule, version, publisher, matched facts, the rule's own words."""
+    """One rule decision: rule, version, publisher, matched facts, the rule's own words
+    (a decision redacted for the reader, ``withheld``, says only what it withholds)."""
+    if d.get("withheld"):
+        return f"a rule on {d.get('text')} ({d.get('ask')})"
     rule = versions.rule(d["ruleset"], d["version"], d["rule"])
     text = (f"rule {d['ruleset']}/{d['rule']} ({versions.provenance(d['ruleset'], d['version'])}"
             f") matched: {describe_matched(d.get('matched') or {}, rule.when if rule else None)}")
@@ -165,7 +168,7 @@ def describe_decision(d: dict, versions: _Versions) -> str:
 def _explain_rule_cause(cause: dict, versions: _Versions) -> str:
     decisions = cause.get("decisions") or []
     outcome = cause.get("outcome")
-    decisive = [d for d in decisions if REGISTRY.get(d["action"]) is None
+    decisive = [d for d in decisions if REGISTRY.get(d.get("action")) is None
                 or REGISTRY[d["action"]].outcome == outcome] or decisions
     others = [d for d in decisions if d not in decisive]
     text = "; and ".join(describe_decision(d, versions) for d in decisive) or "no rule matched"
@@ -178,6 +181,8 @@ def _explain_rule_cause(cause: dict, versions: _Versions) -> str:
 
 def _reason(data: dict) -> str:
     reason = data.get("reason")
+    if isinstance(reason, dict) and reason.get("withheld"):  # redacted for the reader
+        reason = f"{reason.get('text')} ({reason.get('ask')})"
     extra = {k: v for k, v in data.items() if k not in ("kind", "reason")
              and isinstance(v, str | int | float | bool)}
     text = f" Reason given: {reason}." if reason else " No reason was recorded."
@@ -257,22 +262,28 @@ def _describe(entry, versions: _Versions) -> tuple[str, str]:
     return "system", f"{entry.summary.rstrip('.')} ({who}, {when})."
 
 
-def explain_case(session: Session, case_id: int, *, reads: bool = True) -> list[ExplainLine]:
+def explain_case(session: Session, case_id: int, *, redact=None,
+                 reads: bool = True) -> list[ExplainLine]:
     """Every audit entry about ``case_id``, oldest first, explained in plain language;
     without the reads of the case (the access log) when ``reads`` is False, so that a
     timeline's cost does not grow with how often the case is looked at.
 
+    ``redact`` (``workflow.sharing``: an entry -> the entry as the reader may see it,
+    with ``payload_shown``) is applied before wording, so an explanation never names a
+    fact the reader may not see; the hash check is on the stored entry.
     Raises :class:`NotFound` when the audit holds nothing about the case.
     """
     versions, lines = _Versions(session), []
     skip = () if reads else ("case.read",)
     for entry in audit.iter_chain(session, case_id=case_id, skip_kinds=skip):
-        section, text = _describe(entry, versions)
+        shown = redact(entry) if redact else entry
+        section, text = _describe(shown, versions)
+        payload = shown.payload_shown if redact else entry.payload
         lines.append(ExplainLine(
             seq=entry.seq, at=entry.occurred_at, kind=entry.kind, section=section,
-            actor=entry.actor, text=text, person_ref=entry.person_ref, hash=entry.hash,
+            actor=entry.actor, text=text, person_ref=shown.person_ref, hash=entry.hash,
             intact=audit.content_hash(entry) == entry.hash,
-            details={"summary": entry.summary, "payload": entry.payload}))
+            details={"summary": shown.summary, "payload": payload}))
     if not lines:
         raise NotFound(f"the audit holds no entry about case {case_id}",
                        details={"case_id": case_id})

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.dialect import one_of
 from db.models import (
     Assessment,
     Case,
@@ -25,13 +26,14 @@ from db.models import (
     Person,
     Supervision,
 )
+from rules.catalogue import checked_facts
 from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
 from workflow.scoring import default_scorer, history_inputs
 from workflow.tasks.facts import compliance_facts
 
 DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
-_BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb")
+_BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb", "housing_need")
 _TRUE = {"1", "true", "yes", "y", "t"}
 
 
@@ -138,7 +140,7 @@ def _custody(session: Session, person_ids: list[int], today: date
     out: dict[int, list] = defaultdict(list)
     for pid, at, kind in session.execute(select(
             ComplianceEvent.person_id, ComplianceEvent.occurred_at, ComplianceEvent.kind)
-            .where(ComplianceEvent.person_id.in_(person_ids),
+            .where(one_of(session, ComplianceEvent.person_id, person_ids),
                    ComplianceEvent.kind.in_(("custody_in", "custody_out")))
             .order_by(ComplianceEvent.occurred_at, ComplianceEvent.id)):
         if at.date() <= today:
@@ -146,24 +148,31 @@ def _custody(session: Session, person_ids: list[int], today: date
     return out
 
 
+def _rows(session: Session, model, *where):
+    """Rows of every column of ``model`` (attributes named as the ORM's): plain tuples,
+    no ORM objects, so a chunk of thousands of cases loads in a few queries."""
+    return session.execute(select(*model.__table__.columns).where(*where))
+
+
 def _load(session: Session, person_ids: list[int], today: date, window: FactWindow):
     since = today - timedelta(days=window.window_days)
     events = defaultdict(list)
-    for e in session.scalars(select(OffendingEvent).where(
-            OffendingEvent.person_id.in_(person_ids), OffendingEvent.occurred_on <= today)):
+    for e in _rows(session, OffendingEvent, one_of(session, OffendingEvent.person_id, person_ids),
+                   OffendingEvent.occurred_on <= today):
         events[e.person_id].append(e)
-    assessments = _latest_by_person(session.scalars(select(Assessment).where(
-        Assessment.person_id.in_(person_ids), Assessment.assessed_on <= today)),
-        key=lambda a: (a.assessed_on, a.id))
+    assessments = _latest_by_person(_rows(
+        session, Assessment, one_of(session, Assessment.person_id, person_ids),
+        Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id))
     flags: dict[int, dict] = defaultdict(dict)
-    flag_rows = sorted(session.scalars(select(PartnerFlag).where(
-        PartnerFlag.person_id.in_(person_ids), PartnerFlag.recorded_on <= today)),
-        key=lambda f: (f.recorded_on, f.id))
+    flag_rows = sorted(_rows(session, PartnerFlag,
+                             one_of(session, PartnerFlag.person_id, person_ids),
+                             PartnerFlag.recorded_on <= today),
+                       key=lambda f: (f.recorded_on, f.id))
     for f in flag_rows:
         flags[f.person_id][f.kind] = _flag_value(f.kind, f.value)
     supervisions = _latest_by_person(
-        (s for s in session.scalars(select(Supervision).where(
-            Supervision.person_id.in_(person_ids), Supervision.start_on <= today))
+        (s for s in _rows(session, Supervision, one_of(session, Supervision.person_id, person_ids),
+                          Supervision.start_on <= today)
          if s.end_on is None or s.end_on >= today),
         key=lambda s: (s.start_on, s.id))
     return since, events, assessments, flags, supervisions
@@ -202,10 +211,13 @@ def _person_facts(person: Person, all_events: list[OffendingEvent], since: date,
 
 def facts_for_cases(session: Session, cases: list[Case], now: datetime,
                     window: FactWindow = FactWindow()) -> dict[int, dict]:
-    """``{case.id: facts}`` for every case, as of ``now``."""
+    """``{case.id: facts}`` for every case, as of ``now``, each checked against the fact
+    catalogue (:class:`rules.catalogue.CheckedFacts`; a value that does not fit raises
+    :class:`rules.errors.FactError` here)."""
     today = now.date()
-    persons = {p.id: p for p in session.scalars(
-        select(Person).where(Person.id.in_({c.person_id for c in cases})))}
+    persons = {p.id: p for p in _rows(session, Person,
+                                       one_of(session, Person.id,
+                                              {c.person_id for c in cases}))}
     since, events, assessments, flags, supervisions = _load(
         session, list(persons), today, window)
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
@@ -225,4 +237,6 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
         }
     for case_id, compliance in compliance_facts(session, cases, now, events).items():
         out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
-    return out
+    # Checked against the catalogue here, once: evaluations of them check nothing.
+    return {case_id: checked_facts(facts, label=f"case {case_id}")
+            for case_id, facts in out.items()}

@@ -295,6 +295,15 @@ def minutes(session: Session, meeting_id: int) -> dict:
             "items": items}
 
 
+def _cell(value) -> str:
+    """A table cell: empty for None, "withheld" for a value the reader may not see."""
+    if value is None:
+        return ""
+    if isinstance(value, dict) and value.get("withheld"):
+        return "withheld"
+    return str(value)
+
+
 def minutes_markdown(data: dict) -> str:
     """Render :func:`minutes` data as Markdown."""
     lines = [f"# IOM panel minutes, {data['held_on']}", "",
@@ -307,9 +316,9 @@ def minutes_markdown(data: dict) -> str:
             decision += f" until {i['defer_until']}"
         by = f"{i['decided_by']} ({i['decided_role']})" if i["decided_by"] else ""
         lines.append(f"| {i['rank']} | {i['case_id']} | {i['person_ref']} | "
-                     f"{i['activity_score'] if i['activity_score'] is not None else ''} | "
+                     f"{_cell(i['activity_score'])} | "
                      f"{i['invited'] or 'relevant partner'} | {decision} | "
-                     f"{(i['reason'] or '').replace('|', '/')} | {by} |")
+                     f"{_cell(i['reason']).replace('|', '/')} | {by} |")
     counts = {d: sum(i["decision"] == d for i in data["items"]) for d in DECISIONS}
     lines += ["", "Accepted {accept}, deferred {defer}, rejected {reject}.".format(**counts)]
     return "\n".join(lines) + "\n"

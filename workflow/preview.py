@@ -25,6 +25,7 @@ from workflow.facts import facts_for_cases
 from workflow.lifecycle import OUTCOME_EVENTS, transition_for
 from workflow.policy.document import POLICY_NAME, unused_message
 from workflow.rulesets import document_of
+from workflow.sharing.agreement import AGREEMENT_NAME
 
 TASK_ACTIONS = ("create_task", "raise_enforcement", "refer_programme", "require_panel")
 
@@ -139,13 +140,20 @@ def _compare(session: Session, stage: str, current: list, candidate: list, *,
 
 
 def preview(session: Session, row: RuleSetVersion, *, now: datetime, policy: Policy,
-            engine: RuleEngine | None = None, batch: int = 1000) -> PreviewReport:
+            engine: RuleEngine | None = None, batch: int = 1000, sample: dict | None = None
+            ) -> PreviewReport:
     """Evaluate ``row`` against every open case of the stages the policy in force
     evaluates it in (``policy``), in place of the version in force; change nothing.
+    A sharing agreement is previewed as what each agency and role would see of a sample
+    case (``sample``: ``case_id`` and ``purpose``, both optional).
 
     A rule set no stage of the policy evaluates changes no case: the report says so
     in ``warnings`` ("not evaluated by any stage: add it to the stage policy").
     """
+    if row.name == AGREEMENT_NAME:
+        from workflow.sharing.preview import preview_agreement
+
+        return preview_agreement(session, row, now=now, **(sample or {}))
     if row.name == POLICY_NAME:
         return preview_policy(session, row, now=now, policy=policy, engine=engine,
                               batch=batch)

@@ -12,7 +12,8 @@ Rules of the road, enforced here (not in the views):
 
 The stage policy (``workflow/policy``) is stored and lived the same way under the
 reserved name ``stage-policy``: its "examples" are the check that every rule set it
-names is published and written for a stage of its purpose.
+names is published and written for a stage of its purpose. So is the information
+sharing agreement (``workflow/sharing``, reserved name ``sharing-agreement``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from workflow import audit, rulesets
 from workflow.errors import Conflict, Forbidden, InvalidInput, NotFound
 from workflow.policy.document import POLICY_NAME, is_policy_text, load_policy
 from workflow.policy.store import POLICY_STAGE, policy_document_of, reference_problems
-from workflow.rulesets import document_of, published_row
+from workflow.rulesets import document_of, publications_changed, published_row
+from workflow.sharing.agreement import (
+    AGREEMENT_NAME,
+    AGREEMENT_STAGE,
+    is_agreement_text,
+    load_agreement,
+)
+from workflow.sharing.store import agreement_checks
 
 AUTHORS = ("team_lead", "admin")
 
@@ -77,10 +85,13 @@ def _load(session: Session, text: str, *, file: str, now: datetime):
         if problems:
             raise RuleSetError(problems)
         return POLICY_NAME, policy.version, POLICY_STAGE
+    if is_agreement_text(text):
+        return AGREEMENT_NAME, load_agreement(text, file=file).version, AGREEMENT_STAGE
     doc = load_document(text, file=file)
-    if doc.name == POLICY_NAME:
-        raise RuleSetError([Problem(file, None, "name", f"{POLICY_NAME} is reserved for "
-                                    "the stage policy (kind: stage-policy)")])
+    if doc.name in (POLICY_NAME, AGREEMENT_NAME):
+        raise RuleSetError([Problem(file, None, "name", f"{doc.name} is reserved for the "
+                                    "stage policy and the sharing agreement (kind: "
+                                    f"{doc.name})")])
     return doc.name, doc.version, ",".join(doc.stages)
 
 
@@ -114,8 +125,12 @@ def check_examples(session: Session, row: RuleSetVersion, *, now: datetime, acto
                  engine: RuleEngine | None = None) -> list[ExampleResult]:
     """Run the document's examples through the real engine and record the result (for
     the stage policy: check every rule set it names is published and fits its stage)."""
-    results = (_policy_checks(session, row, now=now) if is_policy(row)
-               else run_examples(document_of(row), engine or default_engine()))
+    if is_policy(row):
+        results = _policy_checks(session, row, now=now)
+    elif row.name == AGREEMENT_NAME:
+        results = agreement_checks(row)
+    else:
+        results = run_examples(document_of(row), engine or default_engine())
     row.tested_at, row.tested_ok = now, bool(results) and all(r.passed for r in results)
     failed = [r.describe() for r in results if not r.passed]
     _audit(session, row, "ruleset.tested", actor=actor, now=now, passed=row.tested_ok,
@@ -151,8 +166,12 @@ def mark_previewed(session: Session, row: RuleSetVersion, *, now: datetime, acto
 
 def approve(session: Session, row: RuleSetVersion, *, user: User, now: datetime,
             reason: str) -> RuleSetVersion:
-    """Four-eyes approval. Raises :class:`Forbidden` or :class:`Conflict` with the reason."""
-    require_author(user, "approve a rule set")
+    """Four-eyes approval by a second *team lead* (not the author; not an administrator
+    nor the host's administrator acting on anyone's behalf). Raises :class:`Forbidden` or
+    :class:`Conflict` with the reason."""
+    if user.role != "team_lead":
+        raise Forbidden("a second team lead must approve, with their own credentials",
+                        details={"role": user.role, "user": user.username})
     if row.status != "draft":
         raise Conflict(f"{row.name} {row.version[:12]} is {row.status}, not a draft")
     if user.username == row.created_by:
@@ -180,6 +199,7 @@ def _put_in_force(session: Session, row: RuleSetVersion, *, kind: str, user: Use
     session.add(RuleSetPublication(name=row.name, version=row, kind=kind, published_at=now,
                                    recorded_at=now, actor=user.username, reason=reason))
     session.flush()
+    publications_changed(session)
 
 
 def check_can_publish(row: RuleSetVersion, user: User) -> None:

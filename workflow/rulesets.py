@@ -1,7 +1,11 @@
-"""Which rule-set versions are in force, looked up in the database at each evaluation.
+"""Which rule-set versions are in force.
 
-Publishing a version takes effect at the next evaluation in every process: nothing is
-cached but parsed documents, which are immutable and keyed by content hash.
+Publishing a version takes effect at the next evaluation in every process. Parsed
+documents are cached by content hash (a stored version never changes), and the
+publications of each name are cached per process (:func:`published_document`) against
+the publication table's ``(count, max id)``, read once per transaction: a publication
+committed by any process changes it, and one made in this transaction clears the cache
+(:func:`publications_changed`).
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ def publish_shipped(session: Session, *, name: str, version: str, stage: str, te
                  summary=summary, payload={"ruleset": name, "version": version,
                                            "reason": reason,
                                            "in_force_from": in_force.isoformat()})
+    publications_changed(session)
     return row
 
 
@@ -110,6 +115,66 @@ def published_row(session: Session, name: str, *, on: datetime | None = None
     return publication.version
 
 
+_MARK = "iom.rulesets.mark"  # session.info: (root transaction, publication-table mark)
+_pubs_lock = threading.Lock()
+_pubs: dict = {"mark": None, "names": {}}  # name -> [(published_at, id, document)], newest first
+
+
+def publications_changed(session: Session) -> None:
+    """A publication was written in this transaction: every cached lookup is stale."""
+    session.info.pop(_MARK, None)
+    with _pubs_lock:
+        _pubs["mark"], _pubs["names"] = None, {}
+
+
+def _mark(session: Session) -> tuple:
+    """``(count, max id)`` of the publication table, read once per transaction (an
+    insert by any process changes it, whatever order ids were taken in)."""
+    session.connection()  # begins the transaction if none has begun yet
+    root = session.get_transaction()
+    seen = session.info.get(_MARK)
+    if seen is not None and seen[0] is root:
+        return seen[1]
+    mark = tuple(session.execute(select(func.count(), func.max(RuleSetPublication.id))).one())
+    session.info[_MARK] = (root, mark)
+    return mark
+
+
+def _publications(session: Session, name: str) -> list[tuple]:
+    mark = _mark(session)
+    with _pubs_lock:
+        if _pubs["mark"] != mark:
+            _pubs["mark"], _pubs["names"] = mark, {}
+        found = _pubs["names"].get(name)
+    if found is None:
+        rows = session.execute(
+            select(RuleSetPublication.published_at, RuleSetPublication.id,
+                   RuleSetVersion.name, RuleSetVersion.version, RuleSetVersion.document)
+            .join(RuleSetVersion, RuleSetVersion.id == RuleSetPublication.version_id)
+            .where(RuleSetPublication.name == name)).all()
+        found = sorted(((r.published_at, r.id, document_of(r)) for r in rows),
+                       key=lambda p: (p[0], p[1]), reverse=True)
+        with _pubs_lock:
+            if _pubs["mark"] == mark:
+                _pubs["names"][name] = found
+    return found
+
+
+def published_document(session: Session, name: str, *, on: datetime | None = None
+                       ) -> RuleSetDocument:
+    """The parsed document of the version of ``name`` in force at ``on`` (default: the
+    latest publication): what ``document_of(published_row(...))`` gives, from the cache.
+
+    Raises :class:`NotFound` when nothing of that name was in force then.
+    """
+    for published_at, _, doc in _publications(session, name):
+        if on is None or published_at <= on:
+            return doc
+    raise NotFound(f"rule set {name!r} has no published version"
+                   + (f" in force on {on.isoformat()}" if on else ""),
+                   details={"ruleset": name})
+
+
 def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
                      now: datetime, any_stage: bool = False) -> list[RuleSetDocument]:
     """The documents of ``names`` in force for ``stage`` at ``now``.
@@ -121,7 +186,7 @@ def active_documents(session: Session, stage: str, names: tuple[str, ...], *,
     docs = []
     for name in names:
         try:
-            doc = document_of(published_row(session, name, on=now))
+            doc = published_document(session, name, on=now)
         except NotFound as exc:
             raise ConfigError(f"stage {stage}: {exc.message}") from exc
         if not any_stage and stage not in doc.stages:
@@ -139,7 +204,7 @@ def optional_documents(session: Session, stage: str, names, *, now: datetime
     docs = []
     for name in names:
         try:
-            doc = document_of(published_row(session, name, on=now))
+            doc = published_document(session, name, on=now)
         except NotFound:
             continue
         if stage in doc.stages and doc.in_force(now.date()):

@@ -13,6 +13,7 @@ from db.session import make_engine, make_session_factory
 from workflow.audit import SIGNER
 from workflow.audit_signing import KeyRing, load_keyring
 from workflow.config import Settings
+from workflow.errors import NotReady
 
 
 @dataclass
@@ -29,6 +30,26 @@ class Runtime:
         engine = make_engine(settings.database_url)
         return cls(settings, engine, make_session_factory(engine, info={SIGNER: keyring}),
                    keyring)
+
+    def require_schema(self) -> None:
+        """Raise :class:`NotReady` (one line naming ``iom db upgrade``) unless the database
+        exists and is migrated to head. Never creates a SQLite file."""
+        from sqlalchemy.exc import OperationalError
+
+        from db.migrate import schema_problem
+
+        where = f"database.url in {self.settings.source} or IOM_DATABASE_URL"
+        try:
+            problem = schema_problem(self.engine)
+        except OperationalError as exc:
+            first = next((x.strip() for x in str(exc.orig).splitlines() if x.strip()), "")
+            if "does not exist" not in first:
+                raise  # unreachable: the CLI's one line for a lost database (exit 4)
+            url = self.engine.url.render_as_string(hide_password=True)
+            raise NotReady(f"there is no database at {url} ({first.split('FATAL:')[-1].strip()}"
+                           f"): create it, then run `iom db upgrade` ({where})") from None
+        if problem:
+            raise NotReady(f"{problem}: run `iom db upgrade` first ({where})")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -14,12 +14,13 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.auth import ALL_ROLES, roles
 from api.edge import BoundedAwareDateTime
+from api.viewing import PurposeQuery, read_case
 from api.views.tasks import TaskOut
 from db.models import COMPLIANCE_KINDS, ComplianceEvent
-from workflow.cases import get_case, lock_case
+from workflow.cases import lock_case
 from workflow.policy.store import policy_in_force
+from workflow.sharing.redact import event_view
 from workflow.tasks.compliance import compliance_rulesets, evaluate_compliance, record_event
 
 blp = Blueprint("events", __name__, description="Compliance events")
@@ -36,9 +37,9 @@ class EventOut(Schema):
     id = fields.Integer()
     event_id = fields.String()
     case_id = fields.Integer(allow_none=True)
-    kind = fields.String()
+    kind = fields.Raw(metadata={"description": "the kind, or a withheld marker"})
     occurred_at = fields.DateTime()
-    details = fields.Dict()
+    details = fields.Raw(metadata={"description": "the details, or a withheld marker"})
     recorded_by = fields.String()
     recorded_at = fields.DateTime()
 
@@ -51,16 +52,17 @@ class EventResult(Schema):
 
 @blp.route("/cases/<int:case_id>/events")
 class CaseEvents(MethodView):
-    @roles(*ALL_ROLES)
+    @blp.arguments(PurposeQuery, location="query")
     @blp.response(200, EventOut(many=True))
-    def get(self, case_id):
-        """The case's compliance events, oldest first."""
-        case = get_case(g.session, case_id)
-        return g.session.scalars(select(ComplianceEvent).where(
+    def get(self, query, case_id):
+        """The case's compliance events, oldest first, as the sharing agreement lets you
+        see them (kind and details masked, or no events at all). The read is recorded."""
+        case, decision = read_case(case_id, "events", query)
+        rows = g.session.scalars(select(ComplianceEvent).where(
             ComplianceEvent.case_id == case.id).order_by(ComplianceEvent.occurred_at,
-                                                         ComplianceEvent.id)).all()
+                                                         ComplianceEvent.id))
+        return [v for v in (event_view(e, decision) for e in rows) if v is not None]
 
-    @roles("offender_manager", "police", "team_lead")
     @blp.arguments(EventIn)
     @blp.response(201, EventResult)
     def post(self, body, case_id):

@@ -10,17 +10,17 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.auth import ALL_ROLES, roles
 from api.edge import MAX_ID
-from api.schemas import PageQuery, page_body, page_of
+from api.schemas import PAGE_ARGS, PageQuery, page_args, page_body, page_of
 from db.models import User
 from workflow.errors import NotFound
 from workflow.policy.store import policy_in_force
+from workflow.sharing.decide import Viewer, check_purpose, decisions
+from workflow.sharing.redact import task_view
 from workflow.tasks import service
-from workflow.tasks.inbox import SCOPES, STATUSES, get_task, list_tasks
+from workflow.tasks.inbox import SCOPES, STATUSES, get_task, inbox_page
 
 blp = Blueprint("tasks", __name__, description="Task prompts and enforcement")
-WORKERS = ("team_lead", "offender_manager", "police")
 
 
 class TaskQuery(PageQuery):
@@ -34,8 +34,8 @@ class TaskOut(Schema):
     id = fields.Integer()
     case_id = fields.Integer()
     template = fields.String()
-    title = fields.String()
-    body = fields.String()
+    title = fields.Raw(metadata={"description": "text, or a withheld marker (sharing)"})
+    body = fields.Raw(metadata={"description": "text, or a withheld marker (sharing)"})
     role = fields.String(allow_none=True)
     agency = fields.String(allow_none=True)
     assignee_id = fields.Integer(allow_none=True)
@@ -43,8 +43,7 @@ class TaskOut(Schema):
     status = fields.String()
     outcome = fields.String(allow_none=True)
     due_at = fields.DateTime(allow_none=True)
-    overdue = fields.Function(lambda t: bool(t.status in ("open", "escalated") and t.due_at
-                                             and t.due_at < datetime.now(UTC)))
+    overdue = fields.Function(lambda t: _overdue(t))
     rule_id = fields.String(allow_none=True)
     ruleset = fields.String(allow_none=True)
     ruleset_version = fields.String(allow_none=True)
@@ -55,6 +54,29 @@ class TaskOut(Schema):
 
 
 TaskPage = page_of(TaskOut, "TaskPage")
+
+
+def _overdue(task) -> bool:
+    get = task.get if isinstance(task, dict) else lambda name: getattr(task, name)
+    return bool(get("status") in ("open", "escalated") and get("due_at")
+                and get("due_at") < datetime.now(UTC))
+
+
+def _shown(tasks: list) -> list[dict]:
+    """The tasks as the sharing agreement lets the caller see them (title and body
+    masked, the person's name scrubbed, or left out)."""
+    if not tasks:
+        return []
+    cases = {t.case.id: t.case for t in tasks}
+    by_case = decisions(g.session, cases.values(), viewer=Viewer.of(g.user),
+                        now=_now(), purpose=check_purpose(None, Viewer.of(g.user)))
+    out = []
+    for task in tasks:
+        view = task_view(task, by_case[task.case_id])
+        if view is not None:
+            out.append({**view, "reminded_at": task.reminded_at,
+                        "escalated_at": task.escalated_at})
+    return out
 
 
 class ReassignIn(Schema):
@@ -76,29 +98,29 @@ def _now() -> datetime:
 
 @blp.route("/tasks")
 class Tasks(MethodView):
-    @roles(*ALL_ROLES)
     @blp.arguments(TaskQuery, location="query")
     @blp.response(200, TaskPage)
     def get(self, query):
         """My tasks (scope=mine), my team's unassigned queue, overdue tasks, or all."""
-        filters = {k: v for k, v in query.items() if k not in ("page", "per_page")}
-        items, total = list_tasks(g.session, g.user, now=_now(), page=query["page"],
-                                  per_page=query["per_page"], **filters)
-        return page_body(items, total, query)
+        filters = {k: v for k, v in query.items() if k not in PAGE_ARGS}
+        page = inbox_page(g.session, g.user, now=_now(), **page_args(query), **filters)
+        return page_body(page, query) | {"items": _shown(page.rows)}
 
 
 @blp.route("/tasks/<int:task_id>")
 class TaskDetail(MethodView):
-    @roles(*ALL_ROLES)
     @blp.response(200, TaskOut)
     def get(self, task_id):
-        """One task."""
-        return get_task(g.session, task_id)
+        """One task, as the sharing agreement lets you see it (404 when it withholds
+        tasks on the case from you)."""
+        shown = _shown([get_task(g.session, task_id)])
+        if not shown:
+            raise NotFound(f"task {task_id} not found", details={"task_id": task_id})
+        return shown[0]
 
 
 @blp.route("/tasks/<int:task_id>/claim")
 class TaskClaim(MethodView):
-    @roles(*WORKERS)
     @blp.response(200, TaskOut)
     def post(self, task_id):
         """Take an unassigned task from my queue."""
@@ -107,7 +129,6 @@ class TaskClaim(MethodView):
 
 @blp.route("/tasks/<int:task_id>/reassign")
 class TaskReassign(MethodView):
-    @roles(*WORKERS)
     @blp.arguments(ReassignIn)
     @blp.response(200, TaskOut)
     def post(self, body, task_id):
@@ -121,7 +142,6 @@ class TaskReassign(MethodView):
 
 @blp.route("/tasks/<int:task_id>/complete")
 class TaskComplete(MethodView):
-    @roles(*WORKERS)
     @blp.arguments(CompleteIn)
     @blp.response(200, TaskOut)
     def post(self, body, task_id):
@@ -134,7 +154,6 @@ class TaskComplete(MethodView):
 
 @blp.route("/tasks/<int:task_id>/cancel")
 class TaskCancel(MethodView):
-    @roles("team_lead")
     @blp.arguments(CancelIn)
     @blp.response(200, TaskOut)
     def post(self, body, task_id):

@@ -19,6 +19,7 @@ from db.models import User
 from workflow.demo.generate import DEMO_OFFENDER_MANAGERS, generate_borough
 from workflow.partners.imports import ImportReport, import_csv
 from workflow.passwords import check_password, set_password
+from workflow.sharing.store import seed_agreement
 from workflow.users import create_user, rotate_token
 
 IMPORT_ORDER = ("people", "events", "supervision", "assessments", "flags")
@@ -40,6 +41,11 @@ DEMO_USERS = (
     DemoUser("police1", "PC Dan Hughes", "police", "police"),
     DemoUser("auditor1", "Alice Ward", "auditor", None),
     DemoUser("admin1", "Sanjay Mistry", "admin", None),
+    # Resettlement officers, one per pathway (seed 002: three of Barnet's nine).
+    DemoUser("housing1", "Grace Okafor", "resettlement_officer", "housing"),
+    DemoUser("employ1", "Tom Price", "resettlement_officer", "employment"),
+    DemoUser("mh1", "Priya Nair", "resettlement_officer", "mental_health"),
+    DemoUser("lead3", "Helen Carter", "team_lead", "NPS"),
 )
 
 
@@ -89,8 +95,10 @@ def ensure_demo_users(session: Session, *, now: datetime | None = None) -> list[
 
 def load_demo(session: Session, *, people: int, seed: int, now: datetime, actor: str,
               workdir: Path) -> DemoReport:
-    """Create the demo users, generate a borough as of ``now`` into ``workdir`` and import
-    its five files in dependency order. Flushes, never commits."""
+    """Create the demo users, make sure the sharing agreement is published (the shipped
+    default, as ``iom db upgrade`` does), generate a borough as of ``now`` into
+    ``workdir`` and import its five files in dependency order. Flushes, never commits."""
+    seed_agreement(session, now=now)
     report = DemoReport(users=ensure_demo_users(session, now=now))
     report.files = generate_borough(Path(workdir), people=people, seed=seed,
                                     as_of=now.date())

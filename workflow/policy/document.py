@@ -172,44 +172,54 @@ def _depth(node, level: int = 1) -> int:
     return level
 
 
-def _flatten(messages, prefix: str) -> list[tuple[str, str]]:
+def flatten_messages(messages, prefix: str) -> list[tuple[str, str]]:
+    """``(path, reason)`` pairs from marshmallow's nested error messages."""
     if isinstance(messages, dict):
         return [item for key, value in messages.items()
-                for item in _flatten(value, f"{prefix}.{key}" if prefix else str(key))]
+                for item in flatten_messages(value, f"{prefix}.{key}" if prefix else str(key))]
     return [(prefix or "document", str(m)) for m in
             (messages if isinstance(messages, list) else [messages])]
 
 
-def _parse(text: str, file: str) -> dict:
-    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
+def parse_bounded(text: str, file: str, *, max_bytes: int = MAX_BYTES,
+                  max_depth: int = MAX_DEPTH) -> dict:
+    """The YAML of a policy-like document (the bounded loader of ``rules.document``),
+    refused with a :class:`RuleSetError` when larger than ``max_bytes`` or nested
+    deeper than ``max_depth``."""
+    if len(text.encode("utf-8", "replace")) > max_bytes:
         raise RuleSetError([Problem(file, None, "document",
-                                    f"larger than {MAX_BYTES} bytes")])
+                                    f"larger than {max_bytes} bytes")])
     raw = parse_yaml(text, file)
-    if _depth(raw) > MAX_DEPTH:
+    if _depth(raw) > max_depth:
         raise RuleSetError([Problem(file, None, "document",
-                                    f"nested deeper than {MAX_DEPTH} levels")])
+                                    f"nested deeper than {max_depth} levels")])
     return raw
+
+
+def declares_kind(text: str, kind: str, *, max_bytes: int = MAX_BYTES) -> bool:
+    """True when ``text`` is a YAML mapping declaring ``kind: <kind>``."""
+    if len(text) > max_bytes:
+        return False
+    try:
+        raw = parse_yaml(text, f"<{kind}?>")
+    except RuleSetError:
+        return False
+    return isinstance(raw, dict) and raw.get("kind") == kind
 
 
 def is_policy_text(text: str) -> bool:
     """True when ``text`` declares itself a stage policy (``kind: stage-policy``)."""
-    if len(text) > MAX_BYTES:
-        return False
-    try:
-        raw = parse_yaml(text, "<policy?>")
-    except RuleSetError:
-        return False
-    return isinstance(raw, dict) and raw.get("kind") == POLICY_KIND
+    return declares_kind(text, POLICY_KIND)
 
 
 def load_policy(text: str, *, file: str = "<policy>") -> PolicyDocument:
     """Parse and validate a policy document; :class:`RuleSetError` lists every problem."""
-    raw = _parse(text, file)
+    raw = parse_bounded(text, file)
     try:
         data = PolicySchema().load(raw)
     except ValidationError as exc:
         raise RuleSetError([Problem(file, _purpose_of(path), path, reason)
-                            for path, reason in _flatten(exc.messages, "")]) from exc
+                            for path, reason in flatten_messages(exc.messages, "")]) from exc
     problems = [Problem(file, stage, f"purposes.{stage}", "required: the scheduler "
                         "evaluates this stage") for stage in ("mapping", "matrixing")
                 if stage not in data["purposes"]]

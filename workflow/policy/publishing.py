@@ -63,11 +63,12 @@ def make_due(session: Session, case_ids: list[int], *, now: datetime) -> list[in
 
 
 def preview_version(session: Session, row: RuleSetVersion, *, now: datetime,
-                    settings: Settings, actor: str, engine: RuleEngine | None = None
-                    ) -> PreviewReport:
-    """Preview ``row`` against the policy in force at ``now`` and record the preview."""
+                    settings: Settings, actor: str, engine: RuleEngine | None = None,
+                    sample: dict | None = None) -> PreviewReport:
+    """Preview ``row`` against the policy in force at ``now`` and record the preview
+    (``sample``: the case and purpose a sharing-agreement preview shows)."""
     report = preview(session, row, now=now, policy=policy_in_force(session, settings, now),
-                     engine=engine)
+                     engine=engine, sample=sample)
     admin.mark_previewed(session, row, now=now, actor=actor, counts=report.counts,
                          warnings=report.warnings, cases=report.case_ids)
     return report

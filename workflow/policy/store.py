@@ -32,9 +32,9 @@ from workflow.policy.document import (
 )
 from workflow.rulesets import (
     SHIPPED_IN_FORCE_FROM,
-    document_of,
     parsed_once,
     publish_shipped,
+    published_document,
     published_row,
 )
 
@@ -101,7 +101,7 @@ def reference_problems(session: Session, doc: PolicyDocument, *, now: datetime,
                 problems.append(Problem(file, purpose, path, "the policy is not a rule set"))
                 continue
             try:
-                ruleset = document_of(published_row(session, name, on=now))
+                ruleset = published_document(session, name, on=now)
             except NotFound:
                 problems.append(Problem(file, purpose, path,
                                         f"rule set {name!r} has no published version"))

@@ -1,12 +1,16 @@
-"""Working days for task deadlines: Monday to Friday, less England and Wales bank holidays.
+"""Working days for task deadlines: Monday to Friday, less England and Wales bank
+holidays and the partnership's own closure days.
 
-Bank holidays come from the editable reference file
-``workflow/reference/bank_holidays_england_wales.csv`` (``date,name``; ``#`` comments).
+Bank holidays come from the maintained ``holidays`` package (UK calendar, subdivision
+ENG, which England and Wales share: substitute days and one-off holidays such as a
+coronation included), for any year, so deadlines never run past the end of a hand table.
+Local extra closure days are reference data: ``workflow/reference/closure_days.csv``
+(``date,name``; ``#`` comments), read once per process.
 
 Deadline rule (documented in ``docs/tasks.md``):
 
 * Days are counted in the team's local time (Europe/London).
-* A start on a weekend or bank holiday is treated as received on the next working day
+* A start on a weekend or non-working day is treated as received on the next working day
   (the usual "deemed received" rule).
 * ``days == 0``: due at the end of that (start or next) working day.
 * ``days == n``: due at the end of the n-th working day after it. "Within 24 hours" style
@@ -22,17 +26,18 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import holidays as holiday_calendars
+
 from workflow.errors import ConfigError, InvalidInput
 
 LOCAL = ZoneInfo("Europe/London")
-HOLIDAYS_FILE = (Path(__file__).resolve().parents[1] / "reference"
-                 / "bank_holidays_england_wales.csv")
+CLOSURES_FILE = Path(__file__).resolve().parents[1] / "reference" / "closure_days.csv"
 END_OF_DAY = time(23, 59, 59)
 
 
 @cache
-def bank_holidays(path: Path = HOLIDAYS_FILE) -> frozenset[date]:
-    """The bank holiday dates in ``path``. Raises :class:`ConfigError` on a bad row."""
+def closure_days(path: Path = CLOSURES_FILE) -> frozenset[date]:
+    """The local closure dates in ``path``. Raises :class:`ConfigError` on a bad row."""
     lines = [line for line in path.read_text(encoding="utf-8").splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
     out = set()
@@ -44,15 +49,22 @@ def bank_holidays(path: Path = HOLIDAYS_FILE) -> frozenset[date]:
     return frozenset(out)
 
 
-def holiday_years(path: Path = HOLIDAYS_FILE) -> set[int]:
-    """Years the reference file covers (deadlines beyond them ignore bank holidays)."""
-    return {d.year for d in bank_holidays(path)}
+@cache
+def bank_holidays(year: int) -> frozenset[date]:
+    """England and Wales bank holidays of ``year`` (the ``holidays`` package, UK/ENG)."""
+    return frozenset(holiday_calendars.country_holidays("GB", subdiv="ENG", years=year))
+
+
+def closed_days(year: int, closures: Path = CLOSURES_FILE) -> frozenset[date]:
+    """Every weekday of ``year`` that is not a working day: bank holidays and closures."""
+    return bank_holidays(year) | {d for d in closure_days(closures) if d.year == year}
 
 
 def is_working_day(day: date, holidays: frozenset[date] | None = None) -> bool:
-    """Monday to Friday and not a bank holiday."""
-    holidays = bank_holidays() if holidays is None else holidays
-    return day.weekday() < 5 and day not in holidays
+    """Monday to Friday and not closed (``holidays``, when given, replaces the calendar)."""
+    if day.weekday() >= 5:
+        return False
+    return day not in (closed_days(day.year) if holidays is None else holidays)
 
 
 def next_working_day(day: date, holidays: frozenset[date] | None = None) -> date:

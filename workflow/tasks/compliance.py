@@ -23,7 +23,7 @@ from workflow.errors import ConfigError, Conflict, IllegalTransition, InvalidInp
 from workflow.facts import facts_for_cases
 from workflow.guards import mark_case_guard_due
 from workflow.lifecycle import fire, transition_for
-from workflow.rulesets import document_of, published_row
+from workflow.rulesets import published_document
 from workflow.tasks.service import TASK_ACTIONS, raise_tasks
 
 DEFAULT_RULESETS = ("enforcement-triggers",)
@@ -125,7 +125,7 @@ def _documents(session: Session, state: str, names: Iterable[str], *, now: datet
             continue
         seen.add(name)
         try:
-            doc = document_of(published_row(session, name, on=now))
+            doc = published_document(session, name, on=now)
         except NotFound as exc:
             if name in required:
                 raise ConfigError(f"compliance rule set: {exc.message}") from exc

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.dialect import one_of
 from db.models import Case, ComplianceEvent, Task
 
 OUTCOME_TEMPLATES = ("panel_invite", "enforcement_warning")
@@ -33,13 +34,13 @@ NONCOMPLIANCE = ("appointment_missed", "licence_breach")
 def _load(session: Session, cases: list[Case], now: datetime):
     events = defaultdict(list)
     for e in session.scalars(select(ComplianceEvent).where(
-            ComplianceEvent.person_id.in_({c.person_id for c in cases}),
+            one_of(session, ComplianceEvent.person_id, {c.person_id for c in cases}),
             ComplianceEvent.occurred_at <= now).order_by(ComplianceEvent.occurred_at,
                                                          ComplianceEvent.id)):
         events[e.person_id].append(e)
     tasks = defaultdict(list)
     for t in session.scalars(select(Task).where(
-            Task.case_id.in_({c.id for c in cases}), Task.status == "done",
+            one_of(session, Task.case_id, {c.id for c in cases}), Task.status == "done",
             Task.template.in_(OUTCOME_TEMPLATES), Task.completed_at <= now)
             .order_by(Task.completed_at, Task.id)):
         tasks[t.case_id].append(t)

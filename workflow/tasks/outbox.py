@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Notification, Task, User
 from db.session import transaction
+from workflow.sharing.mail import task_for
 
 
 def enqueue(session: Session, *, key: str, kind: str, user: User, subject: str, body: str,
@@ -45,19 +46,27 @@ def enqueue(session: Session, *, key: str, kind: str, user: User, subject: str, 
     return note
 
 
-def task_text(task: Task) -> str:
+def task_text(task: Task, title: str | None = None, body: str | None = None) -> str:
+    """The e-mail text of ``task`` (``title``/``body``: as the recipient may see them)."""
     due = task.due_at.strftime("%a %d %b %Y %H:%M UTC") if task.due_at else "no due date"
-    return (f"{task.title}\n\nCase {task.case_id}, priority {task.priority}, due {due}.\n\n"
-            f"{task.body}\n\nTask {task.id} ({task.template}).")
+    return (f"{task.title if title is None else title}\n\nCase {task.case_id}, priority "
+            f"{task.priority}, due {due}.\n\n{task.body if body is None else body}\n\n"
+            f"Task {task.id} ({task.template}).")
 
 
 def notify_task(session: Session, task: Task, users: list[User], *, kind: str, event: str,
                 now: datetime, prefix: str) -> int:
-    """Queue ``kind`` e-mails about ``task`` to ``users`` (key ``task:{id}:{event}:{user}``)."""
+    """Queue ``kind`` e-mails about ``task`` to ``users`` (key ``task:{id}:{event}:{user}``),
+    each worded as the sharing agreement lets its recipient see the task (none to a
+    recipient it withholds the case's tasks from)."""
     queued = 0
     for user in users:
+        shown = task_for(session, task, user, now=now) if user.email and user.active else None
+        if shown is None:
+            continue
+        title, body = shown
         note = enqueue(session, key=f"task:{task.id}:{event}:{user.id}", kind=kind, user=user,
-                       subject=f"[IOM] {prefix}: {task.title}", body=task_text(task),
+                       subject=f"[IOM] {prefix}: {title}", body=task_text(task, title, body),
                        now=now, task=task)
         queued += note is not None
     return queued

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Task, User
 from workflow import audit
+from workflow.sharing.mail import task_for
 from workflow.tasks import outbox
 from workflow.tasks.calendar import add_working_days, working_days_before
 from workflow.tasks.routing import OUTSTANDING, queue_members
@@ -81,7 +82,8 @@ def _escalate(session: Session, task: Task, leads: list[User], *, now: datetime,
 
 
 def queue_digests(session: Session, *, now: datetime, hour: int) -> int:
-    """Queue today's digest for every user with outstanding assigned tasks (once a day)."""
+    """Queue today's digest for every user with outstanding assigned tasks (once a day),
+    each task titled as the sharing agreement lets the user see it."""
     if now.hour < hour:
         return 0
     by_user: dict[int, list[Task]] = defaultdict(list)
@@ -91,11 +93,14 @@ def queue_digests(session: Session, *, now: datetime, hour: int) -> int:
         by_user[task.assignee_id].append(task)
     queued = 0
     for user in session.scalars(select(User).where(User.id.in_(list(by_user)))):
-        tasks = by_user[user.id]
-        overdue = sum(t.due_at is not None and t.due_at < now for t in tasks)
+        tasks = [(t, shown) for t in by_user[user.id]
+                 if (shown := task_for(session, t, user, now=now)) is not None]
+        if not tasks:
+            continue
+        overdue = sum(t.due_at is not None and t.due_at < now for t, _ in tasks)
         body = "\n".join(f"- [{'OVERDUE' if t.due_at and t.due_at < now else t.priority}] "
-                         f"{t.title} (task {t.id}, case {t.case_id}, due "
-                         f"{t.due_at:%d %b %Y})" for t in tasks)
+                         f"{title} (task {t.id}, case {t.case_id}, due "
+                         f"{t.due_at:%d %b %Y})" for t, (title, _body) in tasks)
         note = outbox.enqueue(session, key=f"digest:{user.id}:{now.date().isoformat()}",
                               kind="digest", user=user, now=now,
                               subject=f"[IOM] Your tasks: {len(tasks)} open, {overdue} overdue",

@@ -5,8 +5,8 @@ web sign-in refused; the API keeps bearer tokens). ``sign_in_attempt``: one row 
 sign-in attempt, by username and client address, so the lock-out survives restarts and
 holds across processes.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
@@ -14,8 +14,8 @@ from alembic import op
 
 import db.base
 
-revision = "0010"
-down_revision = "0009"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,80 @@
+"""Bulk inserts in the session's own transaction (the importer, the audit's chunk appends).
+
+:func:`insert_rows`: PostgreSQL (psycopg) ``COPY``; SQLite DB-API ``executemany``; any
+other backend SQLAlchemy's executemany. Values go through each column type's own bind
+processor, so they are stored exactly as SQLAlchemy would store them. Column defaults
+are not applied: callers pass every column they want set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from operator import itemgetter
+
+from sqlalchemy import Table, insert
+from sqlalchemy.orm import Session
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts with the same keys, all columns of ``table``)."""
+    if not rows:
+        return
+    names = list(rows[0])
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy(connection, table, rows, _binary_types(connection, table, names))
+    elif dialect.name == "sqlite":
+        sql = (f'INSERT INTO "{table.name}" ({", ".join(names)}) '
+               f'VALUES ({", ".join("?" * len(names))})')
+        with closing(connection.connection.dbapi_connection.cursor()) as cursor:
+            cursor.executemany(sql, _db_values(table, names, rows, dialect))
+    else:
+        session.execute(insert(table), rows)
+
+
+_BINARY_TYPES = frozenset({"character varying", "text", "integer", "bigint", "smallint",
+                           "date", "boolean", "timestamp with time zone",
+                           "timestamp without time zone"})
+
+
+def _binary_types(connection, table: Table, names: list[str]) -> list[str] | None:
+    """The PostgreSQL types of ``names`` when all are plain enough for a binary COPY (the
+    server then parses nothing: about 10% faster), else None (JSON values arrive
+    already serialised as text)."""
+    with connection.connection.dbapi_connection.cursor() as cursor:
+        types = [t for (t,) in cursor.execute(
+            "SELECT format_type(atttypid, NULL) FROM pg_attribute, unnest(%s::text[])"
+            " WITH ORDINALITY AS n(name, i) WHERE attrelid = %s::regclass"
+            " AND attname = n.name ORDER BY n.i", (names, f'"{table.name}"'))]
+    return types if len(types) == len(names) and set(types) <= _BINARY_TYPES else None
+
+
+def _copy(connection, table: Table, rows: list[dict], types: list[str] | None) -> None:
+    """PostgreSQL ``COPY table (columns) FROM STDIN`` of ``rows`` on ``connection``,
+    binary with ``types`` (from :func:`_binary_types`), else text."""
+    names = list(rows[0])
+    copy_sql = (f'COPY "{table.name}" ({", ".join(names)}) FROM STDIN'
+                + (" (FORMAT BINARY)" if types else ""))
+    with connection.connection.dbapi_connection.cursor() as cursor, \
+            cursor.copy(copy_sql) as copy:
+        if types:
+            copy.set_types(types)
+        for params in _db_values(table, names, rows, connection.dialect):
+            copy.write_row(params)
+
+
+def _db_values(table: Table, names: list[str], rows: list[dict], dialect
+               ) -> Iterator[Sequence]:
+    """Each row's values in ``names`` order, through the column types' bind processors."""
+    get = itemgetter(*names)
+    procs = [(i, p) for i, p in enumerate(
+        table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names) if p]
+    for row in rows:
+        values = get(row) if len(names) > 1 else (row[names[0]],)
+        if procs:
+            values = list(values)
+            for i, proc in procs:
+                values[i] = proc(values[i])
+        yield values

@@ -1,0 +1,174 @@
+"""The one sharing decision: what a viewer may see of a case, for a purpose, now.
+
+:func:`decide` combines the agreement in force (per agency, role and purpose: each
+field group ``show``, ``mask`` or ``none``) with the case's restriction and exclusion
+lists. A viewer a list keeps out sees the case only as restricted: the name as
+``*********``, the label "Restricted access" and the list's message; every field group
+is then ``none``. :func:`decisions` answers for many cases with one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Case, CaseAccessList
+from workflow.errors import InvalidInput
+from workflow.sharing.agreement import AgreementDocument
+from workflow.sharing.groups import GROUPS, MASK, PURPOSES, RESTRICTED_LABEL, phrase
+from workflow.sharing.store import agreement_in_force
+
+WITHHELD_LABEL = "Withheld under the information sharing agreement"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is reading: the user's id, username, role and agency (None: not recorded)."""
+
+    user_id: int | None
+    username: str
+    role: str
+    agency: str | None = None
+
+    @classmethod
+    def of(cls, user) -> Viewer:
+        """The viewer for a ``db.models.User``."""
+        return cls(user.id, user.username, user.role,
+                   user.agency.strip().lower() if user.agency else None)
+
+
+def default_purpose(viewer: Viewer) -> str:
+    """Auditors read to audit; everyone else to manage the case."""
+    return "audit" if viewer.role == "auditor" else "case_management"
+
+
+def check_purpose(purpose: str | None, viewer: Viewer) -> str:
+    """``purpose`` validated (default: :func:`default_purpose`)."""
+    if purpose is None:
+        return default_purpose(viewer)
+    if purpose not in PURPOSES:
+        raise InvalidInput(f"unknown purpose {purpose!r} (one of {', '.join(PURPOSES)})",
+                           details={"field": "purpose"})
+    return purpose
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one viewer may see of one case. ``level(group)`` is show, mask or none."""
+
+    agreement_version: str
+    purpose: str
+    levels: Mapping[str, str]
+    asks: Mapping[str, str]
+    restricted: bool = False
+    restriction_message: str | None = None
+    names: frozenset[str] = field(default_factory=frozenset)  # the person's names
+    general_ask: str = "Ask the IOM team lead"  # names no group (for rule decisions)
+
+    def level(self, group: str) -> str:
+        return "none" if self.restricted else self.levels.get(group, "none")
+
+    def shows(self, group: str) -> bool:
+        return self.level(group) == "show"
+
+    def ask(self, group: str) -> str:
+        if self.restricted:
+            return self.restriction_message or "Ask the IOM team lead"
+        return self.asks.get(group, "Ask the IOM team lead")
+
+    def marker(self, group: str) -> dict:
+        """What stands in for a masked value: labelled, with whom to ask."""
+        return {"withheld": True, "group": group, "label": WITHHELD_LABEL,
+                "text": phrase(group), "ask": self.ask(group)}
+
+    def withheld(self) -> list[dict]:
+        """Every group not shown, with its level and whom to ask (for pages)."""
+        return [{"group": g, "level": self.level(g), "ask": self.ask(g)} for g in GROUPS
+                if not self.shows(g)]
+
+    def display_name(self, real: str):
+        """The name as this viewer sees it: itself, ``*********`` (restricted), a marker
+        (identity masked) or None (identity not shared)."""
+        if self.restricted:
+            return MASK
+        level = self.level("identity")
+        return real if level == "show" else self.marker("identity") if level == "mask" else None
+
+    def restriction(self) -> dict | None:
+        return ({"label": RESTRICTED_LABEL, "message": self.ask("identity")}
+                if self.restricted else None)
+
+    def hidden(self) -> dict[str, str]:
+        """``{group: mask|none}`` of the groups this viewer may not see."""
+        return {g: self.level(g) for g in GROUPS if not self.shows(g)}
+
+
+def keeps_out(lists: Iterable[CaseAccessList], viewer: Viewer) -> CaseAccessList | None:
+    """The active list that keeps ``viewer`` out of the case, or None."""
+    for entry in lists:
+        named = viewer.username in (entry.users or []) or (
+            viewer.agency is not None and viewer.agency in (entry.agencies or []))
+        if (entry.kind == "exclusion") == named:
+            return entry
+    return None
+
+
+def decide(agreement: AgreementDocument, viewer: Viewer, *, purpose: str,
+           lists: Iterable[CaseAccessList] = (), names: Iterable[str] = ()) -> Decision:
+    """The decision for ``viewer`` reading for ``purpose`` under ``agreement`` and the
+    case's active restriction/exclusion ``lists``. ``names``: the person's names, which
+    redaction of free text removes when identity is not shown."""
+    levels = agreement.levels(viewer.agency, viewer.role, purpose)
+    blocker = keeps_out(lists, viewer)
+    return Decision(agreement.version, purpose, levels,
+                    {g: agreement.ask_for(g) for g in GROUPS},
+                    restricted=blocker is not None,
+                    restriction_message=blocker.message if blocker else None,
+                    names=frozenset(n for n in names if n and len(n) > 1),
+                    general_ask=agreement.ask_for("default"))
+
+
+def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list[CaseAccessList]]:
+    """The active restriction and exclusion lists of each case (one query)."""
+    ids = sorted(set(case_ids))
+    out: dict[int, list[CaseAccessList]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 500):
+        for row in session.scalars(select(CaseAccessList).where(
+                CaseAccessList.case_id.in_(ids[start:start + 500]),
+                CaseAccessList.removed_at.is_(None)).order_by(CaseAccessList.id)):
+            out[row.case_id].append(row)
+    return out
+
+
+def decisions(session: Session, cases: Iterable, *, viewer: Viewer, now: datetime,
+              purpose: str, agreement: AgreementDocument | None = None
+              ) -> dict[int, Decision]:
+    """``{case id: Decision}`` for ``cases`` (Case rows) under the agreement in force at
+    ``now`` (or ``agreement``)."""
+    cases = list(cases)
+    agreement = agreement or agreement_in_force(session, now)
+    lists = active_lists(session, [c.id for c in cases])
+    return {c.id: decide(agreement, viewer, purpose=purpose, lists=lists[c.id],
+                         names=(c.person.given_name, c.person.family_name))
+            for c in cases}
+
+
+def decision_for(session: Session, case, *, viewer: Viewer, now: datetime, purpose: str
+                 ) -> Decision:
+    """The decision for one case."""
+    return decisions(session, [case], viewer=viewer, now=now, purpose=purpose)[case.id]
+
+
+def subject_access_decision(session: Session, case_id: int, *, viewer: Viewer,
+                            now: datetime) -> Decision:
+    """What a subject-access export prepared by ``viewer`` discloses of ``case_id``: the
+    agreement's ``subject_access`` purpose (restriction lists govern staff, not the
+    subject's right of access, so they do not apply). Works for a purged case."""
+    case = session.get(Case, case_id)
+    names = (case.person.given_name, case.person.family_name) if case else ()
+    return decide(agreement_in_force(session, now), viewer, purpose="subject_access",
+                  names=names)

@@ -1,0 +1,149 @@
+"""A case as one viewer may see it: :func:`case_view` (detail) and :func:`case_summary`
+(list rows), both plain dicts ready for JSON or a page template.
+
+Every field group is rendered by the one :class:`~workflow.sharing.decide.Decision`:
+``show`` gives the value, ``mask`` gives the group's marker (``withheld: true``, a
+label and whom to ask) in its place, ``none`` leaves the key out. A restricted case
+gives the name ``*********``, ``restricted: {label: "Restricted access", message}``
+and no field group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from db.models import Case, ComplianceEvent, Task, User
+from workflow.errors import Forbidden
+from workflow.sharing.decide import Decision, Viewer, decision_for, decisions
+from workflow.sharing.groups import FLAG_GROUPS, MASK, flag_group
+from workflow.sharing.redact import event_view, task_view
+
+_ALWAYS = ("id", "episode", "state", "state_since", "opened_at", "closed_at",
+           "next_due_at", "last_outcome")
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What ``viewer`` may see of a case: ``data`` (the dict) and the decision."""
+
+    case_id: int
+    data: dict
+    decision: Decision
+
+
+def _group(decision: Decision, group: str, build) -> tuple[bool, object]:
+    level = decision.level(group)
+    if level == "none":
+        return False, None
+    return True, (build() if level == "show" else decision.marker(group))
+
+
+def case_summary(case: Case, decision: Decision) -> dict:
+    """The list row of ``case``: state, name, cohort and risk as ``decision`` allows."""
+    data = {name: getattr(case, name) for name in _ALWAYS}
+    data["person_ref"] = MASK if decision.restricted else case.person.partner_ref
+    data["name"] = decision.display_name(f"{case.person.given_name} {case.person.family_name}")
+    data["restricted"] = decision.restriction()
+    for key, group in (("cohort", "supervision"), ("intensity", "risk"),
+                       ("activity_score", "risk"), ("last_error", "audit")):
+        present, value = _group(decision, group, lambda k=key: getattr(case, k))
+        if present:
+            data[key] = value
+    data["withheld"] = decision.withheld()
+    data["sharing"] = {"agreement": decision.agreement_version, "purpose": decision.purpose}
+    return data
+
+
+def _flags(case: Case, decision: Decision) -> dict:
+    out = {}
+    for group in FLAG_GROUPS:
+        present, value = _group(decision, group, lambda g=group: [
+            {"kind": f.kind, "value": f.value, "recorded_on": f.recorded_on}
+            for f in sorted(case.person.flags, key=lambda f: (f.recorded_on, f.id))
+            if flag_group(f.kind) == g])
+        if present:
+            out[group] = value
+    return out
+
+
+def _builders(session: Session, case: Case, decision: Decision) -> dict:
+    person = case.person
+    lead = session.get(User, case.lead_user_id) if case.lead_user_id else None
+    return {
+        "identity": lambda: {"name": f"{person.given_name} {person.family_name}",
+                             "date_of_birth": person.date_of_birth, "sex": person.sex},
+        "supervision": lambda: {"cohort": case.cohort, "lead": lead.display_name if lead
+                                else None, "providers": [
+            {"provider": s.provider, "offender_manager": s.offender_manager,
+             "start_on": s.start_on, "end_on": s.end_on} for s in person.supervisions]},
+        "offending": lambda: [{"kind": e.kind, "occurred_on": e.occurred_on,
+                               "offence_category": e.offence_category}
+                              for e in sorted(person.events, key=lambda e: (e.occurred_on,
+                                                                            e.id))],
+        "risk": lambda: {"activity_score": case.activity_score, "intensity": case.intensity,
+                         "assessments": [{"tool": a.tool, "assessed_on": a.assessed_on,
+                                          "ogrs_1yr": a.ogrs_1yr, "ogrs_2yr": a.ogrs_2yr,
+                                          "source": a.source} for a in person.assessments]},
+        "compliance": lambda: [event_view(e, decision) for e in session.scalars(
+            select(ComplianceEvent).where(ComplianceEvent.case_id == case.id)
+            .order_by(ComplianceEvent.occurred_at, ComplianceEvent.id))],
+        "tasks": lambda: [t for t in (task_view(t, decision) for t in session.scalars(
+            select(Task).where(Task.case_id == case.id).order_by(Task.id))) if t],
+    }
+
+
+def case_view(session: Session, case: Case, *, viewer: Viewer, now: datetime,
+              purpose: str, decision: Decision | None = None) -> CaseView:
+    """The detail of ``case`` as ``viewer`` may see it for ``purpose`` at ``now``."""
+    decision = decision or decision_for(session, case, viewer=viewer, now=now,
+                                        purpose=purpose)
+    data = case_summary(case, decision)
+    if not decision.restricted:
+        for group, build in _builders(session, case, decision).items():
+            present, value = _group(decision, group, build)
+            if present:
+                data[group] = value
+        data["flags"] = _flags(case, decision)
+    return CaseView(case.id, data, decision)
+
+
+def case_summaries(session: Session, cases: list[Case], *, viewer: Viewer, now: datetime,
+                   purpose: str) -> list[dict]:
+    """List rows for ``cases`` (one agreement lookup and one list query for all)."""
+    by_case = decisions(session, cases, viewer=viewer, now=now, purpose=purpose)
+    return [case_summary(c, by_case[c.id]) for c in cases]
+
+
+def require_unrestricted(decision: Decision) -> None:
+    """Raise :class:`Forbidden` (with the list's message) when the case is restricted
+    for this viewer: its history, events and explanation are not shown at all."""
+    if decision.restricted:
+        raise Forbidden(f"Restricted access: {decision.ask('identity')}",
+                        details={"restricted": True, "ask": decision.ask("identity")})
+
+
+def panel_rows(session: Session, rows: list[dict], *, viewer: Viewer, now: datetime,
+               purpose: str = "panel") -> list[dict]:
+    """Panel agenda or minutes rows (dicts with ``case_id``, ``person_ref``,
+    ``activity_score`` and ``reason``) as ``viewer`` may see them: the score needs the
+    ``risk`` group, the reason ``notes``; a restricted case's reference is masked."""
+    ids = sorted({row["case_id"] for row in rows})
+    cases = list(session.scalars(select(Case).where(Case.id.in_(ids))
+                                 .options(selectinload(Case.person))))
+    by_case = decisions(session, cases, viewer=viewer, now=now, purpose=purpose)
+    out = []
+    for row in rows:
+        decision = by_case[row["case_id"]]
+        row = dict(row)
+        if decision.restricted:
+            row["person_ref"] = MASK
+        for key, group in (("activity_score", "risk"), ("reason", "notes")):
+            if row.get(key) is not None and not decision.shows(group):
+                row[key] = (decision.marker(group) if decision.level(group) == "mask"
+                            else None)
+        out.append(row)
+    return out
