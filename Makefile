@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python -m bench.tick_bench --cases 100000 --due 10000 --backend sqlite
 	$(BIN)/python -m bench.tick_bench --cases 100000 --due 10000 --backend postgresql
 	$(BIN)/python -m bench.reports_bench --people 100000 --events 2000000 --backend postgresql
+	$(BIN)/python -m bench.api_bench --people 100000 --rates 50 100 200 400
 	$(BIN)/python -m bench.pages_bench --people 3000
 	$(BIN)/python -m bench.sharing_bench --reads 300 --backend both
 

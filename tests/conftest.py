@@ -182,7 +182,13 @@ def client(app):
 
 
 @pytest.fixture
-def make_user(session):
+def user_tokens():
+    """``{username: token}`` of every user ``make_user`` made in this test."""
+    return {}
+
+
+@pytest.fixture
+def make_user(session, user_tokens):
     """Factory: ``make_user("lead1", role="team_lead")`` -> (User, token), committed."""
     from workflow.users import create_user
 
@@ -190,6 +196,7 @@ def make_user(session):
         user, token = create_user(session, username=username, display_name=username,
                                   role=role, agency=agency)
         session.commit()
+        user_tokens[username] = token
         return user, token
 
     return make

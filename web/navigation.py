@@ -11,6 +11,10 @@ ALL = ("team_lead", "offender_manager", "police", "auditor", "admin")
 
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("web.my_tasks", "My tasks", ALL),
+    ("web.panels", "Panel", ("team_lead", "offender_manager", "police", "auditor")),
+    ("web.rules", "Rules", ("team_lead", "auditor")),
+    ("web.workload_page", "Workload", ("team_lead",)),
+    ("web.audit_home", "Audit", ("auditor",)),
     ("web.reports", "Reports", ("team_lead", "police", "auditor")),
 ]
 

@@ -65,11 +65,22 @@ class _ServerSchema(Schema):
     # Largest request body (JSON) and largest CSV upload, refused with 413 above.
     max_body_kb = fields.Integer(load_default=1024, validate=validate.Range(1, 1024 * 1024))
     max_upload_mb = fields.Integer(load_default=200, validate=validate.Range(1, 64 * 1024))
+    # Days a user's API token is valid from its issue (iom users create / rotate).
+    token_days = fields.Integer(load_default=90, validate=validate.Range(1, 3660))
     # "auto": gunicorn (processes) on PostgreSQL, waitress (one process) on SQLite.
     kind = fields.String(load_default="auto",
                          validate=validate.OneOf(("auto", "waitress", "gunicorn")))
     workers = fields.Integer(load_default=0, validate=validate.Range(0, 256))  # 0: CPUs
     threads = fields.Integer(load_default=8, validate=validate.Range(1, 256))
+    # Load shedding (api/shedding.py): requests at work at once, how many more may wait
+    # and for how long; beyond that 503 with Retry-After at once.
+    max_in_flight = fields.Integer(load_default=8, validate=validate.Range(1, 256))
+    max_queued = fields.Integer(load_default=32, validate=validate.Range(0, 1024))
+    queue_wait_ms = fields.Integer(load_default=1000, validate=validate.Range(0, 60_000))
+    retry_after_s = fields.Integer(load_default=1, validate=validate.Range(1, 3600))
+
+
+SHEDDING_KEYS = ("max_in_flight", "max_queued", "queue_wait_ms", "retry_after_s")
 
 
 class _SchedulerSchema(Schema):
@@ -275,6 +286,10 @@ class Settings:
         default_factory=lambda: dict(GUARD_DEFAULTS))
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 200 * 1024 * 1024
+    # [server] load shedding: SHEDDING_KEYS -> validated values.
+    shedding: Mapping = field(default_factory=lambda: {
+        k: v for k, v in _ServerSchema().load({}).items() if k in SHEDDING_KEYS})
+    token_days: int = 90
 
 
 def _defaults(section: str) -> dict:
@@ -375,6 +390,8 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
         port=data["server"]["port"],
         max_body_bytes=data["server"]["max_body_kb"] * 1024,
         max_upload_bytes=data["server"]["max_upload_mb"] * 1024 * 1024,
+        shedding={key: data["server"][key] for key in SHEDDING_KEYS},
+        token_days=data["server"]["token_days"],
         server_kind=data["server"]["kind"],
         workers=data["server"]["workers"],
         threads=data["server"]["threads"],

@@ -326,3 +326,4 @@ def render_text(case_id: int, lines: list[ExplainLine]) -> str:
             f"Each of these {len(lines)} entries matches its hash; 'iom audit verify' checks "
             "the whole chain."]
     return "\n".join(out) + "\n"
+

@@ -41,6 +41,11 @@ DEMO_USERS = (
     DemoUser("police1", "PC Dan Hughes", "police", "police"),
     DemoUser("auditor1", "Alice Ward", "auditor", None),
     DemoUser("admin1", "Sanjay Mistry", "admin", None),
+    # Resettlement officers, one per pathway (seed 002: three of Barnet's nine).
+    DemoUser("housing1", "Grace Okafor", "resettlement_officer", "housing"),
+    DemoUser("employ1", "Tom Price", "resettlement_officer", "employment"),
+    DemoUser("mh1", "Priya Nair", "resettlement_officer", "mental_health"),
+    DemoUser("lead3", "Helen Carter", "team_lead", "NPS"),
 )
 
 
