@@ -88,5 +88,17 @@ def outcome_item(value: str, chosen: str | None = None) -> dict:
     return {"value": value, "text": words(value).capitalize(), "checked": value == chosen}
 
 
+def withheld(value) -> bool:
+    """Whether ``value`` is a sharing marker (``{"withheld": true, ...}``)."""
+    return isinstance(value, dict) and value.get("withheld") is True
+
+
+def shown(value) -> str:
+    """A value as text, a sharing marker as "Withheld: <whom to ask>"."""
+    if withheld(value):
+        return f"Withheld: {value.get('ask')}"
+    return "" if value is None else str(value)
+
+
 FILTERS = {"long_date": long_date, "due_tag": due_tag, "words": words,
-           "outcome_item": outcome_item}
+           "outcome_item": outcome_item, "shown": shown}

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from flask import request, url_for
 
-ALL = ("team_lead", "offender_manager", "police", "auditor", "admin")
+ALL = ("team_lead", "offender_manager", "police", "resettlement_officer", "auditor", "admin")
 
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("web.my_tasks", "My tasks", ALL),
-    ("web.panels", "Panel", ("team_lead", "offender_manager", "police", "auditor")),
+    ("web.panels", "Panel", ("team_lead", "offender_manager", "police",
+                             "resettlement_officer", "auditor")),
     ("web.rules", "Rules", ("team_lead", "auditor")),
     ("web.workload_page", "Workload", ("team_lead",)),
     ("web.audit_home", "Audit", ("auditor",)),

@@ -64,10 +64,12 @@ def _conditions(when: dict | None, matched: dict) -> tuple[ConditionRow, ...]:
     return tuple(rows)
 
 
-def explain_entry(session: Session, case_id: int, seq: int
+def explain_entry(session: Session, case_id: int, seq: int, *, redact=None
                   ) -> tuple[ExplainLine, list[DecisionRow]]:
     """Audit entry ``seq`` of ``case_id`` explained, with each rule decision it records
     laid out: rule, version and its publisher, and every condition against its input.
+    ``redact``: as for :func:`workflow.explain.explain_case` (a decision on a fact the
+    reader may not see is left out of the rows and named only as such in the text).
 
     Raises :class:`NotFound` when the case has no such entry.
     """
@@ -77,12 +79,14 @@ def explain_entry(session: Session, case_id: int, seq: int
         raise NotFound(f"case {case_id} has no audit entry {seq}",
                        details={"case_id": case_id, "seq": seq})
     versions = _Versions(session)
-    section, text = _describe(entry, versions)
+    shown = redact(entry) if redact else entry
+    section, text = _describe(shown, versions)
     line = ExplainLine(seq=entry.seq, at=entry.occurred_at, kind=entry.kind, section=section,
-                       actor=entry.actor, text=text, person_ref=entry.person_ref,
+                       actor=entry.actor, text=text, person_ref=shown.person_ref,
                        hash=entry.hash, intact=audit.content_hash(entry) == entry.hash,
-                       details={"summary": entry.summary, "payload": entry.payload})
-    payload = entry.payload if isinstance(entry.payload, dict) else {}
+                       details={"summary": shown.summary, "payload": shown.payload_shown
+                                if redact else entry.payload})
+    payload = shown.payload if isinstance(shown.payload, dict) else {}
     cause = payload.get("cause") if isinstance(payload.get("cause"), dict) else payload
     rows = []
     for d in cause.get("decisions") or [payload.get("decision")]:

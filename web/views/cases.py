@@ -10,7 +10,7 @@ from web import case_data
 from web.auth import roles
 from web.blueprint import bp
 
-ALL = ("team_lead", "offender_manager", "police", "auditor")
+ALL = ("team_lead", "offender_manager", "police", "resettlement_officer", "auditor")
 
 
 @bp.route("/cases/<int:case_id>")

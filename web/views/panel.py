@@ -19,7 +19,7 @@ from workflow.errors import Excluded, InvalidInput
 
 DECISIONS = panel.DECISIONS
 
-READERS = ("team_lead", "offender_manager", "police", "auditor")
+READERS = ("team_lead", "offender_manager", "police", "resettlement_officer", "auditor")
 CHAIRS = ("team_lead",)
 FIELDS = {"decision": "#decision-{}", "reason": "#reason-{}",
           "defer_until": "#defer-{}-day", "override": "#override-{}"}
@@ -108,7 +108,7 @@ def decide(meeting_id: int, case_id: int):
 @bp.route("/panel/<int:meeting_id>/minutes")
 @roles(*READERS)
 def minutes(meeting_id: int):
-    data = panel.minutes(g.session, meeting_id)
+    data = case_data.minutes(g.session, g.user, meeting_id, now=_now())
     counts = {d: sum(i["decision"] == d for i in data["items"]) for d in DECISIONS}
     return render_template("panel/minutes.html", user=g.user, data=data, counts=counts)
 
@@ -116,7 +116,7 @@ def minutes(meeting_id: int):
 @bp.route("/panel/<int:meeting_id>/minutes.md")
 @roles(*READERS)
 def minutes_download(meeting_id: int):
-    data = panel.minutes(g.session, meeting_id)
+    data = case_data.minutes(g.session, g.user, meeting_id, now=_now())
     return Response(panel.minutes_markdown(data), mimetype="text/markdown",
                     headers={"Content-Disposition": "attachment; filename="
                              f"panel-minutes-{data['held_on']}.md"})

@@ -19,8 +19,8 @@ from workflow.tasks.inbox import SORTS, get_task, list_tasks, task_counts
 from workflow.tasks.templates import load_templates
 from workflow.users import user_named
 
-ALL = ("team_lead", "offender_manager", "police", "auditor")
-WORKERS = ("team_lead", "offender_manager", "police")
+ALL = ("team_lead", "offender_manager", "police", "resettlement_officer", "auditor")
+WORKERS = ("team_lead", "offender_manager", "police", "resettlement_officer")
 SCOPES = {"mine": "Assigned to me", "queue": "My team's queue", "overdue": "Overdue"}
 SORT_LABELS = {"due": "Due date", "priority": "Priority", "case": "Case", "newest": "Newest"}
 PER_PAGE = 50
@@ -46,6 +46,7 @@ def my_tasks():
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 100_000))
     tasks, total = list_tasks(g.session, g.user, now=now, scope=scope, sort=sort, page=page,
                               per_page=PER_PAGE, template=template or None)
+    tasks = case_data.task_rows(g.session, g.user, tasks, now=now)
     return render_template("tasks/list.html", user=g.user, tasks=tasks, total=total,
                            counts=task_counts(g.session, g.user, now=now), scope=scope,
                            scopes=SCOPES, sort=sort, sorts=SORT_LABELS, template=template,

@@ -147,3 +147,24 @@ def panel_rows(session: Session, rows: list[dict], *, viewer: Viewer, now: datet
                             else None)
         out.append(row)
     return out
+
+
+def tasks_as_seen(session: Session, tasks: list, *, viewer: Viewer, now: datetime,
+                  purpose: str | None = None) -> list[dict]:
+    """Task rows as ``viewer`` may see them (``task_view`` under each case's decision,
+    one agreement lookup for all): titles masked or the person's name scrubbed; tasks
+    withheld are left out. Each dict also carries ``reminded_at`` and ``escalated_at``."""
+    from workflow.sharing.decide import check_purpose
+
+    if not tasks:
+        return []
+    cases = {t.case.id: t.case for t in tasks}
+    by_case = decisions(session, cases.values(), viewer=viewer, now=now,
+                        purpose=check_purpose(purpose, viewer))
+    out = []
+    for task in tasks:
+        view = task_view(task, by_case[task.case_id])
+        if view is not None:
+            out.append({**view, "reminded_at": task.reminded_at,
+                        "escalated_at": task.escalated_at})
+    return out
