@@ -200,15 +200,20 @@ def case_export(session, viewer, case_id: int, out, *, fmt: str, now: datetime) 
     """Write the case's chronology (``json``/``text``) or its audit entries
     (``jsonl``/``csv``) to ``out``; returns the entry count. The read is recorded.
 
-    The chronology is explained under the ``subject_access`` purpose; the entries are
-    the verifiable chain, not redacted (docs/sharing.md, known limits)."""
+    The chronology is explained as the agreement's ``audit`` purpose lets ``viewer`` see
+    it; the entries are the verifiable chain, not redacted (docs/sharing.md, known
+    limits), so they need the ``audit`` group shown."""
     from workflow.audit_export import CASE_FORMATS, export_case, export_chain
 
     case, dec = _audit_decision(session, viewer, case_id, now)
     require_unrestricted(dec)
     if fmt in CASE_FORMATS:
-        count = export_case(session, case_id, out, fmt=fmt, now=now)
+        count = export_case(session, case_id, out, fmt=fmt, now=now,
+                            redact=lambda e: redact_entry(e, dec))
     else:
+        if not dec.shows("audit"):
+            raise Forbidden("The information sharing agreement does not share this case's "
+                            f"audit entries with you. {dec.ask('audit')}.")
         count = export_chain(session, out, fmt=fmt, case_id=case_id).count
         if not count:
             raise NotFound(f"the audit holds no entry about case {case_id}")
