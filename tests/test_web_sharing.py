@@ -133,3 +133,26 @@ def test_every_page_read_is_in_the_case_access_log(app, client, scene):
         for path in paths:
             key = (name, what["/" + path.split("/")[1]], "web", purpose, agency)
             assert key in seen, (key, sorted(seen))
+
+
+def test_a_case_restricted_from_housing_shows_only_restricted_access(app, session, scene,
+                                                                     make_user, now):
+    from workflow.cases import get_case
+    from workflow.sharing.restrictions import set_list
+
+    lead, _token = make_user("lead-r", role="team_lead", agency="police")
+    set_list(session, get_case(session, scene["case_id"]), kind="exclusion", users=[],
+             agencies=["housing"], message="Ask DS Patel (community safety)",
+             reason="victim safety", user=lead, now=now)
+    session.commit()
+    housing = signed_in(app, "housing1")
+    page = housing.get(f"/cases/{scene['case_id']}")
+    assert page.status_code == 200
+    text = page_text(page.text)
+    assert "*********" in text and "Restricted access" in text
+    assert "Ask DS Patel (community safety)" in text
+    assert_page_withholds(page.text, list(SECRETS))  # nothing at all of the person
+    assert "Find a tenancy" not in text and "Moved from" not in text
+    assert housing.get(f"/tasks/{scene['housing_task']}").status_code == 403
+    police = page_text(signed_in(app, "police1").get(f"/cases/{scene['case_id']}").text)
+    assert "Quentin Oyelaran-Smythe" in police and "Restricted access" not in police
