@@ -85,12 +85,19 @@ def _why(session, task, decision) -> str | None:
     return explain_task(session, task.case_id, task.id, redact=shown)
 
 
-def task_page(session, viewer, task_id: int, *, now: datetime) -> TaskPage:
-    """A task with why it was raised, what may be recorded and who may take it. Only a
-    task the viewer's inbox shows, on a case they may see (403 otherwise)."""
+def visible_task(session, viewer, task_id: int):
+    """The task, when ``viewer``'s inbox shows it (as the API's ``task_visible``);
+    Forbidden otherwise, NotFound when absent. For the task pages' actions."""
     task = get_task(session, task_id)
     if not task_visible(viewer, task):
         raise Forbidden(f"Task {task.id} is not in your inbox.")
+    return task
+
+
+def task_page(session, viewer, task_id: int, *, now: datetime) -> TaskPage:
+    """A task with why it was raised, what may be recorded and who may take it. Only a
+    task the viewer's inbox shows, on a case they may see (403 otherwise)."""
+    task = visible_task(session, viewer, task_id)
     _case, decision, summary = _read(session, viewer, task.case_id, "task page", now)
     require_unrestricted(decision)
     shown = task_view(task, decision)

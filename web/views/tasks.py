@@ -15,7 +15,7 @@ from web.blueprint import bp
 from workflow.errors import InvalidInput
 from workflow.policy.store import policy_in_force
 from workflow.tasks import service
-from workflow.tasks.inbox import SORTS, get_task, list_tasks, task_counts
+from workflow.tasks.inbox import SORTS, list_tasks, task_counts
 from workflow.tasks.templates import load_templates
 from workflow.users import user_named
 
@@ -68,7 +68,8 @@ def task(task_id: int):
 @bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
 @roles(*WORKERS)
 def claim_task(task_id: int):
-    service.claim(g.session, get_task(g.session, task_id), user=g.user, now=_now())
+    task = case_data.visible_task(g.session, g.user, task_id)
+    service.claim(g.session, task, user=g.user, now=_now())
     return redirect(url_for("web.task", task_id=task_id, done="claimed"), 303)
 
 
@@ -85,9 +86,10 @@ def complete_task(task_id: int):
                                      "href": "#note"}], 400, request.form)
     now = _now()
     try:
-        service.complete(g.session, get_task(g.session, task_id), user=g.user, outcome=outcome,
-                         note=note, now=now, reevaluate_states=tuple(policy_in_force(
-                             g.session, g.runtime.settings, now).stages))
+        task = case_data.visible_task(g.session, g.user, task_id)
+        stages = tuple(policy_in_force(g.session, g.runtime.settings, now).stages)
+        service.complete(g.session, task, user=g.user, outcome=outcome, note=note, now=now,
+                         reevaluate_states=stages)
     except InvalidInput as exc:
         return _task_form(task_id, [{"text": exc.message, "href": "#outcome"}], 400,
                           request.form)
@@ -103,7 +105,7 @@ def reassign_task(task_id: int):
         return _task_form(task_id, [{"text": "Select who should do this task",
                                      "href": "#assignee"}], 400, request.form)
     try:
-        service.reassign(g.session, get_task(g.session, task_id), user=g.user,
+        service.reassign(g.session, case_data.visible_task(g.session, g.user, task_id), user=g.user,
                          assignee=assignee, now=_now())
     except InvalidInput as exc:
         return _task_form(task_id, [{"text": exc.message, "href": "#assignee"}], 400,
@@ -115,7 +117,7 @@ def reassign_task(task_id: int):
 @roles("team_lead")
 def cancel_task(task_id: int):
     """Cancel a task with a reason (team leads only: others get the 403 page)."""
-    task = get_task(g.session, task_id)
+    task = case_data.visible_task(g.session, g.user, task_id)
     errors = []
     if request.method == "POST":
         reason = request.form.get("reason", "").strip()
