@@ -12,7 +12,7 @@ from flask import g, redirect, render_template, request, url_for
 from web import case_data
 from web.auth import roles
 from web.blueprint import bp
-from workflow.errors import InvalidInput
+from workflow.errors import Forbidden, InvalidInput
 from workflow.policy.store import policy_in_force
 from workflow.tasks import service
 from workflow.tasks.inbox import SORTS, list_tasks, task_counts
@@ -110,6 +110,10 @@ def reassign_task(task_id: int):
     except InvalidInput as exc:
         return _task_form(task_id, [{"text": exc.message, "href": "#assignee"}], 400,
                           request.form)
+    try:  # the task may have left the caller's inbox (given to someone else)
+        case_data.visible_task(g.session, g.user, task_id)
+    except Forbidden:
+        return redirect(url_for("web.my_tasks", done="reassigned"), 303)
     return redirect(url_for("web.task", task_id=task_id, done="reassigned"), 303)
 
 
