@@ -45,6 +45,12 @@ _FACTS = {
 FACT_GROUPS: dict[str, str] = {fact: group for group, facts in _FACTS.items()
                                for fact in facts}
 FACT_GROUPS.update(FLAG_KIND_GROUPS)  # flag facts carry the flag kind's name
+# Payload keys that are not facts but belong to a group wherever they appear (a
+# transition caused by an event carries its partner reference).
+FACT_GROUPS["event_id"] = "compliance"
+# Audit entry kinds whose whole payload and summary are data of one group (a compliance
+# event's entry says what happened, when and who recorded it).
+ENTRY_KIND_GROUPS = {"compliance.event": "compliance"}
 # Facts about the process, never withheld.
 UNGROUPED_FACTS = ("days_in_state",)
 
