@@ -30,7 +30,7 @@ import pytest
 from conftest import BACKENDS, ROOT, _truncate_pg
 from sharing_helpers import SECRETS, assert_no_withheld, marac_case
 
-from db.models import PanelMeeting, Task
+from db.models import PanelItem, PanelMeeting, Task
 from db.session import make_session_factory
 from workflow.partners.formats import KINDS
 from workflow.permissions import IMPORT_OWNERS, PERMISSIONS
@@ -104,6 +104,10 @@ def _world_data(session, settings, now) -> dict:
     meeting = PanelMeeting(held_on=(now + timedelta(days=10)).date(),
                            starts_at=now + timedelta(days=10))
     session.add_all([task, meeting])
+    session.flush()
+    # On the meeting's agenda with its matrix score (risk) and a decision's reason (notes).
+    session.add(PanelItem(meeting_id=meeting.id, case_id=case.id, rank=1, activity_score=79.0,
+                          invited_at=now, reason="his sister's hospital visit"))
     session.flush()
     return {"case_id": case.id, "task_id": task.id, "meeting_id": meeting.id,
             "batch_id": 1, "name": "mappa-exclusion", "version": "latest",
