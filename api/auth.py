@@ -36,7 +36,10 @@ def operation_key(method: str, rule: str) -> str:
 
 
 def authenticate_request() -> None:
-    """``before_request``: resolve ``Authorization: Bearer <token>`` to ``g.user``."""
+    """``before_request``: resolve ``Authorization: Bearer <token>`` to ``g.user`` on the
+    API (``/api/``); the web pages (``web/``) sign their users in with a session cookie."""
+    if not request.path.startswith("/api/"):
+        return
     if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
         return
     header = request.headers.get("Authorization", "")

@@ -7,15 +7,12 @@ import sys
 from pathlib import Path
 
 from cli.common import (
-    host_admin_actor,
     open_runtime,
     parse_now,
     print_json,
     runtime,
-    session_scope,
     warn_if_privileged,
 )
-from db.models import AGENCIES, ROLES
 from db.session import transaction
 from rules.library import load_file
 from workflow.errors import InvalidInput
@@ -99,49 +96,24 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _users_create(args) -> int:
-    from workflow.users import create_user
+def _sign_in_banner(rt):
+    """The first lines of ``iom serve``, as a function to call once the port is bound
+    (before the scheduler's log lines): where to sign in, and the demo users whose
+    password is still the known demo one. The users are read now."""
+    from workflow.demo.seed import demo_sign_ins
 
-    with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        user, token = create_user(session, username=args.username,
-                                  display_name=args.name or args.username, role=args.role,
-                                  agency=args.agency, email=args.email,
-                                  token_days=rt.settings.token_days)
-        print(f"user {user.username} ({user.role}, {user.agency or 'no agency'}) token: "
-              f"{token} (expires {user.token_expires_at:%Y-%m-%d %H:%M} UTC)")
-    return 0
+    with transaction(rt.sessions) as session:
+        demo = demo_sign_ins(session)
 
+    def show() -> None:
+        lines = [f"Sign in at http://{rt.settings.host}:{rt.settings.port}/sign-in"]
+        if demo:
+            lines.append("Demo users (username / password):")
+            lines += [f"  {u['username']:<10} {u['password']:<26} {u['display_name']} "
+                      f"({u['role'].replace('_', ' ')})" for u in demo]
+        print("\n".join(lines) + "\n", flush=True)
 
-def _users_rotate(args) -> int:
-    from workflow.users import active_user, rotate_token
-
-    with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        user = active_user(session, args.username)
-        token = rotate_token(session, user, token_days=rt.settings.token_days)
-        _audit_token(session, user, "user.token_rotated", args)
-        print(f"user {user.username} token: {token} (expires "
-              f"{user.token_expires_at:%Y-%m-%d %H:%M} UTC; the old token no longer works)")
-    return 0
-
-
-def _users_revoke(args) -> int:
-    from workflow.users import active_user, revoke_token
-
-    with session_scope(args) as session:
-        user = active_user(session, args.username)
-        revoke_token(session, user)
-        _audit_token(session, user, "user.token_revoked", args)
-        print(f"user {user.username}: token revoked (iom users rotate issues a new one)")
-    return 0
-
-
-def _audit_token(session, user, kind: str, args) -> None:
-    from workflow import audit
-
-    actor = host_admin_actor()
-    audit.record(session, kind=kind, actor=actor, occurred_at=parse_now(None),
-                 summary=f"{kind.split('.')[-1].replace('_', ' ')} for {user.username} by {actor}",
-                 payload={"username": user.username})
+    return show
 
 
 def _serve(args) -> int:
@@ -152,8 +124,13 @@ def _serve(args) -> int:
 
     rt = runtime(args)
     configure_logging(rt.settings)
-    return serve(rt, with_scheduler=not args.no_scheduler,
-                 announce=lambda: warn_if_privileged(rt))
+    sign_in = _sign_in_banner(rt)  # read now (argon2 takes a moment), printed once bound
+
+    def announce():
+        sign_in()
+        warn_if_privileged(rt)
+
+    return serve(rt, with_scheduler=not args.no_scheduler, announce=announce)
 
 
 def _scheduler(args) -> int:
@@ -187,22 +164,11 @@ def register(sub) -> None:
     ev.add_argument("--now", help="as-of instant for published versions (default: now)")
     ev.set_defaults(func=_evaluate)
 
-    users = sub.add_parser("users", help="manage users and tokens")
+    users = sub.add_parser("users", help="manage users, tokens and web passwords")
     users_sub = users.add_subparsers(dest="users_command", required=True)
-    create = users_sub.add_parser("create", help="create a user and print its token")
-    create.add_argument("username")
-    create.add_argument("--role", required=True, help=", ".join(ROLES))
-    create.add_argument("--name")
-    create.add_argument("--agency", help=", ".join(AGENCIES) + " (required for "
-                        "resettlement_officer: housing, employment or mental_health)")
-    create.add_argument("--email")
-    create.set_defaults(func=_users_create)
-    rotate = users_sub.add_parser("rotate", help="issue a new token (the old one stops)")
-    rotate.add_argument("username")
-    rotate.set_defaults(func=_users_rotate)
-    revoke = users_sub.add_parser("revoke", help="end the user's token at once")
-    revoke.add_argument("username")
-    revoke.set_defaults(func=_users_revoke)
+    from cli import users as users_cli
+
+    users_cli.register(users_sub)
 
     serve = sub.add_parser("serve", help="serve the API (and the scheduler)")
     serve.add_argument("--no-scheduler", action="store_true")

@@ -30,7 +30,8 @@ def audit_files(tmp_path, monkeypatch):
     """Every test (and every `iom` it runs) gets its own audit key file path (absent:
     unsigned, unless the test creates a key) and checkpoint directory, never ./var."""
     paths = {"IOM_AUDIT_KEY_FILE": str(tmp_path / "audit.key"),
-             "IOM_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints")}
+             "IOM_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
+             "IOM_WEB_SECRET_KEY_FILE": str(tmp_path / "web-secret.key")}
     for name, value in paths.items():
         monkeypatch.setenv(name, value)
     return paths

@@ -108,8 +108,11 @@ def served(runtime, monkeypatch, population):
     from api.serve import make_server
     from scheduler import runner
 
-    monkeypatch.setattr(runtime, "settings",
-                        dataclasses.replace(runtime.settings, interval_seconds=1))
+    # Every client admitted (20 at most in flight or queued, waiting as long as a client
+    # does): this test counts server errors; shedding is tests/test_shedding.py's.
+    monkeypatch.setattr(runtime, "settings", dataclasses.replace(
+        runtime.settings, interval_seconds=1,
+        shedding={**runtime.settings.shedding, "queue_wait_ms": 60_000}))
     server = make_server(runtime, host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import exists, literal, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from db import versioning
 from db.dialect import insert_on_conflict_do_nothing, one_of
@@ -99,7 +99,8 @@ def claim(session: Session, case_id: int) -> Case | None:
 
 
 def get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    """The case with its person (one query); raises :class:`NotFound` naming the id."""
+    case = session.get(Case, case_id, options=[joinedload(Case.person)])
     if case is None:
         raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
     return case

@@ -80,6 +80,17 @@ def active_user(session: Session, username: str) -> User:
     return user
 
 
+def user_by_id(session: Session, user_id: int) -> User | None:
+    """The active user with ``user_id``, or None (deactivated or unknown)."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def user_named(session: Session, username: str) -> User | None:
+    """The user named ``username`` (active or not), or None."""
+    return session.scalar(select(User).where(User.username == username))
+
+
 HOST_ADMIN_PREFIX = "host-admin:"
 
 

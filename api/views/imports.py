@@ -12,10 +12,10 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.edge import bad_text, body_limit
-from api.schemas import ImportBatchDetail, ImportPage, ImportQuery, page_body
+from api.schemas import ImportBatchDetail, ImportPage, ImportQuery, page_args, page_body
 from api.transactions import body_streamed
 from workflow.errors import InvalidInput
-from workflow.partners.batches import get_batch, list_batches
+from workflow.partners.batches import batches_page, get_batch
 from workflow.partners.formats import KINDS
 from workflow.partners.imports import import_csv
 
@@ -88,9 +88,8 @@ class Imports(MethodView):
     @blp.response(200, ImportPage)
     def get(self, query):
         """Past imports, newest first (optionally one kind): who, when, what came in."""
-        items, total = list_batches(g.session, kind=query.get("kind"), page=query["page"],
-                                    per_page=query["per_page"])
-        return page_body(items, total, query)
+        return page_body(batches_page(g.session, kind=query.get("kind"), **page_args(query)),
+                         query)
 
 
 @blp.route("/imports/<int:batch_id>")

@@ -14,6 +14,7 @@ from api.schemas import PageQuery, page_body, page_of
 from db.models import ACCESS_LIST_KINDS
 from workflow.cases import get_case, lock_case
 from workflow.errors import NotFound
+from workflow.pages import Page
 from workflow.sharing import restrictions
 from workflow.sharing.access import access_entries, entry_dict
 from workflow.sharing.groups import AGENCIES
@@ -74,9 +75,10 @@ class ListOut(Schema):
 
 
 def _page(query: dict, **where) -> dict:
-    rows, total = access_entries(g.session, page=query["page"], per_page=query["per_page"],
+    rows, total = access_entries(g.session, page=query.get("page") or 1, per_page=query["per_page"],
                                  **where)
-    return page_body([entry_dict(r) for r in rows], total, query)
+    # numbered pages (offset) with the total: the access log is not keyset-paged yet
+    return page_body(Page([entry_dict(r) for r in rows], None, total), query)
 
 
 @blp.route("/cases/<int:case_id>/access")

@@ -11,14 +11,14 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from api.edge import MAX_ID
-from api.schemas import PageQuery, page_body, page_of
+from api.schemas import PAGE_ARGS, PageQuery, page_args, page_body, page_of
 from db.models import User
 from workflow.errors import NotFound
 from workflow.policy.store import policy_in_force
 from workflow.sharing.decide import Viewer, check_purpose, decisions
 from workflow.sharing.redact import task_view
 from workflow.tasks import service
-from workflow.tasks.inbox import SCOPES, STATUSES, get_task, list_tasks
+from workflow.tasks.inbox import SCOPES, STATUSES, get_task, inbox_page
 
 blp = Blueprint("tasks", __name__, description="Task prompts and enforcement")
 
@@ -85,6 +85,7 @@ class ReassignIn(Schema):
 
 class CompleteIn(Schema):
     outcome = fields.String(required=True, validate=validate.Length(1, 60))
+    note = fields.String(validate=validate.Length(0, 2000))  # kept in the audit entry
 
 
 class CancelIn(Schema):
@@ -101,10 +102,9 @@ class Tasks(MethodView):
     @blp.response(200, TaskPage)
     def get(self, query):
         """My tasks (scope=mine), my team's unassigned queue, overdue tasks, or all."""
-        filters = {k: v for k, v in query.items() if k not in ("page", "per_page")}
-        items, total = list_tasks(g.session, g.user, now=_now(), page=query["page"],
-                                  per_page=query["per_page"], **filters)
-        return page_body(_shown(items), total, query)
+        filters = {k: v for k, v in query.items() if k not in PAGE_ARGS}
+        page = inbox_page(g.session, g.user, now=_now(), **page_args(query), **filters)
+        return page_body(page, query) | {"items": _shown(page.rows)}
 
 
 @blp.route("/tasks/<int:task_id>")
@@ -147,7 +147,7 @@ class TaskComplete(MethodView):
     def post(self, body, task_id):
         """Close the task with one of its template's outcomes."""
         return service.complete(g.session, get_task(g.session, task_id), user=g.user,
-                                outcome=body["outcome"], now=_now(),
+                                outcome=body["outcome"], now=_now(), note=body.get("note"),
                                 reevaluate_states=tuple(policy_in_force(
                                     g.session, g.runtime.settings, _now()).stages))
 

@@ -8,6 +8,7 @@ from db.models.governance import (
     AuditEntry,
     ImportBatch,
     RuleSetVersion,
+    SignInAttempt,
     User,
 )
 from db.models.operations import SchedulerHeartbeat
@@ -29,7 +30,7 @@ from db.models.tasking import COMPLIANCE_KINDS, ComplianceEvent, Notification  #
 __all__ = [
     "AGENCIES", "RESETTLEMENT_PATHWAYS", "ROLES",
     "EVENT_KINDS", "FLAG_KINDS", "SUPERVISION_PROVIDERS",
-    "AuditEntry", "ImportBatch", "RuleSetVersion", "User",
+    "AuditEntry", "ImportBatch", "RuleSetVersion", "SignInAttempt", "User",
     "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
     "Case", "CaseAgency", "Task", "RuleSetPublication",
     "DECISIONS", "PanelItem", "PanelMeeting", "SchedulerHeartbeat",

@@ -23,8 +23,11 @@ class Case(Base):
             postgresql_where=text("closed_at IS NULL"),
         ),
         Index("ix_iom_case_person", "person_id"),  # every episode: anti-joins, FK checks
-        Index("ix_iom_case_due", "next_due_at"),
-        Index("ix_iom_case_state", "state"),
+        Index("ix_iom_case_due_id", "next_due_at", "id"),  # due passes; list by due (0013)
+        # The case list's filters, each ending in its keyset order (0013).
+        Index("ix_iom_case_state_id", "state", "id"),
+        Index("ix_iom_case_cohort_id", "cohort", "id"),
+        Index("ix_iom_case_lead_id", "lead_user_id", "id"),
         Index("ix_iom_case_guard_due", "guard_due_at"),
     )
 
@@ -62,6 +65,7 @@ class Task(Base):
         Index("ix_task_status_due", "status", "due_at"),
         Index("ix_task_case_template_status", "case_id", "template", "status"),
         Index("ix_task_assignee_status", "assignee_id", "status"),
+        Index("ix_task_role_status_due", "role", "status", "due_at"),  # team queues
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

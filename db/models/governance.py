@@ -22,6 +22,7 @@ RESETTLEMENT_PATHWAYS = ("housing", "employment", "mental_health")
 
 class User(Base):
     __tablename__ = "app_user"
+    __table_args__ = (Index("ix_app_user_agency", "agency"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(60), unique=True)
@@ -35,6 +36,22 @@ class User(Base):
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # argon2id hash of the web password (workflow/passwords.py); None: no web sign-in.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInAttempt(Base):
+    """One web sign-in attempt, kept so that lock-outs hold across restarts and processes."""
+
+    __tablename__ = "sign_in_attempt"
+    __table_args__ = (Index("ix_sign_in_attempt_who_at", "username", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    succeeded: Mapped[bool] = mapped_column()
 
 
 class RuleSetVersion(Base):
@@ -97,6 +114,7 @@ class ImportBatch(Base):
     """One CSV import: what came in, how many rows were applied or refused."""
 
     __tablename__ = "import_batch"
+    __table_args__ = (Index("ix_import_batch_kind_id", "kind", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
