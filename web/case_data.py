@@ -24,7 +24,7 @@ from workflow.tasks.templates import allowed_outcomes
 @dataclass(frozen=True)
 class CasePage:
     case: CaseSummary
-    tasks: list  # open Task rows, most urgent first
+    tasks: list  # open tasks (task_view dicts), most urgent first
     timeline: list[ExplainLine]  # newest first, without the access log
 
 
@@ -41,12 +41,28 @@ class TaskPage:
 def case_page(session, viewer, case_id: int, *, now: datetime) -> CasePage:
     """Summary, open tasks and the plain-language timeline of case ``case_id``."""
     summary = case_summary(session, case_id, viewer=viewer, now=now)
-    try:
-        lines = explain_case(session, case_id, reads=False)
+    try:  # the timeline as the agreement lets this viewer see each entry
+        lines = explain_case(session, case_id, reads=False, redact=_redactor(summary))
     except NotFound:
         lines = []
     timeline = [line for line in reversed(lines) if line.section != "access"]
-    return CasePage(summary, open_tasks(session, case_id), timeline)
+    return CasePage(summary, _tasks_shown(open_tasks(session, case_id), summary.sharing),
+                    timeline)
+
+
+def _tasks_shown(tasks: list, decision) -> list[dict]:
+    """Open tasks as the agreement lets the viewer see them (``task_view``): titles
+    without the person's name when identity is withheld, a masked title said in words."""
+    from workflow.sharing.redact import plain, task_view
+
+    shown = [v for v in (task_view(t, decision) for t in tasks) if v is not None]
+    return [dict(v, title=plain(v["title"])) for v in shown]
+
+
+def _redactor(summary: CaseSummary):
+    from workflow.sharing.redact import redact_entry
+
+    return lambda entry: redact_entry(entry, summary.sharing)
 
 
 def task_page(session, viewer, task_id: int, *, now: datetime) -> TaskPage:

@@ -58,6 +58,9 @@ class CaseSummary:
     closed_at: datetime | None
     next_due_at: datetime | None
     open_task_ids: tuple[int, ...] = field(default_factory=tuple)
+    # The sharing decision the summary was cut to (None: not cut, a system reader).
+    sharing: object = None
+    withheld: tuple[tuple[str, str], ...] = ()  # (what, whom to ask) for the page
 
 
 def _agencies(session: Session, case: Case, supervisions: list[Supervision],
@@ -116,7 +119,37 @@ def case_summary(session: Session, case_id: int, *, viewer: User, now: datetime,
         closed_at=case.closed_at, next_due_at=case.next_due_at,
         open_task_ids=tuple(t.id for t in tasks))
     record_read(session, case, viewer=viewer, now=now, what=what)
-    return summary
+    return _shared(summary, sharing_decision(session, case, viewer, now))
+
+
+def sharing_decision(session: Session, case: Case, viewer: User, now: datetime):
+    """The sharing agreement's decision for ``viewer`` reading ``case`` (default purpose)."""
+    from workflow.sharing.decide import Viewer, decision_for, default_purpose
+
+    who = Viewer.of(viewer)
+    return decision_for(session, case, viewer=who, now=now, purpose=default_purpose(who))
+
+
+def _shared(summary: CaseSummary, decision) -> CaseSummary:
+    """``summary`` cut to what ``decision`` shows: the person's details need identity,
+    OGRS and intensity risk, each flag its source's group; what is cut is listed with
+    whom to ask (a restricted case shows ``*********`` and the list's message)."""
+    from dataclasses import replace
+
+    from workflow.sharing.groups import FLAG_GROUPS, MASK, flag_group, phrase
+
+    cut: dict = {"sharing": decision}
+    if not decision.shows("identity"):
+        cut.update(person_name=MASK, person_ref=MASK if decision.restricted
+                   else summary.person_ref, date_of_birth=None, sex=None)
+    if not decision.shows("risk"):
+        cut.update(ogrs=None, intensity=None)
+    cut["flags"] = tuple(f for f in summary.flags if decision.shows(flag_group(f.kind)))
+    # Every group the page could show and this viewer may not see, whether the case has
+    # data in it or not (listing only the flags it has would say a MARAC flag exists).
+    groups = [g for g in ("identity", "risk", *FLAG_GROUPS) if not decision.shows(g)]
+    cut["withheld"] = tuple((phrase(g), decision.ask(g)) for g in groups)
+    return replace(summary, **cut)
 
 
 def open_tasks(session: Session, case_id: int) -> list[Task]:
