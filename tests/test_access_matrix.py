@@ -284,3 +284,49 @@ def test_access_matrix(world, operation, method, kind, state):
         if operation.endswith("/claim") and status == 200:
             _unclaim(world)
     assert wrong == [], f"{method} {url} [{state}]:\n" + "\n".join(wrong)
+
+
+PAGE_PASSWORD = "a-long-enough-password"
+
+
+def _page_text(html: str) -> str:
+    """The words of a page (tags, attributes and tokens out)."""
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_case_page_shows_nothing_withheld(world):
+    """The case page (summary, flags, OGRS, timeline) for every profile that may open it:
+    none of the values the agreement withholds from that profile is in its words."""
+    import re
+
+    from sqlalchemy import select
+
+    from db.models import User
+    from web.views.cases import ALL
+    from workflow.passwords import set_password
+
+    profiles = [(r, a) for r, a in PROFILES if r in ALL]
+    with world.sessions() as session:
+        for role, agency in profiles:
+            name = world.users[(role, agency, "valid")][0]
+            user = session.scalars(select(User).where(User.username == name)).one()
+            set_password(session, user, PAGE_PASSWORD, now=datetime.now(UTC))
+        session.commit()
+    wrong = []
+    for role, agency in profiles:
+        client = world.client.application.test_client()
+        form = client.get("/sign-in").text
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+        client.post("/sign-in", data={"username": world.users[(role, agency, "valid")][0],
+                                      "password": PAGE_PASSWORD, "csrf_token": token})
+        page = client.get(f"/cases/{world.params['case_id']}")
+        assert page.status_code == 200, (role, agency, page.status_code)
+        text = _page_text(page.text).lower()
+        shown = [v for v in withheld_for(world, role, agency)
+                 if (str(v).lower() in text if isinstance(v, str)
+                     else re.search(rf"\b{v}\b", text))]
+        if shown:
+            wrong.append(f"{role}/{agency}: {shown}")
+    assert wrong == []
