@@ -30,7 +30,7 @@ class CasePage:
 
 @dataclass(frozen=True)
 class TaskPage:
-    task: object  # the Task row
+    task: dict  # the task as the agreement lets the viewer see it (task_view)
     case: CaseSummary
     why: str | None  # the rule in plain words with the facts that triggered it
     outcomes: list[str] | None  # allowed outcomes, None: any text
@@ -67,9 +67,17 @@ def _redactor(summary: CaseSummary):
 
 def task_page(session, viewer, task_id: int, *, now: datetime) -> TaskPage:
     """A task with why it was raised, what may be recorded and who may take it."""
+    from workflow.sharing.redact import plain, redact_facts, task_view
+
     task = get_task(session, task_id)
     summary = case_summary(session, task.case_id, viewer=viewer, now=now, what="task page")
-    return TaskPage(task=task, case=summary, why=explain_task(session, task.case_id, task.id),
+    shown = task_view(task, summary.sharing)
+    if shown is None:
+        raise NotFound(f"task {task_id} not found")
+    why = explain_task(session, task.case_id, task.id, redact=lambda d: redact_facts(
+        {"decisions": [d]}, summary.sharing)["decisions"][0])
+    return TaskPage(task=dict(shown, title=plain(shown["title"]), body=plain(shown["body"])),
+                    case=summary, why=why,
                     outcomes=allowed_outcomes(task.template),
                     colleagues=[u for u in colleagues_for(session, task.role)
                                 if u.id != task.assignee_id],
