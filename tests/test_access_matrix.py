@@ -287,6 +287,8 @@ def test_access_matrix(world, operation, method, kind, state):
 
 
 PAGE_PASSWORD = "a-long-enough-password"
+PAGES = ("/cases/{case_id}", "/panel/{meeting_id}", "/panel/{meeting_id}/minutes",
+         "/tasks/{task_id}")
 
 
 def _page_text(html: str) -> str:
@@ -296,9 +298,10 @@ def _page_text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_case_page_shows_nothing_withheld(world):
-    """The case page (summary, flags, OGRS, timeline) for every profile that may open it:
-    none of the values the agreement withholds from that profile is in its words."""
+def test_case_pages_show_nothing_withheld(world):
+    """The case page (summary, flags, OGRS, timeline), the panel agenda and minutes and
+    the task page, for every profile that may open the case page: none of the values the
+    agreement withholds from that profile is in their words."""
     import re
 
     from sqlalchemy import select
@@ -321,12 +324,16 @@ def test_case_page_shows_nothing_withheld(world):
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
         client.post("/sign-in", data={"username": world.users[(role, agency, "valid")][0],
                                       "password": PAGE_PASSWORD, "csrf_token": token})
-        page = client.get(f"/cases/{world.params['case_id']}")
-        assert page.status_code == 200, (role, agency, page.status_code)
-        text = _page_text(page.text).lower()
-        shown = [v for v in withheld_for(world, role, agency)
-                 if (str(v).lower() in text if isinstance(v, str)
-                     else re.search(rf"\b{v}\b", text))]
-        if shown:
-            wrong.append(f"{role}/{agency}: {shown}")
+        for path in PAGES:
+            page = client.get(path.format(**world.params))
+            if path.startswith("/cases"):
+                assert page.status_code == 200, (role, agency, page.status_code)
+            if page.status_code != 200:
+                continue
+            text = _page_text(page.text).lower()
+            shown = [v for v in withheld_for(world, role, agency)
+                     if (str(v).lower() in text if isinstance(v, str)
+                         else re.search(rf"\b{v}\b", text))]
+            if shown:
+                wrong.append(f"{path} {role}/{agency}: {shown}")
     assert wrong == []
