@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DEMO_PEOPLE ?= 400
 DEMO_SEED ?= 7
 
-.PHONY: run test install lint bench clean fuzz
+.PHONY: run test install lint bench clean fuzz chromium
 
 $(BIN)/activate:
 	@test -n "$(PYTHON)" || { echo "need Python 3.11 or 3.12 (durable-rules does not import on 3.13)"; exit 1; }
@@ -25,13 +25,19 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/iom audit keygen --if-missing
 	$(BIN)/iom db upgrade
-	$(BIN)/iom demo load --people $(DEMO_PEOPLE) --seed $(DEMO_SEED)
+	@mkdir -p var
+	@$(BIN)/iom demo load --people $(DEMO_PEOPLE) --seed $(DEMO_SEED) > var/demo-load.txt \
+	  && echo "demo borough loaded (imports and API tokens: var/demo-load.txt)"
 	$(BIN)/iom serve
 
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint
+# The browser tests (tests/browser) need the OS's Chromium: installed when missing.
+chromium:
+	@scripts/ensure_chromium.sh
+
+test: install lint chromium
 	$(BIN)/pytest -q
 
 # Longer fuzzing of every API operation (schemathesis) and the 30 s load test, both backends.
@@ -48,6 +54,8 @@ bench: install
 	$(BIN)/python -m bench.tick_bench --cases 100000 --due 10000 --backend sqlite
 	$(BIN)/python -m bench.tick_bench --cases 100000 --due 10000 --backend postgresql
 	$(BIN)/python -m bench.reports_bench --people 100000 --events 2000000 --backend postgresql
+	$(BIN)/python -m bench.api_bench --people 100000 --rates 50 100 200 400
+	$(BIN)/python -m bench.pages_bench --people 3000
 	$(BIN)/python -m bench.sharing_bench --reads 300 --backend both
 
 clean:

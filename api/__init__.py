@@ -7,6 +7,7 @@ from flask_smorest import Api
 from api import edge, errors, observability
 from api.contract import ContractPlugin
 from api.schemas import ErrorOut
+from api.shedding import Limits, LoadShedder
 from api.transactions import RetryingFlask, transaction_per_request
 from workflow.runtime import Runtime
 
@@ -26,7 +27,7 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     """Build the app on ``runtime``. Each request runs in one transaction: committed when
     the response is a success, rolled back otherwise, and run again when it lost to a
     concurrent transaction (``api/transactions.py``)."""
-    app = RetryingFlask("iom")
+    app = RetryingFlask("iom", static_folder=None)  # the pages serve theirs (web/)
     app.config.update(
         API_TITLE="IOM case workflow",
         API_VERSION="v1",
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     transaction_per_request(app, runtime)
 
     from api.views import (
+        agencies,
         cases,
         evaluate,
         events,
@@ -62,6 +64,13 @@ def create_app(runtime: Runtime) -> RetryingFlask:
     )
 
     for module in (health, cases, imports, evaluate, rulesets, panel, tasks, events, reports,
-                   sharing):
+                   sharing, agencies):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+
+    from web import register as register_pages
+
+    app.extensions[errors.PAGE_ERRORS] = register_pages(app, runtime)
+
+    # Outermost: past capacity, 503 with Retry-After before any work (api/shedding.py).
+    app.wsgi_app = LoadShedder(app.wsgi_app, Limits.from_settings(runtime.settings))
     return app

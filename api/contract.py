@@ -1,13 +1,17 @@
 """The published contract: every operation in the OpenAPI document declares the real
 error body, the roles that may call it and every status it can answer.
 
-Roles come from :func:`api.auth.roles` (``x-roles``; absent means any signed-in user).
-The statuses follow from where the edge and the views can refuse a request:
+Who may call each operation comes from the one permission table
+(``workflow/permissions.py``), published as ``x-roles``, ``x-agencies`` (when the
+caller's agency is restricted), ``x-condition`` (a check on the case, task or data the
+request touches) and an "Access" line in the description. The statuses follow from
+where the edge and the views can refuse a request:
 
 * any operation: 401 (no or bad token), 413 (body over the limit), 422 (NUL in the path
   or query, id out of range, invalid parameters), 503 (the database stayed busy with
   other writes through every retry: ``Retry-After``, see ``api/transactions.py``);
-* restricted roles: 403; a path parameter (a case, task, meeting, version...): 404;
+* an operation the table restricts: 403 (it refuses the role, the agency or
+  the condition); a path parameter (a case, task, meeting, version...): 404;
 * a JSON body: 400 (not JSON, too deep, numbers too long);
 * any POST: 404 (something it names does not exist) and 409 (clashes with current state);
 * a path that is also another operation's URL (``/imports/0`` is batch 0, which only
@@ -20,7 +24,8 @@ from http import HTTPStatus
 
 from apispec import BasePlugin
 
-from api.auth import ALL_ROLES
+from api.auth import ALL_ROLES, API_PREFIX
+from workflow.permissions import CONDITIONS, rule_for
 
 SHARED_URLS = frozenset({"/api/v1/imports/{kind}", "/api/v1/imports/{batch_id}"})
 
@@ -46,12 +51,30 @@ class ContractPlugin(BasePlugin):
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for method, op in (operations or {}).items():
-            roles = list(op.get("x-roles") or ALL_ROLES)
-            restricted = set(roles) != set(ALL_ROLES)
-            op["x-roles"] = roles
-            who = ("any signed-in user" if not restricted else
-                   ", ".join(roles) + (" (and admin)" if "admin" not in roles else ""))
-            op["description"] = (op.get("description", "") + f"\n\nRoles: {who}.").strip()
+            short = (path or "")[len(API_PREFIX):] if (path or "").startswith(API_PREFIX) \
+                else path or ""
+            rule = rule_for(f"{method.upper()} {short}")
+            if rule is None:  # fails closed at run time too: documented as refused
+                op["x-roles"] = []
+                restricted = True
+                access = "nobody (no entry in the permission table)"
+            elif rule.public:
+                op["x-roles"] = []
+                op["x-public"] = True
+                restricted = False
+                access = rule.describe()
+            else:
+                op["x-roles"] = list(rule.roles)
+                if rule.agencies:
+                    op["x-agencies"] = list(rule.agencies)
+                if rule.condition:
+                    op["x-condition"] = {"name": rule.condition,
+                                         "rule": CONDITIONS[rule.condition],
+                                         "exempt_roles": list(rule.exempt)}
+                restricted = (set(rule.roles) != set(ALL_ROLES) or bool(rule.agencies)
+                              or bool(rule.condition))
+                access = rule.describe()
+            op["description"] = (op.get("description", "") + f"\n\nAccess: {access}").strip()
             responses = op.setdefault("responses", {})
             for status in statuses(method, path or "", op, restricted):
                 if status not in responses and str(status) not in responses:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from rules.errors import FactError, RuleSetError
@@ -26,7 +26,29 @@ STATUS: dict[type[wf.IOMError], int] = {
 }
 
 
+# app.extensions key: ``render(status, code, message, details) -> Response`` for requests
+# outside the machine paths below (the web pages answer errors as GOV.UK pages,
+# web/errors.py).
+PAGE_ERRORS = "iom_page_errors"
+# Paths answered in JSON for programs: the API and the Prometheus scrape.
+MACHINE_PREFIXES = ("/api/", "/metrics")
+
+
+def _page_renderer():
+    if not has_request_context() or request.path.startswith(MACHINE_PREFIXES):
+        return None
+    return current_app.extensions.get(PAGE_ERRORS)
+
+
 def error_response(status: int, code: str, message: str, details=None, headers=()):
+    """The error answer: JSON in the one shape on the API, a page elsewhere."""
+    render = _page_renderer()
+    if render is not None:
+        response = render(status, code, message, details or {})
+        for name, value in headers:
+            if name.lower() == "allow":
+                response.headers[name] = value
+        return response
     response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
     response.status_code = status
     for name, value in headers:

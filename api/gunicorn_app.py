@@ -8,6 +8,7 @@ import logging
 
 from gunicorn.app.base import BaseApplication
 
+from api.shedding import Limits, threads_for
 from workflow.config import Settings
 
 
@@ -28,7 +29,10 @@ class GunicornApp(BaseApplication):
             "bind": [f"fd://{self.fd}"],
             "workers": self.workers,
             "worker_class": "gthread",
-            "threads": self.settings.threads,
+            # at least what load shedding needs (api/shedding.py): requests reach the
+            # shedder, which answers 503 beyond its limits, instead of queueing unseen
+            "threads": max(self.settings.threads,
+                           threads_for(Limits.from_settings(self.settings))),
             "timeout": 120,
             "graceful_timeout": 20,
             "accesslog": None,  # one line a request comes from the app (api/observability)

@@ -28,14 +28,32 @@ MAX_PAGE = 1_000_000
 
 
 class PageQuery(Schema):
-    """``page`` (from 1) and ``per_page`` (1-500) of a listing; filters subclass it."""
+    """A listing's page: ``after`` (the previous page's ``next`` cursor) and ``per_page``
+    (1-500); ``total=true`` also counts the whole listing. ``page`` (from 1, by offset) is
+    the older form, still answered. Filters subclass it."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    after = fields.String(validate=validate.Length(1, 400), metadata={
+        "description": "opaque cursor: the 'next' of the previous page"})
+    page = fields.Integer(validate=validate.Range(1, MAX_PAGE), metadata={
+        "description": "older offset form (slower on deep pages); prefer after"})
     per_page = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    total = fields.Boolean(load_default=False, metadata={
+        "description": "count the rows of the whole listing (costs a count)"})
+
+
+PAGE_ARGS = ("after", "page", "per_page", "total")
 
 
 class CaseQuery(PageQuery):
     state = fields.String(validate=validate.OneOf(tuple(STATES)))
+    stream = fields.String(validate=validate.Length(1, 20), metadata={
+        "description": "the case's cohort stream (e.g. fixed, flex, free)"})
+    lead = fields.Integer(validate=validate.Range(0, MAX_ID), metadata={
+        "description": "user id of the lead professional"})
+    agency = fields.String(validate=validate.Length(1, 20), metadata={
+        "description": "agency of the lead professional"})
+    due_before = BoundedAwareDateTime(metadata={
+        "description": "next due at or before this instant"})
     purpose = fields.String(load_default=None, validate=validate.OneOf(PURPOSES),
                             metadata={"description": "why you read (default: audit for "
                                       "auditors, else case_management)"})
@@ -82,16 +100,26 @@ class CaseOut(Schema):
 
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:
-    """A page of ``item``: ``{items, total, page, per_page}``, named for the OpenAPI doc."""
-    return Schema.from_dict({"items": fields.List(fields.Nested(item)),
-                             "total": fields.Integer(), "page": fields.Integer(),
-                             "per_page": fields.Integer()}, name=name)
+    """A page of ``item``: ``{items, next, total, page, per_page}``, named for the doc."""
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item)),
+        "next": fields.String(allow_none=True, metadata={
+            "description": "cursor of the next page (send as after); null on the last"}),
+        "total": fields.Integer(allow_none=True, metadata={
+            "description": "rows in the whole listing; null unless total=true"}),
+        "page": fields.Integer(allow_none=True), "per_page": fields.Integer()}, name=name)
 
 
-def page_body(rows: list, total: int, query: dict) -> dict:
-    """The response of a listing: its rows, the total and the page asked for."""
-    return {"items": rows, "total": total, "page": query["page"],
-            "per_page": query["per_page"]}
+def page_body(page, query: dict) -> dict:
+    """The response of a listing: a :class:`workflow.pages.Page` and what was asked."""
+    return {"items": page.rows, "next": page.next, "total": page.total,
+            "page": query.get("page"), "per_page": query["per_page"]}
+
+
+def page_args(query: dict) -> dict:
+    """The paging arguments of ``query`` for :func:`workflow.pages.seek_page`."""
+    return {k: query.get(k) for k in ("after", "page", "total")} | {
+        "per_page": query["per_page"], "total": query.get("total", False)}
 
 
 CasePage = page_of(CaseOut, "CasePage")

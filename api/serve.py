@@ -22,10 +22,15 @@ import subprocess
 import sys
 import tempfile
 
+from api.shedding import Limits, threads_for
 from workflow.errors import NotReady
 from workflow.runtime import Runtime
 
 log = logging.getLogger("iom.serve")
+
+# Open connections waitress accepts (its default, 100, leaves further clients in the
+# kernel's backlog, where they wait for SYN retries, up to minutes, before any 503).
+CONNECTIONS = 1000
 
 
 def server_kind(settings) -> str:
@@ -56,21 +61,32 @@ def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
     return sock
 
 
-def make_server(runtime: Runtime, *, host: str, port: int, threads: int = 8):
+def make_server(runtime: Runtime, *, host: str, port: int, threads: int | None = None):
     """The waitress server for the app. Bodies over ``server.max_upload_mb`` (the largest
     any route accepts) are refused by waitress before it buffers them; smaller limits
-    are the app's (``api/edge.py``), answered in the JSON error shape."""
+    are the app's (``api/edge.py``), answered in the JSON error shape.
+
+    Threads: at least what load shedding needs (``api/shedding.py``), so requests reach
+    the shedder at once rather than waiting in waitress's unbounded queue; the request
+    lookahead lets a request whose client has gone be seen and dropped; up to
+    :data:`CONNECTIONS` clients are accepted, so an overload is answered, not left
+    unaccepted. ``server.shedder`` is the shedder (its counts)."""
     from waitress.server import create_server
 
     from api import create_app
 
+    threads = max(threads or 0, threads_for(Limits.from_settings(runtime.settings)))
+    app = create_app(runtime)
     try:
-        return create_server(create_app(runtime), host=host, port=port, threads=threads,
-                             max_request_body_size=runtime.settings.max_upload_bytes)
+        server = create_server(app, host=host, port=port, threads=threads,
+                               max_request_body_size=runtime.settings.max_upload_bytes,
+                               channel_request_lookahead=1, connection_limit=CONNECTIONS)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise _in_use(host, port) from None
         raise
+    server.shedder = app.wsgi_app
+    return server
 
 
 def _banner(runtime: Runtime, how: str, announce) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, g, make_response, request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -52,6 +52,7 @@ def lost_to_concurrency(exc: DBAPIError | StaleDataError):
         response = error_response(
             503, "busy", "the database is busy with other writes; send the request again "
             "in a moment")
+    response = make_response(response)  # a web page's error comes as (body, status)
     response.headers["Retry-After"] = "1"
     return response
 
@@ -64,6 +65,13 @@ def _replayable() -> bool:
     return True
 
 
+def _client_gone() -> bool:
+    """The client has disconnected (waitress with ``channel_request_lookahead``): running
+    the request again would only keep the server busy (``api/shedding.py``)."""
+    gone = request.environ.get("waitress.client_disconnected")
+    return bool(gone and gone())
+
+
 class RetryingFlask(Flask):
     """Flask whose request dispatch is re-run on a retryable database failure."""
 
@@ -71,7 +79,7 @@ class RetryingFlask(Flask):
         for attempt in range(1, ATTEMPTS + 1):
             response = super().full_dispatch_request()
             exc = g.pop(_RETRY, None)
-            if exc is None or attempt == ATTEMPTS or not _replayable():
+            if exc is None or attempt == ATTEMPTS or not _replayable() or _client_gone():
                 return response
             log.info("request %s %s retried (attempt %d): %s", request.method,
                      request.path, attempt, exc)
@@ -97,6 +105,7 @@ def transaction_per_request(app: Flask, runtime: Runtime) -> None:
         g.session = runtime.sessions()
         g.runtime = runtime
         auth.authenticate_request()
+        auth.authorize_request()
 
     @app.after_request
     def _commit(response):

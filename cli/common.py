@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +12,7 @@ from datetime import UTC, datetime
 
 from db.session import transaction
 from workflow.config import load_settings
-from workflow.errors import InvalidInput
+from workflow.errors import InvalidInput, Unauthenticated
 from workflow.runtime import Runtime
 
 
@@ -77,3 +79,39 @@ def parse_now(value: str | None) -> datetime:
 def print_json(data) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def host_admin_actor() -> str:
+    """``host-admin:<os user>``: how a command run by the host's administrator is audited."""
+    from workflow.users import HOST_ADMIN_PREFIX
+
+    return f"{HOST_ADMIN_PREFIX}{getpass.getuser()}"
+
+
+def add_acting_args(parser, *, what: str = "acting username") -> None:
+    """``--as USER`` (proven by USER's token: ``$IOM_TOKEN`` or a prompt) or ``--as-admin``
+    (the host's administrator, audited as ``host-admin:<os user>``); one is required."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--as", dest="actor", metavar="USER",
+                       help=f"{what}; the command needs USER's token in $IOM_TOKEN "
+                            "(prompted when absent and stdin is a terminal)")
+    group.add_argument("--as-admin", dest="as_admin", action="store_true",
+                       help="run as the host's administrator, recorded as "
+                            "host-admin:<os user> (four-eyes approval refuses it)")
+
+
+def acting_user(session, args):
+    """The :class:`User` a command acts for (see :func:`add_acting_args`)."""
+    from workflow.users import acting_user as verified
+    from workflow.users import host_admin
+
+    if getattr(args, "as_admin", False):
+        return host_admin(getpass.getuser())
+    token = os.environ.get("IOM_TOKEN")
+    if not token and sys.stdin.isatty():
+        token = getpass.getpass(f"token for {args.actor}: ")
+    if not token:
+        raise Unauthenticated(f"acting as {args.actor} needs {args.actor}'s token: set "
+                              "IOM_TOKEN (or run at a terminal to be asked for it), or run "
+                              "as the host's administrator with --as-admin")
+    return verified(session, args.actor, token, now=datetime.now(UTC))

@@ -11,7 +11,6 @@ from cli.common import (
     parse_now,
     print_json,
     runtime,
-    session_scope,
     warn_if_privileged,
 )
 from db.session import transaction
@@ -97,15 +96,24 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _users_create(args) -> int:
-    from workflow.users import create_user
+def _sign_in_banner(rt):
+    """The first lines of ``iom serve``, as a function to call once the port is bound
+    (before the scheduler's log lines): where to sign in, and the demo users whose
+    password is still the known demo one. The users are read now."""
+    from workflow.demo.seed import demo_sign_ins
 
-    with session_scope(args) as session:
-        user, token = create_user(session, username=args.username,
-                                  display_name=args.name or args.username, role=args.role,
-                                  agency=args.agency, email=args.email)
-    print(f"user {user.username} ({user.role}) token: {token}")
-    return 0
+    with transaction(rt.sessions) as session:
+        demo = demo_sign_ins(session)
+
+    def show() -> None:
+        lines = [f"Sign in at http://{rt.settings.host}:{rt.settings.port}/sign-in"]
+        if demo:
+            lines.append("Demo users (username / password):")
+            lines += [f"  {u['username']:<10} {u['password']:<26} {u['display_name']} "
+                      f"({u['role'].replace('_', ' ')})" for u in demo]
+        print("\n".join(lines) + "\n", flush=True)
+
+    return show
 
 
 def _serve(args) -> int:
@@ -116,8 +124,13 @@ def _serve(args) -> int:
 
     rt = runtime(args)
     configure_logging(rt.settings)
-    return serve(rt, with_scheduler=not args.no_scheduler,
-                 announce=lambda: warn_if_privileged(rt))
+    sign_in = _sign_in_banner(rt)  # read now (argon2 takes a moment), printed once bound
+
+    def announce():
+        sign_in()
+        warn_if_privileged(rt)
+
+    return serve(rt, with_scheduler=not args.no_scheduler, announce=announce)
 
 
 def _scheduler(args) -> int:
@@ -151,15 +164,11 @@ def register(sub) -> None:
     ev.add_argument("--now", help="as-of instant for published versions (default: now)")
     ev.set_defaults(func=_evaluate)
 
-    users = sub.add_parser("users", help="manage users and tokens")
+    users = sub.add_parser("users", help="manage users, tokens and web passwords")
     users_sub = users.add_subparsers(dest="users_command", required=True)
-    create = users_sub.add_parser("create", help="create a user and print its token")
-    create.add_argument("username")
-    create.add_argument("--role", required=True)
-    create.add_argument("--name")
-    create.add_argument("--agency")
-    create.add_argument("--email")
-    create.set_defaults(func=_users_create)
+    from cli import users as users_cli
+
+    users_cli.register(users_sub)
 
     serve = sub.add_parser("serve", help="serve the API (and the scheduler)")
     serve.add_argument("--no-scheduler", action="store_true")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from cli.common import open_runtime, parse_now, print_json
+from cli.common import acting_user, add_acting_args, open_runtime, parse_now, print_json
 from db.session import transaction
 from workflow.errors import InvalidInput
-from workflow.users import active_user
 
 
 def _panel_list(args) -> int:
@@ -53,7 +52,7 @@ def _panel_decide(args) -> int:
         item = decide(session, args.meeting, args.case, decision=args.decision,
                       reason=args.reason, defer_until=defer_until, override=args.override,
                       now=parse_now(args.now),
-                      user=active_user(session, args.as_user), settings=rt.settings)
+                      user=acting_user(session, args), settings=rt.settings)
         print(f"case {item.case_id}: {item.decision} by {item.decided_by} "
               f"({item.decided_role}); case now {item.case.state}")
     return 0
@@ -98,7 +97,7 @@ def _custody(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         case = get_case(session, args.case)
         custody(session, case, event=f"custody_{args.direction}", reason=args.reason,
-                now=parse_now(args.now), user=active_user(session, args.as_user),
+                now=parse_now(args.now), user=acting_user(session, args),
                 settings=rt.settings)
         print(f"case {case.id}: now {case.state}")
     return 0
@@ -121,7 +120,7 @@ def register(sub) -> None:
     dec.add_argument("--defer-until", help="YYYY-MM-DD (defer only)")
     dec.add_argument("--override", help="accept only: recorded reason for accepting a case "
                                         "an exclusion rule applies to")
-    dec.add_argument("--as", dest="as_user", required=True, help="chair's username")
+    add_acting_args(dec, what="the chair (a team lead)")
     dec.add_argument("--now", help="ISO-8601 instant (default: now)")
     dec.set_defaults(func=_panel_decide)
     mins = psub.add_parser("minutes", help="export a meeting's minutes")
@@ -138,6 +137,6 @@ def register(sub) -> None:
     cus.add_argument("case", type=int)
     cus.add_argument("direction", choices=("in", "out"))
     cus.add_argument("--reason", required=True)
-    cus.add_argument("--as", dest="as_user", required=True)
+    add_acting_args(cus)
     cus.add_argument("--now", help="ISO-8601 instant (default: now)")
     cus.set_defaults(func=_custody)

@@ -14,7 +14,14 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from cli.common import open_runtime, parse_now, print_json, session_scope
+from cli.common import (
+    acting_user,
+    host_admin_actor,
+    open_runtime,
+    parse_now,
+    print_json,
+    session_scope,
+)
 from workflow.errors import InvalidInput
 from workflow.partners.formats import KINDS
 
@@ -40,15 +47,30 @@ def _open(path: Path):
         raise InvalidInput(f"{path}: cannot open: {exc.strerror or exc}") from exc
 
 
+def _import_actor(session, args) -> tuple[str, str | None]:
+    """``(actor, agency)`` the import is recorded as: ``--as USER`` (their token; the
+    agency that owns the data, as for ``POST /imports/{kind}``) or the host's
+    administrator (no agency: every kind)."""
+    from workflow.permissions import authorize
+
+    if not args.actor:
+        return host_admin_actor(), None
+    user = acting_user(session, args)
+    authorize(session, user, "POST /imports/{kind}", {"kind": args.kind},
+              now=parse_now(None))
+    return user.username, user.agency
+
+
 def _import(args) -> int:
     from workflow.partners.imports import import_csv
 
     path = Path(args.file)
     tty = sys.stderr.isatty()
     with _open(path) as stream, session_scope(args) as session:
+        actor, agency = _import_actor(session, args)
         try:
             report = import_csv(session, args.kind, stream, filename=path.name,
-                                actor=args.actor, now=parse_now(args.now),
+                                actor=actor, agency=agency, now=parse_now(args.now),
                                 progress=_progress if tty else None)
         finally:
             if tty:
@@ -82,7 +104,7 @@ def _demo_load(args) -> int:
     with tempfile.TemporaryDirectory(prefix="iom-demo-") as tmp, \
             session_scope(args) as session:
         report = load_demo(session, people=args.people, seed=args.seed, now=now,
-                           actor=args.actor, workdir=Path(args.workdir or tmp))
+                           actor=host_admin_actor(), workdir=Path(args.workdir or tmp))
     for r in report.imports:
         print(r.summary())
     for u in report.users:
@@ -92,9 +114,12 @@ def _demo_load(args) -> int:
 
 def _demo_history(args) -> int:
     from cli.demo_history import simulate
+    from db.session import transaction
 
     start, end = _parse_date(args.start, "--from"), _parse_date(args.end, "--to")
     with open_runtime(args) as rt:
+        with transaction(rt.sessions) as session:  # the chair acts: their own token
+            acting_user(session, argparse.Namespace(actor=args.chair, as_admin=False))
         counts = simulate(rt, start=start, end=end, chair=args.chair)
     print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return 0
@@ -170,13 +195,13 @@ def _register_demo(sub) -> None:
     load.add_argument("--now", help="ISO-8601 instant the borough is as of (default: now)")
     load.add_argument("--workdir", help="keep the generated files here (default: a "
                       "temporary directory)")
-    load.add_argument("--actor", default="demo")
     load.set_defaults(func=_demo_load)
     history = demo_sub.add_parser("history", help="drive the lifecycle over past dates: "
                                   "weekly passes and panel decisions (for the reports)")
     history.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD")
     history.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD, inclusive")
-    history.add_argument("--chair", default="lead1", help="team lead deciding the panels")
+    history.add_argument("--chair", default="lead1", help="team lead deciding the panels "
+                         "(the decisions are theirs: their token in $IOM_TOKEN)")
     history.set_defaults(func=_demo_history)
 
 
@@ -185,7 +210,9 @@ def register(sub) -> None:
                          "(exit 0: all rows imported, 3: some rejected, 2: file error)")
     imp.add_argument("kind", choices=KINDS)
     imp.add_argument("file")
-    imp.add_argument("--actor", default="cli", help="recorded in the audit log")
+    imp.add_argument("--as", dest="actor", metavar="USER", help="import as USER (their token "
+                     "in $IOM_TOKEN; their agency must own the data); default: recorded as "
+                     "the host's administrator, host-admin:<os user>")
     imp.add_argument("--now", help="ISO-8601 import instant (default: now)")
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
     imp.set_defaults(func=_import)

@@ -1,5 +1,7 @@
 """``iom rules`` commands on stored versions: draft, list, show, history, test --stored,
-preview, approve, publish, rollback. The acting team lead is named with ``--as``."""
+preview, approve, publish, rollback. The acting team lead is named with ``--as`` and
+proven by their token (``$IOM_TOKEN`` or a prompt); ``--as-admin`` runs as the host's
+administrator instead, audited as ``host-admin:<os user>``, which cannot approve."""
 
 from __future__ import annotations
 
@@ -7,13 +9,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cli.common import open_runtime, parse_now, print_json
+from cli.common import acting_user, add_acting_args, open_runtime, parse_now, print_json
 from db.models import RuleSetVersion
 from db.session import transaction
 from workflow import ruleset_admin as admin
+from workflow.permissions import authorize
 from workflow.policy.publishing import preview_version, publish_version, rollback_version
 from workflow.sharing.preview import AgreementPreview
-from workflow.users import active_user
 
 
 def _split(ref: str) -> tuple[str, str | None]:
@@ -21,10 +23,20 @@ def _split(ref: str) -> tuple[str, str | None]:
     return name, version or None
 
 
+def _evidence_author(session, args, step: str) -> str:
+    """Who records approval evidence (examples run, preview seen): the API's rule for
+    the same step (``workflow/permissions.py``: team leads only), checked before
+    anything is looked up."""
+    user = acting_user(session, args)
+    authorize(session, user, f"POST /rulesets/{{name}}/versions/{{version}}/{step}", {},
+              now=parse_now(None))
+    return user.username
+
+
 def _draft(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         row = admin.save_draft(session, Path(args.file).read_text(encoding="utf-8"),
-                               file=args.file, user=active_user(session, args.actor),
+                               file=args.file, user=acting_user(session, args),
                                now=parse_now(None), reason=args.reason)
         print(f"draft {row.name}@{row.version[:12]} ({row.status})")
     return 0
@@ -66,8 +78,9 @@ def _history(args) -> int:
 
 def _test_stored(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        actor = _evidence_author(session, args, "test")
         row = admin.find_version(session, *_split(args.ref))
-        results = admin.check_examples(session, row, now=parse_now(None), actor=args.actor)
+        results = admin.check_examples(session, row, now=parse_now(None), actor=actor)
         for r in results:
             print(r.describe())
         return 0 if row.tested_ok else 1
@@ -75,11 +88,12 @@ def _test_stored(args) -> int:
 
 def _preview(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        actor = _evidence_author(session, args, "preview")
         row = admin.find_version(session, *_split(args.ref))
         sample = {k: v for k, v in (("case_id", args.case), ("purpose", args.purpose))
                   if v is not None}
         report = preview_version(session, row, now=parse_now(None), settings=rt.settings,
-                                 actor=args.actor, sample=sample)
+                                 actor=actor, sample=sample)
     if args.json:
         print_json(report.as_dict())
         return 0
@@ -105,8 +119,9 @@ def _preview(args) -> int:
 
 def _approve(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        user = acting_user(session, args)
         row = admin.find_version(session, *_split(args.ref))
-        admin.approve(session, row, user=active_user(session, args.actor),
+        admin.approve(session, row, user=user,
                       now=parse_now(None), reason=args.reason)
         print(f"{row.name}@{row.version[:12]} is now {row.status}")
     return 0
@@ -123,8 +138,9 @@ def _print_outcome(outcome, as_json: bool) -> None:
 
 def _publish(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
+        user = acting_user(session, args)
         row = admin.find_version(session, *_split(args.ref))
-        outcome = publish_version(session, row, user=active_user(session, args.actor),
+        outcome = publish_version(session, row, user=user,
                                   now=parse_now(None), reason=args.reason,
                                   settings=rt.settings)
     _print_outcome(outcome, args.json)
@@ -133,7 +149,7 @@ def _publish(args) -> int:
 
 def _rollback(args) -> int:
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        outcome = rollback_version(session, args.name, user=active_user(session, args.actor),
+        outcome = rollback_version(session, args.name, user=acting_user(session, args),
                                    now=parse_now(None), reason=args.reason,
                                    settings=rt.settings)
     _print_outcome(outcome, args.json)
@@ -147,7 +163,7 @@ def add_admin_commands(rules_sub) -> None:
         if ref:
             p.add_argument("ref", metavar="NAME[@VERSION]")
         if actor:
-            p.add_argument("--as", dest="actor", required=True, help="acting username")
+            add_acting_args(p, what="acting team lead")
         if reason:
             p.add_argument("--reason", required=True)
         p.set_defaults(func=func)

@@ -7,13 +7,12 @@ The agreement itself is drafted, previewed, approved, published and rolled back 
 
 from __future__ import annotations
 
-from cli.common import parse_now, print_json, session_scope
+from cli.common import acting_user, add_acting_args, parse_now, print_json, session_scope
 from workflow.cases import get_case, lock_case
 from workflow.sharing import restrictions
 from workflow.sharing.access import access_entries, entry_dict, record_read
 from workflow.sharing.decide import Viewer, check_purpose
 from workflow.sharing.view import case_view
-from workflow.users import active_user
 
 
 def _split(text: str | None) -> list[str]:
@@ -23,7 +22,7 @@ def _split(text: str | None) -> list[str]:
 def _show(args) -> int:
     now = parse_now(args.now)
     with session_scope(args) as session:
-        viewer = Viewer.of(active_user(session, args.actor))
+        viewer = Viewer.of(acting_user(session, args))
         purpose = check_purpose(args.purpose, viewer)
         case = get_case(session, args.case_id)
         view = case_view(session, case, viewer=viewer, now=now, purpose=purpose)
@@ -39,7 +38,7 @@ def _restrict(args) -> int:
         row = restrictions.set_list(
             session, lock_case(session, args.case_id), kind=args.kind,
             users=_split(args.users), agencies=_split(args.agencies), message=args.message,
-            reason=args.reason, user=active_user(session, args.actor), now=parse_now(None))
+            reason=args.reason, user=acting_user(session, args), now=parse_now(None))
         print_json(restrictions.as_dict(row))
     return 0
 
@@ -48,7 +47,7 @@ def _unrestrict(args) -> int:
     with session_scope(args) as session:
         row = restrictions.remove_list(session, lock_case(session, args.case_id),
                                        kind=args.kind, reason=args.reason,
-                                       user=active_user(session, args.actor),
+                                       user=acting_user(session, args),
                                        now=parse_now(None))
         print(f"{row.kind} list removed from case {row.case_id}")
     return 0
@@ -77,7 +76,7 @@ def register(sub) -> None:
     cmds = parser.add_subparsers(dest="sharing_command", required=True)
     show = cmds.add_parser("show", help="a case as USER may see it (the read is recorded)")
     show.add_argument("case_id", type=int)
-    show.add_argument("--as", dest="actor", required=True)
+    add_acting_args(show, what="whose view to show")
     show.add_argument("--purpose")
     show.add_argument("--now", help="ISO instant: the agreement in force then")
     show.set_defaults(func=_show)
@@ -86,7 +85,7 @@ def register(sub) -> None:
         p = cmds.add_parser(name, help=help_)
         p.add_argument("case_id", type=int)
         p.add_argument("--kind", choices=("restriction", "exclusion"), required=True)
-        p.add_argument("--as", dest="actor", required=True, help="the team lead")
+        add_acting_args(p, what="the team lead")
         p.add_argument("--reason", required=True)
         if name == "restrict":
             p.add_argument("--users", help="usernames, comma-separated")

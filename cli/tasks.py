@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.common import open_runtime, parse_now, print_json
+from cli.common import acting_user, add_acting_args, open_runtime, parse_now, print_json
 from db.session import transaction
 from workflow.errors import InvalidInput
-from workflow.users import active_user
 
 
 def _row(task) -> dict:
@@ -21,7 +20,7 @@ def _list(args) -> int:
     from workflow.tasks.inbox import list_tasks
 
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        items, total = list_tasks(session, active_user(session, args.user), now=parse_now(args.now),
+        items, total = list_tasks(session, acting_user(session, args), now=parse_now(args.now),
                                   scope=args.scope, status=args.status, case_id=args.case,
                                   template=args.template, per_page=args.limit)
         print_json({"total": total, "items": [_row(t) for t in items]})
@@ -35,7 +34,7 @@ def _complete(args) -> int:
 
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
         task = complete(session, get_task(session, args.task),
-                        user=active_user(session, args.user), outcome=args.outcome,
+                        user=acting_user(session, args), outcome=args.outcome,
                         now=parse_now(args.now), reevaluate_states=tuple(policy_in_force(
                             session, rt.settings, parse_now(args.now)).stages))
         print(f"task {task.id} done: {task.outcome}")
@@ -94,7 +93,7 @@ def register(sub) -> None:
     tasks = sub.add_parser("tasks", help="task prompts, compliance events and e-mail")
     tsub = tasks.add_subparsers(dest="tasks_command", required=True)
     ls = tsub.add_parser("list", help="a user's tasks as JSON")
-    ls.add_argument("--user", required=True, help="username whose inbox to show")
+    add_acting_args(ls, what="whose inbox to show")
     ls.add_argument("--scope", default="mine", choices=("mine", "queue", "overdue", "all"))
     ls.add_argument("--status", choices=("open", "escalated", "done", "cancelled"))
     ls.add_argument("--case", type=int)
@@ -104,7 +103,7 @@ def register(sub) -> None:
     ls.set_defaults(func=_list)
     done = tsub.add_parser("complete", help="complete a task with an outcome")
     done.add_argument("task", type=int)
-    done.add_argument("--user", required=True)
+    add_acting_args(done, what="who completes it")
     done.add_argument("--outcome", required=True)
     done.add_argument("--now")
     done.set_defaults(func=_complete)

@@ -19,9 +19,11 @@ from rules.catalogue import CATALOGUE
 COHORTS = ("fixed", "flex", "free")
 TIERS = ("low", "medium", "high", "very_high")
 PROGRAMMES = ("MARAC", "MAPPA", "DIP", "DRR", "PPO", "YOS")
-AGENCIES = ("NPS", "CRC", "police", "local_authority", "housing", "health", "substance_misuse",
-            "youth")
-TASK_ROLES = ("team_lead", "offender_manager", "police", "admin")
+# The partnership's agencies: equal to db.models.AGENCIES (rules/ may not import db/;
+# tests/test_agencies.py checks they agree).
+AGENCIES = ("police", "NPS", "CRC", "local_authority", "housing", "health", "mental_health",
+            "substance_misuse", "employment", "yos", "prison")
+TASK_ROLES = ("team_lead", "offender_manager", "police", "resettlement_officer", "admin")
 
 
 class _Params(Schema):
@@ -59,7 +61,8 @@ class TaskParams(_Params):
     sla_working_days = fields.Integer(required=True, validate=validate.Range(0, 365))
     priority = fields.String(load_default="normal", validate=validate.OneOf(
         ("low", "normal", "high", "urgent")))
-    # The queue's agency (e.g. "youth" for the YOS worker); default: routed by role.
+    # The queue's agency (e.g. "yos" for the YOS worker, "housing" for the housing
+    # resettlement officer); default: routed by role.
     agency = fields.String(load_default=None, validate=validate.OneOf(AGENCIES))
 
 

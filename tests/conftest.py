@@ -30,7 +30,8 @@ def audit_files(tmp_path, monkeypatch):
     """Every test (and every `iom` it runs) gets its own audit key file path (absent:
     unsigned, unless the test creates a key) and checkpoint directory, never ./var."""
     paths = {"IOM_AUDIT_KEY_FILE": str(tmp_path / "audit.key"),
-             "IOM_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints")}
+             "IOM_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
+             "IOM_WEB_SECRET_KEY_FILE": str(tmp_path / "web-secret.key")}
     for name, value in paths.items():
         monkeypatch.setenv(name, value)
     return paths
@@ -181,7 +182,13 @@ def client(app):
 
 
 @pytest.fixture
-def make_user(session):
+def user_tokens():
+    """``{username: token}`` of every user ``make_user`` made in this test."""
+    return {}
+
+
+@pytest.fixture
+def make_user(session, user_tokens):
     """Factory: ``make_user("lead1", role="team_lead")`` -> (User, token), committed."""
     from workflow.users import create_user
 
@@ -189,6 +196,7 @@ def make_user(session):
         user, token = create_user(session, username=username, display_name=username,
                                   role=role, agency=agency)
         session.commit()
+        user_tokens[username] = token
         return user, token
 
     return make

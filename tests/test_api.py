@@ -50,7 +50,7 @@ def test_cases_list_detail_history_and_reads_are_audited(client, make_user, make
     _, token = make_user("police1", role="police")
     mapping = make_case(ogrs=81)
     make_case(state="matrixing", ogrs=60)
-    page = client.get("/api/v1/cases?per_page=1", headers=_auth(token)).get_json()
+    page = client.get("/api/v1/cases?per_page=1&total=true", headers=_auth(token)).get_json()
     assert page["total"] == 2 and len(page["items"]) == 1
     only = client.get("/api/v1/cases?state=mapping", headers=_auth(token)).get_json()
     assert [c["id"] for c in only["items"]] == [mapping.id]

@@ -28,7 +28,7 @@ def _error(response, status, code=None):
 
 @pytest.fixture
 def lead(make_user):
-    return make_user("lead1", role="team_lead", agency="probation")[1]
+    return make_user("lead1", role="team_lead", agency="NPS")[1]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/cases/1099511627776", "/api/v1/tasks/2147483648",
@@ -150,8 +150,8 @@ def test_contract_declares_error_body_roles_and_statuses(client):
     body = spec["components"]["schemas"]["ErrorBody"]
     assert set(body["properties"]) == {"code", "message", "details"}
     publish = spec["paths"]["/api/v1/rulesets/{name}/versions/{version}/publish"]["post"]
-    assert publish["x-roles"] == ["team_lead", "admin"]
-    assert "Roles: team_lead" in publish["description"]
+    assert publish["x-roles"] == ["team_lead"]  # admin is not implied (workflow/permissions)
+    assert "Access: team_lead." in publish["description"]
     assert {"400", "401", "403", "404", "409", "413", "422"} <= set(publish["responses"])
     assert publish["responses"]["403"] == {"$ref": "#/components/responses/FORBIDDEN"}
     listing = spec["paths"]["/api/v1/cases"]["get"]
@@ -230,8 +230,14 @@ def test_a_deeply_nested_rule_document_is_refused(client, lead):
 @pytest.mark.usefixtures("published")
 def test_an_event_holding_1e16_keeps_the_chain_verifying(client, make_user, make_case,
                                                          session):
-    _, token = make_user("om1", role="offender_manager", agency="probation")
+    from datetime import date
+
+    from db.models import Supervision
+
+    _, token = make_user("om1", role="offender_manager", agency="NPS")
     case = make_case(ogrs=81)
+    session.add(Supervision(partner_ref="S-1e16", person_id=case.person_id, provider="NPS",
+                            start_on=date(2025, 1, 1)))  # an NPS case: NPS records events
     session.commit()
     event = {"event_id": "e-1e16", "kind": "appointment_kept",
              "occurred_at": "2025-03-01T10:00:00Z", "details": {"amount": 1e16}}

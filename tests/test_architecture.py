@@ -1,4 +1,6 @@
-"""Dependencies point one way: api/, scheduler/, cli/ -> workflow/ -> rules/, db/.
+"""Dependencies point one way: api/, web/, scheduler/, cli/ -> workflow/ -> rules/, db/.
+
+web/ (the pages) never imports db/, sqlalchemy, rules/ or api/: pages call workflow/.
 
 workflow/, rules/ and db/ never import Flask; rules/ never imports db/ or workflow/;
 only rules/engine.py imports durable-rules. Checked on the source with ast.
@@ -13,11 +15,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {
-    "workflow": ("flask", "flask_smorest", "api", "scheduler", "cli"),
     "rules": ("flask", "flask_smorest", "db", "workflow", "api", "scheduler", "cli",
               "sqlalchemy"),
     "db": ("flask", "flask_smorest", "workflow", "api", "scheduler", "cli", "rules"),
     "scheduler": ("flask", "flask_smorest", "api", "cli"),
+    "web": ("db", "sqlalchemy", "rules", "api", "scheduler", "cli", "flask_smorest"),
+    "workflow": ("flask", "flask_smorest", "api", "web", "scheduler", "cli"),
 }
 
 
@@ -44,7 +47,7 @@ def test_layers_do_not_import_upwards(package):
 def test_only_the_engine_module_imports_durable():
     importers = sorted(
         str(path.relative_to(ROOT))
-        for package in ("workflow", "rules", "db", "api", "scheduler", "cli", "bench")
+        for package in ("workflow", "rules", "db", "api", "web", "scheduler", "cli", "bench")
         for path in (ROOT / package).rglob("*.py")
         if _imports(path) & {"durable", "durable_rules_engine"})
     assert importers == ["rules/engine.py"]

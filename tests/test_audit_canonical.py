@@ -75,7 +75,7 @@ def test_parsing_canonical_text_and_encoding_again_gives_the_same_text(value):
 
 
 def _client_with_case(client, make_user, make_case):
-    _, token = make_user("om1", role="offender_manager", agency="NPS")
+    _, token = make_user("pc1", role="police")  # police work every IOM case
     case = make_case(state="allocated")
     return f"/api/v1/cases/{case.id}/events", _auth(token)
 

@@ -19,7 +19,14 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from db.models import AuditEntry, Case, ComplianceEvent, PanelItem, PanelMeeting
+from db.models import (
+    AuditEntry,
+    Case,
+    ComplianceEvent,
+    PanelItem,
+    PanelMeeting,
+    Supervision,
+)
 from db.session import make_session_factory, transaction
 from scheduler.jobs import run_all
 from workflow.audit import verify
@@ -60,7 +67,11 @@ def test_twenty_concurrent_writing_clients_get_no_server_error(
     cases = [make_case(state="allocated", ogrs=80) for _ in range(4)]
     for case in cases:
         case.next_due_at = now + timedelta(days=30)  # not due: the API does the writing
-    tokens = [make_user(f"om{i}", role="offender_manager")[1] for i in range(CLIENTS)]
+        session.add(Supervision(partner_ref=f"S{case.id}", person_id=case.person_id,
+                                provider="CRC", start_on=(now - timedelta(days=30)).date()))
+    # CRC offender managers: the agency working with these cases records their events.
+    tokens = [make_user(f"om{i}", role="offender_manager", agency="CRC")[1]
+              for i in range(CLIENTS)]
     session.commit()
     occurred = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     statuses: list[tuple[str, int, dict]] = []

@@ -32,7 +32,7 @@ from workflow.operations import record_pass
 EXAMPLES = int(os.environ.get("IOM_FUZZ_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
-ROUTES = 45  # every operation the app serves (the test fails if one is not fuzzed)
+ROUTES = 47  # every operation the app serves (the test fails if one is not fuzzed)
 
 
 @schemathesis.serializer("text/csv")
@@ -44,8 +44,8 @@ def _csv(ctx, value):
 @pytest.fixture
 def world(session, published, make_case, make_user, now):
     """A team lead's token and real ids: cases in several states with audit entries."""
-    _, token = make_user("lead1", role="team_lead", agency="probation")
-    _, om_token = make_user("om1", role="offender_manager", agency="probation")
+    _, token = make_user("lead1", role="team_lead", agency="NPS")
+    _, om_token = make_user("om1", role="offender_manager", agency="NPS")
     cases = [make_case(ogrs=81), make_case(state="matrixing", ogrs=60)]
     beat = datetime.now(UTC)  # a scheduler is running: /health/ready answers 200 (not 503)
     record_pass(session, "fuzz:1:1", started=beat, now=beat, seconds=0.0, moved=0)

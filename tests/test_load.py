@@ -17,10 +17,12 @@ import random
 import threading
 import time
 from collections import Counter
+from datetime import date
 
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR
 
+from db.models import Supervision
 from workflow import audit
 
 SECONDS = float(os.environ.get("IOM_LOAD_SECONDS", "6"))
@@ -42,12 +44,15 @@ class _Errors(logging.Handler):
 @pytest.fixture
 def population(session, published, make_case, make_user):
     """Cases in several states and users of several roles and agencies."""
-    users = {"lead": make_user("lead1", role="team_lead", agency="probation")[1],
-             "om": make_user("om1", role="offender_manager", agency="probation")[1],
+    users = {"lead": make_user("lead1", role="team_lead", agency="NPS")[1],
+             "om": make_user("om1", role="offender_manager", agency="NPS")[1],
              "police": make_user("pc1", role="police", agency="police")[1],
              "auditor": make_user("aud1", role="auditor")[1]}
     states = ("mapping", "matrixing", "panel", "review")
     cases = [make_case(state=states[i % 4], ogrs=40 + i, arrests=i % 3) for i in range(24)]
+    for case in cases:  # NPS cases: the NPS offender manager records their events
+        session.add(Supervision(partner_ref=f"S{case.id}", person_id=case.person_id,
+                                provider="NPS", start_on=date(2024, 1, 1)))
     session.commit()
     return users, [c.id for c in cases]
 
@@ -103,8 +108,11 @@ def served(runtime, monkeypatch, population):
     from api.serve import make_server
     from scheduler import runner
 
-    monkeypatch.setattr(runtime, "settings",
-                        dataclasses.replace(runtime.settings, interval_seconds=1))
+    # Every client admitted (20 at most in flight or queued, waiting as long as a client
+    # does): this test counts server errors; shedding is tests/test_shedding.py's.
+    monkeypatch.setattr(runtime, "settings", dataclasses.replace(
+        runtime.settings, interval_seconds=1,
+        shedding={**runtime.settings.shedding, "queue_wait_ms": 60_000}))
     server = make_server(runtime, host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

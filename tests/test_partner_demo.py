@@ -106,7 +106,9 @@ def test_load_demo_creates_users_links_managers_and_is_idempotent(session, now, 
         ("lead1", "team_lead", "police"), ("lead2", "team_lead", "local_authority"),
         ("om1", "offender_manager", "CRC"), ("om2", "offender_manager", "NPS"),
         ("police1", "police", "police"), ("auditor1", "auditor", None),
-        ("admin1", "admin", None)]
+        ("admin1", "admin", None), ("housing1", "resettlement_officer", "housing"),
+        ("employ1", "resettlement_officer", "employment"),
+        ("mh1", "resettlement_officer", "mental_health"), ("lead3", "team_lead", "NPS")]
     assert all(authenticate(session, u["token"]).username == u["username"]
                for u in first.users)
     assert [r.kind for r in first.imports] == ["people", "events", "supervision",
@@ -128,7 +130,7 @@ def test_load_demo_creates_users_links_managers_and_is_idempotent(session, now, 
 
     second = load_demo(session, people=300, seed=1, now=now, actor="demo",
                        workdir=tmp_path / "w")
-    assert [u["created"] for u in second.users] == [False] * 7
+    assert [u["created"] for u in second.users] == [False] * len(first.users)
     old = {u["username"]: u["token"] for u in first.users}
     assert all(u["token"] != old[u["username"]] for u in second.users)  # rotated
     assert all(authenticate(session, u["token"]).username == u["username"]
@@ -156,7 +158,7 @@ def test_cli_demo_generate_load_and_report(tmp_path):
     assert loaded[0] == "people people.csv: 40 rows, 40 created, 0 updated, 0 unchanged, " \
                         "0 rejected"
     users = [line for line in loaded if line.startswith("user ")]
-    assert len(users) == 7 and users[2].startswith("user om1 (offender_manager, CRC): ")
+    assert len(users) == 11 and users[2].startswith("user om1 (offender_manager, CRC): ")
     report = json.loads("\n".join(iom("report", "top-arrested", "--from", "2023-03-04",
                                        "--to", "2025-03-03", "--json")))
     assert 30 <= report["individuals_arrested"] <= 40

@@ -46,9 +46,12 @@ def demo_borough(db_url, tmp_path):
     env = {**os.environ, "IOM_CONFIG": str(tmp_path / "config.toml"),
            "IOM_DATABASE_URL": db_url}
     _iom(env, tmp_path, "db", "upgrade")
-    _iom(env, tmp_path, "demo", "load", "--people", "400", "--seed", "7", "--now", NOW)
-    history = _iom(env, tmp_path, "demo", "history", "--from", "2026-01-01",
-                   "--to", "2026-12-01").stdout
+    loaded = _iom(env, tmp_path, "demo", "load", "--people", "400", "--seed", "7",
+                  "--now", NOW).stdout
+    chair = next(line.rsplit(": ", 1)[1] for line in loaded.splitlines()
+                 if line.startswith("user lead1 "))  # the chair decides with their token
+    history = _iom({**env, "IOM_TOKEN": chair}, tmp_path, "demo", "history", "--from",
+                   "2026-01-01", "--to", "2026-12-01").stdout
     assert "accept" in history and "reject" in history, history
     return env, tmp_path
 

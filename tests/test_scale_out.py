@@ -34,6 +34,7 @@ from db.models import (
     OffendingEvent,
     Person,
     SchedulerHeartbeat,
+    Supervision,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,10 +72,13 @@ def _population(session, make_user) -> tuple[dict, list[int]]:
                                ogrs_2yr=81))
         session.add(Case(person_id=p.id, state="mapping", state_since=now, opened_at=now,
                          next_due_at=now))
+        # NPS cases: the NPS offender manager records their events (workflow/permissions).
+        session.add(Supervision(partner_ref=f"SS{p.id}", person_id=p.id, provider="NPS",
+                                start_on=day))
     session.commit()
     ids = list(session.scalars(select(Case.id)))
-    users = {"lead": make_user("lead1", role="team_lead", agency="probation")[1],
-             "om": make_user("om1", role="offender_manager", agency="probation")[1]}
+    users = {"lead": make_user("lead1", role="team_lead", agency="NPS")[1],
+             "om": make_user("om1", role="offender_manager", agency="NPS")[1]}
     session.commit()
     return users, ids
 

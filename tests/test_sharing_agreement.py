@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+from cli_helpers import run_as
 from sharing_helpers import SECRETS, assert_no_withheld, marac_case
 
-from cli.main import main
 from rules.errors import RuleSetError
 from workflow.sharing.agreement import default_agreement, load_agreement
 from workflow.sharing.store import seed_agreement
@@ -69,7 +69,7 @@ def test_life_preview_publish_rollback_and_as_of(client, session, make_user, now
     session.commit()
     _, lead1 = make_user("lead1", role="team_lead", agency="police")
     _, lead2 = make_user("lead2", role="team_lead", agency="local_authority")
-    _, housing = make_user("housing1", role="offender_manager", agency="housing")
+    _, housing = make_user("housing1", role="resettlement_officer", agency="housing")
     _, auditor = make_user("aud1", role="auditor")
 
     def risk_seen(token):
@@ -99,7 +99,7 @@ def test_life_preview_publish_rollback_and_as_of(client, session, make_user, now
     preview = client.post(base + f"/preview?case_id={case_id}", headers=_auth(lead1)
                           ).get_json()
     [row] = [r for r in preview["rows"] if (r["agency"], r["role"]) == ("housing",
-                                                                       "offender_manager")]
+                                                                       "resettlement_officer")]
     assert row["changes"] == {"risk": ["mask", "show"]}
     assert row["sample"]["risk"]["assessments"][0]["ogrs_2yr"] == 87
     [aud] = [r for r in preview["rows"] if (r["agency"], r["role"]) == (None, "auditor")]
@@ -141,7 +141,7 @@ def test_restriction_and_exclusion_lists(client, session, make_user, now):
     _, lead = make_user("lead1", role="team_lead")
     _, police = make_user("police1", role="police", agency="police")
     _, nps = make_user("om-nps", role="offender_manager", agency="nps")
-    _, housing = make_user("housing1", role="offender_manager", agency="housing")
+    _, housing = make_user("housing1", role="resettlement_officer", agency="housing")
     url = f"/api/v1/cases/{case_id}"
     refused = client.put(url + "/restrictions/exclusion", headers=_auth(police),
                          json={"agencies": ["housing"], "message": "x", "reason": "y"})
@@ -183,7 +183,7 @@ def test_restriction_and_exclusion_lists(client, session, make_user, now):
 
 
 @pytest.mark.usefixtures("published")
-def test_cli_restrict_show_and_access(session, make_user, now, settings, capsys,
+def test_cli_restrict_show_and_access(session, make_user, now, settings, capsys, user_tokens,
                                       monkeypatch):
     import json
 
@@ -192,23 +192,23 @@ def test_cli_restrict_show_and_access(session, make_user, now, settings, capsys,
     case_id = marac_case(session, now=now).id
     session.commit()
     make_user("lead1", role="team_lead")
-    make_user("housing1", role="offender_manager", agency="housing")
+    make_user("housing1", role="resettlement_officer", agency="housing")
     session.close()
-    assert main(["sharing", "restrict", str(case_id), "--kind", "exclusion", "--agencies",
-                 "housing", "--message", "Ask DS Patel", "--reason", "risk to victim",
-                 "--as", "lead1"]) == 0
+    assert run_as(user_tokens, ["sharing", "restrict", str(case_id), "--kind", "exclusion",
+                                "--agencies", "housing", "--message", "Ask DS Patel",
+                                "--reason", "risk to victim", "--as", "lead1"]) == 0
     capsys.readouterr()
-    assert main(["sharing", "show", str(case_id), "--as", "housing1"]) == 0
+    assert run_as(user_tokens, ["sharing", "show", str(case_id), "--as", "housing1"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["name"] == "*********" and shown["restricted"]["message"] == "Ask DS Patel"
-    assert main(["sharing", "access", "--case", str(case_id)]) == 0
+    assert run_as(user_tokens, ["sharing", "access", "--case", str(case_id)]) == 0
     log = json.loads(capsys.readouterr().out)
     assert [(e["user"], e["what"], e["via"]) for e in log["items"]] == [
         ("housing1", "detail", "cli")]
-    assert main(["sharing", "unrestrict", str(case_id), "--kind", "exclusion",
+    assert run_as(user_tokens, ["sharing", "unrestrict", str(case_id), "--kind", "exclusion",
                  "--reason", "done", "--as", "lead1"]) == 0
     capsys.readouterr()
-    assert main(["sharing", "show", str(case_id), "--as", "housing1"]) == 0
+    assert run_as(user_tokens, ["sharing", "show", str(case_id), "--as", "housing1"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == "Quentin Oyelaran-Smythe"
 
 
@@ -222,7 +222,7 @@ def test_task_emails_follow_the_recipients_view(session, make_user, now):
     case = marac_case(session, now=now)
     lead, _ = make_user("lead1", role="team_lead")
     nps, _ = make_user("om-nps", role="offender_manager", agency="nps")
-    housing, _ = make_user("housing1", role="offender_manager", agency="housing")
+    housing, _ = make_user("housing1", role="resettlement_officer", agency="housing")
     auditor, _ = make_user("aud1", role="auditor")
     for user in (nps, housing, auditor):
         user.email = f"{user.username}@borough.example"
@@ -244,6 +244,7 @@ def test_task_emails_follow_the_recipients_view(session, make_user, now):
 
 @pytest.mark.usefixtures("published")
 def test_cli_draft_and_preview_of_an_agreement(session, now, settings, make_user, capsys,
+                                               user_tokens,
                                                monkeypatch, tmp_path):
     monkeypatch.setenv("IOM_DATABASE_URL", settings.database_url)
     seed_agreement(session, now=now - timedelta(days=365))
@@ -253,18 +254,21 @@ def test_cli_draft_and_preview_of_an_agreement(session, now, settings, make_user
     path = tmp_path / "agreement.yaml"
     path.write_text(_text(lambda d: d["grants"].insert(
         8, {"agency": "housing", "see": {"risk": "show"}})), encoding="utf-8")
-    assert main(["rules", "draft", str(path), "--as", "lead1", "--reason", "risk"]) == 0
+    assert run_as(user_tokens, ["rules", "draft", str(path), "--as", "lead1", "--reason",
+                                "risk"]) == 0
     version = capsys.readouterr().out.split("@")[1].split()[0]
-    assert main(["rules", "preview", f"sharing-agreement@{version}", "--as", "lead1",
+    assert run_as(user_tokens, ["rules", "preview", f"sharing-agreement@{version}",
+                                "--as", "lead1",
                  "--case", str(case_id)]) == 0
     out = capsys.readouterr().out
     assert f"sample case {case_id}" in out
-    housing = out.split("housing/offender_manager:")[1].split("\n  ")[0:2]
+    housing = out.split("housing/resettlement_officer:")[1].split("\n  ")[0:2]
     assert "CHANGES risk: mask -> show" in "".join(housing)
     # housing team leads and auditors are decided by the later grants: unchanged
     assert out.count("CHANGES") == len(("offender_manager", "police", "resettlement_officer"))
     assert "3  agency/role pairs whose view changes" in out
-    assert main(["rules", "preview", f"sharing-agreement@{version}", "--as", "lead1",
+    assert run_as(user_tokens, ["rules", "preview", f"sharing-agreement@{version}",
+                                "--as", "lead1",
                  "--purpose", "gossip"]) != 0
 
 
@@ -283,7 +287,7 @@ def test_panel_agenda_and_minutes_follow_the_agreement(client, session, make_use
                           decided_by="lead1", decided_role="team_lead", decided_at=now))
     meeting_id, case_id = meeting.id, case.id
     session.commit()
-    _, housing = make_user("housing1", role="offender_manager", agency="housing")
+    _, housing = make_user("housing1", role="resettlement_officer", agency="housing")
     _, police = make_user("police1", role="police", agency="police")
     url = f"/api/v1/panels/{meeting_id}"
     seen = client.get(url, headers=_auth(housing))

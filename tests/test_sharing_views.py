@@ -21,7 +21,7 @@ from workflow.sharing.groups import FLAG_GROUPS, GROUPS
 from workflow.sharing.store import seed_agreement
 
 READERS = {  # username: (role, agency as typed, agency as the agreement knows it)
-    "housing1": ("offender_manager", "housing", "housing"),
+    "housing1": ("resettlement_officer", "housing", "housing"),
     "police1": ("police", "police", "police"),
     "om-nps": ("offender_manager", "NPS", "nps"),
     "aud1": ("auditor", None, None),

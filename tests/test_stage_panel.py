@@ -164,10 +164,16 @@ def test_panel_api(client, session, settings, make_case, make_user, now):
 
 
 @pytest.mark.usefixtures("published")
-def test_panel_cli(db_url, session, settings, make_case, make_user, now, capsys, monkeypatch):
+def test_panel_cli(db_url, session, settings, make_case, make_user, now, capsys, monkeypatch,
+                   user_tokens):
+    from functools import partial
     from pathlib import Path
 
+    from cli_helpers import run_as
+
     from cli.main import main
+
+    cli = partial(run_as, user_tokens)  # with the --as user's own token
 
     monkeypatch.setenv("IOM_DATABASE_URL", db_url)
     monkeypatch.setenv("IOM_CONFIG", str(Path(__file__).resolve().parents[1] / "config.toml"))
@@ -178,10 +184,10 @@ def test_panel_cli(db_url, session, settings, make_case, make_user, now, capsys,
     session.commit()  # end this read: the CLI needs the write lock (SQLite)
     assert main(["panel", "list"]) == 0
     assert main(["panel", "agenda", str(meeting_id)]) == 0
-    assert main(["panel", "decide", str(meeting_id), str(case.id), "defer", "--reason",
+    assert cli(["panel", "decide", str(meeting_id), str(case.id), "defer", "--reason",
                  "await intel", "--defer-until", "2025-04-01", "--as", "lead1",
                  "--now", now.isoformat()]) == 0
-    assert main(["panel", "decide", str(meeting_id), str(case.id), "accept", "--reason",
+    assert cli(["panel", "decide", str(meeting_id), str(case.id), "accept", "--reason",
                  "x", "--as", "lead1", "--now", now.isoformat()]) == 2
     capsys.readouterr()
     assert main(["panel", "minutes", str(meeting_id), "--format", "json"]) == 0

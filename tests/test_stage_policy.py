@@ -177,24 +177,28 @@ def test_done_when_through_the_api(client, make_user, make_case, runtime, sessio
     assert verify(session).ok
 
 
-def _cli_json(capsys, *argv) -> dict:
+def _cli_json(capsys, *argv, tokens=None) -> dict:
     import json
 
-    from cli.main import main
+    from cli_helpers import run_as
 
-    assert main(list(argv)) == 0, capsys.readouterr().err
+    assert run_as(tokens or {}, list(argv)) == 0, capsys.readouterr().err
     return json.loads(capsys.readouterr().out)
 
 
-def _cli_lifecycle(capsys, iom, path, *, reason):
+def _cli_lifecycle(capsys, iom, path, *, reason, tokens):
     """draft, test-stored, preview --json, approve (lead2); returns (ref, preview)."""
-    from cli.main import main
+    from functools import partial
+
+    from cli_helpers import run_as
+
+    main = partial(run_as, tokens)  # each --as user with their own token
 
     assert main([*iom, "draft", str(path), "--as", "lead1", "--reason", reason]) == 0
     ref = capsys.readouterr().out.split()[1]
     assert main([*iom, "test-stored", ref, "--as", "lead1"]) == 0
     capsys.readouterr()
-    preview = _cli_json(capsys, *iom, "preview", ref, "--as", "lead1", "--json")
+    preview = _cli_json(capsys, *iom, "preview", ref, "--as", "lead1", "--json", tokens=tokens)
     assert main([*iom, "approve", ref, "--as", "lead1", "--reason", "mine"]) == 2
     assert main([*iom, "approve", ref, "--as", "lead2", "--reason", "agreed"]) == 0
     capsys.readouterr()
@@ -216,7 +220,9 @@ def _tick_moves(capsys, config) -> dict[int, str]:
 
 @pytest.mark.usefixtures("published")
 def test_done_when_through_the_cli(db_url, make_user, make_case, session, tmp_path,
-                                   monkeypatch, capsys, now):
+                                   monkeypatch, capsys, now, user_tokens):
+    from cli_helpers import run_as
+
     from cli.main import main
 
     make_user("lead1", role="team_lead")
@@ -230,10 +236,11 @@ def test_done_when_through_the_cli(db_url, make_user, make_case, session, tmp_pa
 
     flex = tmp_path / "flex.yaml"
     flex.write_text(flex_with_new_rule())
-    ref, preview = _cli_lifecycle(capsys, iom, flex, reason="violence 60+")
+    ref, preview = _cli_lifecycle(capsys, iom, flex, reason="violence 60+",
+                                  tokens=user_tokens)
     assert any(warning in w for w in preview["warnings"]) and preview["changed"] == []
     published = _cli_json(capsys, *iom, "publish", ref, "--as", "lead1", "--reason", "board",
-                          "--json")
+                          "--json", tokens=user_tokens)
     assert any(warning in w for w in published["warnings"])
     assert published["moves_at_next_pass"] == []
     assert _tick_moves(capsys, config) == {}
@@ -242,9 +249,11 @@ def test_done_when_through_the_cli(db_url, make_user, make_case, session, tmp_pa
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(policy_with(capsys.readouterr().out, "mapping",
                                        "barnet-local-flex"))
-    policy_ref, preview = _cli_lifecycle(capsys, iom, policy_file, reason="use local flex")
+    policy_ref, preview = _cli_lifecycle(capsys, iom, policy_file, reason="use local flex",
+                                         tokens=user_tokens)
     assert preview["moves_at_next_pass"] == sorted([a.id, b.id])
-    assert main([*iom, "publish", policy_ref, "--as", "lead1", "--reason", "board"]) == 0
+    assert run_as(user_tokens, [*iom, "publish", policy_ref, "--as", "lead1", "--reason",
+                                "board"]) == 0
     out = capsys.readouterr().out
     assert "is now published" in out and "move at the next scheduler pass" in out
     assert f"cases {', '.join(str(i) for i in sorted([a.id, b.id]))}" in out
@@ -268,7 +277,7 @@ def test_done_when_through_the_cli(db_url, make_user, make_case, session, tmp_pa
     e.next_due_at = datetime.now(UTC) + timedelta(days=4)
     session.commit()
     rolled = _cli_json(capsys, *iom, "rollback", "stage-policy", "--as", "lead2",
-                       "--reason", "too many", "--json")
+                       "--reason", "too many", "--json", tokens=user_tokens)
     assert rolled["moves_at_next_pass"] == [e.id]
     moves = _tick_moves(capsys, config)
     assert e.id not in moves

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from db.models import Task
+from db.models import AuditEntry, Task
 from rules.decisions import Decision
 from workflow.tasks.service import raise_tasks
 
@@ -29,8 +29,8 @@ def test_queue_claim_reassign_complete_over_http(client, session, make_user, mak
     session.commit()
     queue = client.get("/api/v1/tasks?scope=queue", headers=_auth(om1)).get_json()
     assert [t["id"] for t in queue["items"]] == [task.id] and queue["items"][0]["overdue"]
-    assert client.get("/api/v1/tasks?scope=queue", headers=_auth(pc)).get_json()["total"] == 0
-    overdue = client.get("/api/v1/tasks?scope=overdue", headers=_auth(lead)).get_json()
+    assert client.get("/api/v1/tasks?scope=queue", headers=_auth(pc)).get_json()["items"] == []
+    overdue = client.get("/api/v1/tasks?scope=overdue&total=true", headers=_auth(lead)).get_json()
     assert overdue["total"] == 1
     assert client.get("/api/v1/tasks?scope=nope", headers=_auth(lead)).status_code == 422
     assert client.post(f"/api/v1/tasks/{task.id}/claim", headers=_auth(pc)).status_code == 403
@@ -47,15 +47,21 @@ def test_queue_claim_reassign_complete_over_http(client, session, make_user, mak
                       headers=_auth(om2))
     assert bad.status_code == 422 and "attendance_confirmed" in str(bad.get_json())
     done = client.post(f"/api/v1/tasks/{task.id}/complete",
-                       json={"outcome": "attendance_confirmed"}, headers=_auth(om2))
+                       json={"outcome": "attendance_confirmed", "note": "Will present it"},
+                       headers=_auth(om2))
     assert done.status_code == 200 and done.get_json()["status"] == "done"
     assert client.post(f"/api/v1/tasks/{task.id}/cancel", json={"reason": "x"},
                        headers=_auth(lead)).status_code == 409
-    detail = client.get(f"/api/v1/tasks/{task.id}", headers=_auth(pc)).get_json()
+    # Not in the police officer's inbox: the task (and the name in its title) is hidden.
+    assert client.get(f"/api/v1/tasks/{task.id}", headers=_auth(pc)).status_code == 403
+    detail = client.get(f"/api/v1/tasks/{task.id}", headers=_auth(om2)).get_json()
     assert detail["outcome"] == "attendance_confirmed" and detail["overdue"] is False
     assert client.get("/api/v1/tasks/999999", headers=_auth(pc)).status_code == 404
     session.expire_all()
     assert session.scalar(select(Task.status).where(Task.id == task.id)) == "done"
+    completed = session.scalars(select(AuditEntry).where(
+        AuditEntry.kind == "task.completed")).one()
+    assert completed.payload["note"] == "Will present it"
 
 
 def test_task_endpoints_need_a_token(client):

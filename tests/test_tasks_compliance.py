@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cli.main import main as iom
-from db.models import AuditEntry, ComplianceEvent, OffendingEvent, Task
+from db.models import AuditEntry, ComplianceEvent, OffendingEvent, Supervision, Task
 from workflow.errors import Conflict, InvalidInput
 from workflow.facts import facts_for_cases
 from workflow.tasks.calendar import LOCAL, add_working_days, is_working_day
@@ -92,6 +92,9 @@ def test_missed_appointment_via_api_raises_the_warning_with_working_day_deadline
     _, om_token = make_user("om1", role="offender_manager", agency="NPS")
     _, auditor = make_user("aud", role="auditor")
     case = make_case(state="allocated")
+    session.add(Supervision(partner_ref="S1", person_id=case.person_id, provider="NPS",
+                            start_on=date(2024, 1, 1)))  # an NPS case: NPS records events
+    session.commit()
     when = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     body = {"event_id": "nDelius-123", "kind": "appointment_missed", "occurred_at": when,
             "details": {"appointment": "weekly supervision"}}

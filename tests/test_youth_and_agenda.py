@@ -38,7 +38,7 @@ def _young(make_case, session, now, *, days: int, yos: bool):
 @pytest.mark.usefixtures("published")
 def test_under_18_is_not_selected_gets_transition_tasks_and_is_assessed_on_the_birthday(
         runtime, session, make_case, make_user, now):
-    make_user("yos1", role="offender_manager", agency="youth")
+    make_user("yos1", role="offender_manager", agency="yos")
     make_user("lead1", role="team_lead")
     soon, birthday = _young(make_case, session, now, days=3, yos=True)
     later, _ = _young(make_case, session, now, days=100, yos=True)
@@ -54,7 +54,7 @@ def test_under_18_is_not_selected_gets_transition_tasks_and_is_assessed_on_the_b
     assert later.next_due_at == now + timedelta(days=7)
     tasks = session.scalars(select(Task).order_by(Task.template)).all()
     assert [(t.case_id, t.template, t.role, t.agency) for t in tasks] == [
-        (soon.id, "yos_transition", "offender_manager", "youth"),
+        (soon.id, "yos_transition", "offender_manager", "yos"),
         (soon.id, "yos_transition_team_lead", "team_lead", None)]
     assert "turns 18 in 3 days" in tasks[0].title
     assert all(t.ruleset == "youth-age-floor" for t in tasks)

@@ -253,3 +253,35 @@ def capacity_report(cohort_size: int, capacity: Mapping, mix: Mapping | None = N
                          "in_post": capacity["staff_police"],
                          "more": max(need_police - _posts(base_police), 0)},
     }
+
+
+@dataclass(frozen=True)
+class LeadLoad:
+    """One lead professional's caseload against the limit for their agency."""
+
+    user_id: int
+    name: str
+    agency: str
+    cases: int
+    limit: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.cases / self.limit) if self.limit else 0
+
+
+def workload(session: Session, capacity: Mapping) -> list[LeadLoad]:
+    """Every active lead professional (offender managers by agency, police), with the
+    open cases they lead (allocated, review, suspended) and their agency's limit;
+    most loaded first. Reads only."""
+    users = list(session.scalars(select(User).where(
+        User.active.is_(True), User.role.in_(("offender_manager", "police")))))
+    loads = _loads(session, [u.id for u in users])
+    out = []
+    for user in users:
+        agency = "police" if user.role == "police" else user.agency
+        if agency not in AGENCIES:
+            continue
+        out.append(LeadLoad(user.id, user.display_name, agency, loads.get(user.id, 0),
+                            caseload_limit(capacity, agency)))
+    return sorted(out, key=lambda x: (-x.percent, -x.cases, x.name))

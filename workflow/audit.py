@@ -248,9 +248,10 @@ CHAIN_COLUMNS = (*VERIFY_COLUMNS, AuditEntry.payload)
 
 
 def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = None,
-               columns=CHAIN_COLUMNS, after: int = 0) -> Iterator:
+               columns=CHAIN_COLUMNS, after: int = 0, kinds: tuple[str, ...] = (),
+               skip_kinds: tuple[str, ...] = ()) -> Iterator:
     """Yield audit rows (``columns`` as named tuples) in ``seq`` order, ``batch`` at a time,
-    from the entry after ``after``.
+    from the entry after ``after``; only ``kinds`` when given, never ``skip_kinds``.
 
     Keyset pagination: memory stays bounded by ``batch`` and no ORM objects are loaded,
     so the caller's session (and its identity map) is left as it was.
@@ -260,6 +261,10 @@ def iter_chain(session: Session, *, batch: int = 2000, case_id: int | None = Non
         query = select(*columns).where(AuditEntry.seq > last_seq)
         if case_id is not None:
             query = query.where(AuditEntry.case_id == case_id)
+        if kinds:
+            query = query.where(AuditEntry.kind.in_(kinds))
+        if skip_kinds:
+            query = query.where(AuditEntry.kind.not_in(skip_kinds))
         rows = session.execute(query.order_by(AuditEntry.seq).limit(batch)).all()
         if not rows:
             return

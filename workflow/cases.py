@@ -99,7 +99,8 @@ def claim(session: Session, case_id: int) -> Case | None:
 
 
 def get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    """The case with its person (one query); raises :class:`NotFound` naming the id."""
+    case = session.get(Case, case_id, options=[joinedload(Case.person)])
     if case is None:
         raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
     return case

@@ -65,11 +65,22 @@ class _ServerSchema(Schema):
     # Largest request body (JSON) and largest CSV upload, refused with 413 above.
     max_body_kb = fields.Integer(load_default=1024, validate=validate.Range(1, 1024 * 1024))
     max_upload_mb = fields.Integer(load_default=200, validate=validate.Range(1, 64 * 1024))
+    # Days a user's API token is valid from its issue (iom users create / rotate).
+    token_days = fields.Integer(load_default=90, validate=validate.Range(1, 3660))
     # "auto": gunicorn (processes) on PostgreSQL, waitress (one process) on SQLite.
     kind = fields.String(load_default="auto",
                          validate=validate.OneOf(("auto", "waitress", "gunicorn")))
     workers = fields.Integer(load_default=0, validate=validate.Range(0, 256))  # 0: CPUs
     threads = fields.Integer(load_default=8, validate=validate.Range(1, 256))
+    # Load shedding (api/shedding.py): requests at work at once, how many more may wait
+    # and for how long; beyond that 503 with Retry-After at once.
+    max_in_flight = fields.Integer(load_default=8, validate=validate.Range(1, 256))
+    max_queued = fields.Integer(load_default=32, validate=validate.Range(0, 1024))
+    queue_wait_ms = fields.Integer(load_default=1000, validate=validate.Range(0, 60_000))
+    retry_after_s = fields.Integer(load_default=1, validate=validate.Range(1, 3600))
+
+
+SHEDDING_KEYS = ("max_in_flight", "max_queued", "queue_wait_ms", "retry_after_s")
 
 
 class _SchedulerSchema(Schema):
@@ -192,6 +203,22 @@ class _MetricsSchema(Schema):
     token = fields.String(load_default="")
 
 
+class _WebSchema(Schema):
+    """The web pages (web/): session cookie, time-outs and sign-in throttling."""
+
+    # Signs the session cookie; created (0600) on first start when missing.
+    secret_key_file = fields.String(load_default="var/web-secret.key",
+                                    validate=validate.Length(min=1))
+    idle_minutes = fields.Integer(load_default=30, validate=validate.Range(1, 24 * 60))
+    absolute_hours = fields.Integer(load_default=10, validate=validate.Range(1, 7 * 24))
+    # auto: Secure unless the server listens on a loopback address (plain-HTTP local use).
+    secure_cookie = fields.String(load_default="auto",
+                                  validate=validate.OneOf(("auto", "always", "never")))
+    sign_in_max_failures = fields.Integer(load_default=5, validate=validate.Range(1, 100))
+    sign_in_window_minutes = fields.Integer(load_default=15, validate=validate.Range(1, 1440))
+    password_min_length = fields.Integer(load_default=12, validate=validate.Range(8, 200))
+
+
 class _SettingsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -208,6 +235,7 @@ class _SettingsSchema(Schema):
     tasks = fields.Nested(_TasksSchema, load_default=dict)
     smtp = fields.Nested(_SmtpSchema, load_default=dict)
     audit = fields.Nested(_AuditSchema, load_default=dict)
+    web = fields.Nested(_WebSchema, load_default=dict)
     logging = fields.Nested(_LoggingSchema, load_default=dict)
     metrics = fields.Nested(_MetricsSchema, load_default=dict)
 
@@ -216,7 +244,8 @@ class _SettingsSchema(Schema):
 POLICY_SECTIONS = {"panel": _PanelSchema, "allocation": _AllocationSchema,
                    "capacity": _CapacitySchema, "review": _ReviewSchema}
 POLICY_SECTIONS.update(tasks=_TasksSchema, smtp=_SmtpSchema, audit=_AuditSchema,
-                       logging=_LoggingSchema, metrics=_MetricsSchema)
+                       logging=_LoggingSchema, metrics=_MetricsSchema,
+                       web=_WebSchema)
 
 
 @dataclass(frozen=True)
@@ -245,6 +274,7 @@ class Settings:
     tasks: Mapping = field(default_factory=lambda: _defaults("tasks"))
     smtp: Mapping = field(default_factory=lambda: _defaults("smtp"))
     audit: Mapping = field(default_factory=lambda: _defaults("audit"))
+    web: Mapping = field(default_factory=lambda: _defaults("web"))
     logging: Mapping = field(default_factory=lambda: _defaults("logging"))
     metrics: Mapping = field(default_factory=lambda: _defaults("metrics"))
     server_kind: str = "auto"  # waitress | gunicorn | auto (see server_choice)
@@ -256,6 +286,10 @@ class Settings:
         default_factory=lambda: dict(GUARD_DEFAULTS))
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 200 * 1024 * 1024
+    # [server] load shedding: SHEDDING_KEYS -> validated values.
+    shedding: Mapping = field(default_factory=lambda: {
+        k: v for k, v in _ServerSchema().load({}).items() if k in SHEDDING_KEYS})
+    token_days: int = 90
 
 
 def _defaults(section: str) -> dict:
@@ -356,6 +390,8 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
         port=data["server"]["port"],
         max_body_bytes=data["server"]["max_body_kb"] * 1024,
         max_upload_bytes=data["server"]["max_upload_mb"] * 1024 * 1024,
+        shedding={key: data["server"][key] for key in SHEDDING_KEYS},
+        token_days=data["server"]["token_days"],
         server_kind=data["server"]["kind"],
         workers=data["server"]["workers"],
         threads=data["server"]["threads"],

@@ -262,8 +262,11 @@ def _describe(entry, versions: _Versions) -> tuple[str, str]:
     return "system", f"{entry.summary.rstrip('.')} ({who}, {when})."
 
 
-def explain_case(session: Session, case_id: int, *, redact=None) -> list[ExplainLine]:
-    """Every audit entry about ``case_id``, oldest first, explained in plain language.
+def explain_case(session: Session, case_id: int, *, redact=None,
+                 reads: bool = True) -> list[ExplainLine]:
+    """Every audit entry about ``case_id``, oldest first, explained in plain language;
+    without the reads of the case (the access log) when ``reads`` is False, so that a
+    timeline's cost does not grow with how often the case is looked at.
 
     ``redact`` (``workflow.sharing``: an entry -> the entry as the reader may see it,
     with ``payload_shown``) is applied before wording, so an explanation never names a
@@ -271,7 +274,8 @@ def explain_case(session: Session, case_id: int, *, redact=None) -> list[Explain
     Raises :class:`NotFound` when the audit holds nothing about the case.
     """
     versions, lines = _Versions(session), []
-    for entry in audit.iter_chain(session, case_id=case_id):
+    skip = () if reads else ("case.read",)
+    for entry in audit.iter_chain(session, case_id=case_id, skip_kinds=skip):
         shown = redact(entry) if redact else entry
         section, text = _describe(shown, versions)
         payload = shown.payload_shown if redact else entry.payload
@@ -284,6 +288,20 @@ def explain_case(session: Session, case_id: int, *, redact=None) -> list[Explain
         raise NotFound(f"the audit holds no entry about case {case_id}",
                        details={"case_id": case_id})
     return lines
+
+
+def explain_task(session: Session, case_id: int, task_id: int) -> str | None:
+    """Why a task was raised, in plain words: the rule, its version and publisher, the
+    facts that matched against what the rule requires (from the task's ``task.created``
+    audit entry); None when the task was not raised by a rule decision."""
+    for entry in audit.iter_chain(session, case_id=case_id, kinds=("task.created",)):
+        p = entry.payload if isinstance(entry.payload, dict) else {}
+        if p.get("task_id") == task_id:
+            decision = p.get("decision")
+            if isinstance(decision, dict) and decision.get("ruleset"):
+                return describe_decision(decision, _Versions(session))
+            return None
+    return None
 
 
 def _stamp(line: ExplainLine) -> str:
@@ -308,3 +326,4 @@ def render_text(case_id: int, lines: list[ExplainLine]) -> str:
             f"Each of these {len(lines)} entries matches its hash; 'iom audit verify' checks "
             "the whole chain."]
     return "\n".join(out) + "\n"
+

@@ -33,7 +33,7 @@ from workflow.scoring import default_scorer, history_inputs
 from workflow.tasks.facts import compliance_facts
 
 DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
-_BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb")
+_BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb", "housing_need")
 _TRUE = {"1", "true", "yes", "y", "t"}
 
 

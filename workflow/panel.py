@@ -322,3 +322,28 @@ def minutes_markdown(data: dict) -> str:
     counts = {d: sum(i["decision"] == d for i in data["items"]) for d in DECISIONS}
     lines += ["", "Accepted {accept}, deferred {defer}, rejected {reject}.".format(**counts)]
     return "\n".join(lines) + "\n"
+
+
+def agenda_reasons(session: Session, meeting: PanelMeeting) -> dict[int, str]:
+    """Why each case is on ``meeting``'s agenda, in words, from its ``panel.invited``
+    audit entry: its rank, the priority rules that scored it, its activity score."""
+    from db.models import AuditEntry
+
+    ids = [item.case_id for item in meeting.items]
+    out: dict[int, str] = {}
+    if not ids:
+        return out
+    rows = session.execute(select(AuditEntry.case_id, AuditEntry.payload).where(
+        AuditEntry.kind == "panel.invited", AuditEntry.case_id.in_(ids))
+        .order_by(AuditEntry.seq)).all()
+    for case_id, payload in rows:
+        if not isinstance(payload, dict) or payload.get("meeting") != meeting.id:
+            continue
+        reasons = [d.get("params", {}).get("reason") or d.get("rule")
+                   for d in payload.get("priority_decisions") or []]
+        activity = payload.get("activity_score")
+        out[case_id] = (f"Rank {payload.get('rank')}, priority {payload.get('priority', 0):g}"
+                        + (f" ({'; '.join(r for r in reasons if r)})" if reasons else
+                           " (no priority rule matched)")
+                        + (f", activity score {activity:g}" if activity is not None else ""))
+    return out

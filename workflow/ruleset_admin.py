@@ -166,8 +166,12 @@ def mark_previewed(session: Session, row: RuleSetVersion, *, now: datetime, acto
 
 def approve(session: Session, row: RuleSetVersion, *, user: User, now: datetime,
             reason: str) -> RuleSetVersion:
-    """Four-eyes approval. Raises :class:`Forbidden` or :class:`Conflict` with the reason."""
-    require_author(user, "approve a rule set")
+    """Four-eyes approval by a second *team lead* (not the author; not an administrator
+    nor the host's administrator acting on anyone's behalf). Raises :class:`Forbidden` or
+    :class:`Conflict` with the reason."""
+    if user.role != "team_lead":
+        raise Forbidden("a second team lead must approve, with their own credentials",
+                        details={"role": user.role, "user": user.username})
     if row.status != "draft":
         raise Conflict(f"{row.name} {row.version[:12]} is {row.status}, not a draft")
     if user.username == row.created_by:

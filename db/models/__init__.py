@@ -1,7 +1,16 @@
 """All models, imported in dependency order so metadata is complete."""
 
-from db.models.cases import Case, Task
-from db.models.governance import ROLES, AuditEntry, ImportBatch, RuleSetVersion, User
+from db.models.cases import Case, CaseAgency, Task
+from db.models.governance import (
+    AGENCIES,
+    RESETTLEMENT_PATHWAYS,
+    ROLES,
+    AuditEntry,
+    ImportBatch,
+    RuleSetVersion,
+    SignInAttempt,
+    User,
+)
 from db.models.operations import SchedulerHeartbeat
 from db.models.panel import DECISIONS, PanelItem, PanelMeeting
 from db.models.people import (
@@ -19,10 +28,11 @@ from db.models.sharing import ACCESS_LIST_KINDS, CaseAccessList  # noqa: F401
 from db.models.tasking import COMPLIANCE_KINDS, ComplianceEvent, Notification  # noqa: F401
 
 __all__ = [
-    "ROLES", "EVENT_KINDS", "FLAG_KINDS", "SUPERVISION_PROVIDERS",
-    "AuditEntry", "ImportBatch", "RuleSetVersion", "User",
+    "AGENCIES", "RESETTLEMENT_PATHWAYS", "ROLES",
+    "EVENT_KINDS", "FLAG_KINDS", "SUPERVISION_PROVIDERS",
+    "AuditEntry", "ImportBatch", "RuleSetVersion", "SignInAttempt", "User",
     "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
-    "Case", "Task", "RuleSetPublication",
+    "Case", "CaseAgency", "Task", "RuleSetPublication",
     "DECISIONS", "PanelItem", "PanelMeeting", "SchedulerHeartbeat",
 ]
 

@@ -23,8 +23,11 @@ class Case(Base):
             postgresql_where=text("closed_at IS NULL"),
         ),
         Index("ix_iom_case_person", "person_id"),  # every episode: anti-joins, FK checks
-        Index("ix_iom_case_due", "next_due_at"),
-        Index("ix_iom_case_state", "state"),
+        Index("ix_iom_case_due_id", "next_due_at", "id"),  # due passes; list by due (0013)
+        # The case list's filters, each ending in its keyset order (0013).
+        Index("ix_iom_case_state_id", "state", "id"),
+        Index("ix_iom_case_cohort_id", "cohort", "id"),
+        Index("ix_iom_case_lead_id", "lead_user_id", "id"),
         Index("ix_iom_case_guard_due", "guard_due_at"),
     )
 
@@ -62,6 +65,7 @@ class Task(Base):
         Index("ix_task_status_due", "status", "due_at"),
         Index("ix_task_case_template_status", "case_id", "template", "status"),
         Index("ix_task_assignee_status", "assignee_id", "status"),
+        Index("ix_task_role_status_due", "role", "status", "due_at"),  # team queues
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,3 +89,23 @@ class Task(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="tasks")
+
+
+class CaseAgency(Base):
+    """An agency working with a case, added by a team lead with a reason (who, when).
+
+    The agencies a case involves are these rows plus those its data implies (the
+    supervising provider, the lead professional's agency): ``workflow/agencies.py``.
+    Ended rows are kept (``ended_at``) so the history stays readable.
+    """
+
+    __tablename__ = "case_agency"
+    __table_args__ = (Index("ix_case_agency_case", "case_id", "agency"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("iom_case.id", ondelete="CASCADE"))
+    agency: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[str] = mapped_column(String(60))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

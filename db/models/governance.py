@@ -10,11 +10,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db.base import Base, JSONType, UTCDateTime, utcnow
 from db.canonical import CanonicalJSONText
 
-ROLES = ("team_lead", "offender_manager", "police", "auditor", "admin")
+ROLES = ("team_lead", "offender_manager", "police", "resettlement_officer", "auditor", "admin")
+# The partnership's agencies, spelled as stored (NPS/CRC as the probation providers spell
+# themselves in supervision files). The one vocabulary of workflow/agencies.py; rules/
+# (which may not import db/) keeps an equal copy, checked by tests/test_agencies.py.
+AGENCIES = ("police", "NPS", "CRC", "local_authority", "housing", "health", "mental_health",
+            "substance_misuse", "employment", "yos", "prison")
+# A resettlement officer works one pathway; the pathway is the officer's agency.
+RESETTLEMENT_PATHWAYS = ("housing", "employment", "mental_health")
 
 
 class User(Base):
     __tablename__ = "app_user"
+    __table_args__ = (Index("ix_app_user_agency", "agency"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(60), unique=True)
@@ -24,8 +32,26 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     # SHA-256 of a 256-bit random token: tokens are never stored in clear.
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Every token expires ([server] token_days); rotate gives a new one, revoke none.
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # argon2id hash of the web password (workflow/passwords.py); None: no web sign-in.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInAttempt(Base):
+    """One web sign-in attempt, kept so that lock-outs hold across restarts and processes."""
+
+    __tablename__ = "sign_in_attempt"
+    __table_args__ = (Index("ix_sign_in_attempt_who_at", "username", "address", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    succeeded: Mapped[bool] = mapped_column()
 
 
 class RuleSetVersion(Base):
@@ -88,6 +114,7 @@ class ImportBatch(Base):
     """One CSV import: what came in, how many rows were applied or refused."""
 
     __tablename__ = "import_batch"
+    __table_args__ = (Index("ix_import_batch_kind_id", "kind", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))

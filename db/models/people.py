@@ -12,7 +12,7 @@ from db.base import Base, JSONType, UTCDateTime, utcnow
 EVENT_KINDS = ("arrest", "charge", "conviction", "caution")
 SUPERVISION_PROVIDERS = ("NPS", "CRC", "none")
 FLAG_KINDS = ("mappa_level", "marac_repeat", "dtoa", "ppo", "gang_grade", "yos_referral", "asb",
-              "drr", "dip", "treatment")
+              "drr", "dip", "treatment", "housing_need")
 
 
 class Person(Base):

@@ -13,7 +13,7 @@ Shapes (chosen to resemble the seed documents, not any real person):
   with arrests; some people have no supplied assessment (the service computes OGRS3);
 * convicted people are often supervised (NPS / CRC), some newly sentenced (a conviction
   in the last six months); flags: a few MAPPA 2/3, MARAC repeat, DTOA, gang grades, PPO
-  (the most arrested 2%), YOS referrals for the young, ASB.
+  (the most arrested 2%), YOS referrals for the young, ASB, housing need (one in eight).
 """
 
 from __future__ import annotations
@@ -195,6 +195,10 @@ def _flags(rng: random.Random, n: Nominal, as_of: date, ppo: bool) -> list[tuple
         flags.append(("yos_referral", "true"))
     if rng.random() < 0.05:
         flags.append(("asb", "true"))
+    # No fixed abode / housing need (housing, local authority): one in eight, decided by
+    # the reference alone so the draws above (and every seed's other data) are unchanged.
+    if int(n.ref[1:]) % 8 == 3:
+        flags.append(("housing_need", "true"))
     return flags
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from db.models import User
 from workflow.demo.generate import DEMO_OFFENDER_MANAGERS, generate_borough
 from workflow.partners.imports import ImportReport, import_csv
+from workflow.passwords import check_password, set_password
 from workflow.sharing.store import seed_agreement
 from workflow.users import create_user, rotate_token
 
@@ -40,6 +41,11 @@ DEMO_USERS = (
     DemoUser("police1", "PC Dan Hughes", "police", "police"),
     DemoUser("auditor1", "Alice Ward", "auditor", None),
     DemoUser("admin1", "Sanjay Mistry", "admin", None),
+    # Resettlement officers, one per pathway (seed 002: three of Barnet's nine).
+    DemoUser("housing1", "Grace Okafor", "resettlement_officer", "housing"),
+    DemoUser("employ1", "Tom Price", "resettlement_officer", "employment"),
+    DemoUser("mh1", "Priya Nair", "resettlement_officer", "mental_health"),
+    DemoUser("lead3", "Helen Carter", "team_lead", "NPS"),
 )
 
 
@@ -57,19 +63,31 @@ class DemoReport:
                 "files": {k: str(p) for k, p in self.files.items()}}
 
 
-def ensure_demo_users(session: Session) -> list[dict]:
-    """Create each missing demo user, rotate the token of each existing one; return them
-    all with their working tokens."""
+def demo_password(username: str) -> str:
+    """The known web password of a demo user (demo accounts only: printed by make run)."""
+    return f"{username}-demo-password"
+
+
+def ensure_demo_users(session: Session, *, now: datetime | None = None) -> list[dict]:
+    """Create each missing demo user, rotate the token of each existing one, and give
+    each new one its known demo web password (:func:`demo_password`); return them all
+    with their working tokens."""
     out = []
     existing = {user.username: user for user in session.scalars(select(User).where(
         User.username.in_([u.username for u in DEMO_USERS])))}
     for u in DEMO_USERS:
         user = existing.get(u.username)
         if user is None:
-            _, token = create_user(session, username=u.username, display_name=u.display_name,
-                                   role=u.role, agency=u.agency)
+            created, token = create_user(session, username=u.username,
+                                         display_name=u.display_name, role=u.role,
+                                         agency=u.agency)
+            set_password(session, created, demo_password(u.username), now=now or
+                         created.created_at)
         else:
             token = rotate_token(session, user)
+            if user.password_hash is None:
+                set_password(session, user, demo_password(u.username),
+                             now=now or user.created_at)
         out.append({"username": u.username, "display_name": u.display_name, "role": u.role,
                     "agency": u.agency, "token": token, "created": user is None})
     return out
@@ -81,7 +99,7 @@ def load_demo(session: Session, *, people: int, seed: int, now: datetime, actor:
     default, as ``iom db upgrade`` does), generate a borough as of ``now`` into
     ``workdir`` and import its five files in dependency order. Flushes, never commits."""
     seed_agreement(session, now=now)
-    report = DemoReport(users=ensure_demo_users(session))
+    report = DemoReport(users=ensure_demo_users(session, now=now))
     report.files = generate_borough(Path(workdir), people=people, seed=seed,
                                     as_of=now.date())
     for kind in IMPORT_ORDER:
@@ -90,3 +108,14 @@ def load_demo(session: Session, *, people: int, seed: int, now: datetime, actor:
             report.imports.append(import_csv(session, kind, stream, filename=path.name,
                                              actor=actor, now=now))
     return report
+
+
+def demo_sign_ins(session: Session) -> list[dict]:
+    """The demo users whose web password is still their known demo one (to print at
+    start-up): ``{"username", "display_name", "role", "password"}``. Read only."""
+    users = {user.username: user for user in session.scalars(select(User).where(
+        User.username.in_([u.username for u in DEMO_USERS]), User.active.is_(True)))}
+    return [{"username": u.username, "display_name": u.display_name, "role": u.role,
+             "password": demo_password(u.username)}
+            for u in DEMO_USERS if u.username in users
+            and check_password(users[u.username], demo_password(u.username))]

@@ -7,11 +7,11 @@ Each import writes one :class:`ImportBatch` (counts, file hash and up to
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from db.models import ImportBatch
 from workflow.errors import NotFound
-from workflow.pages import page_of_rows
+from workflow.pages import Key, Page, page_of_rows, seek_page
 
 
 def list_batches(session: Session, *, kind: str | None = None, page: int = 1,
@@ -21,6 +21,18 @@ def list_batches(session: Session, *, kind: str | None = None, page: int = 1,
     if kind is not None:
         query = query.where(ImportBatch.kind == kind)
     return page_of_rows(session, query, ImportBatch.id.desc(), page=page, per_page=per_page)
+
+
+def batches_page(session: Session, *, kind: str | None = None, per_page: int = 50,
+                 after: str | None = None, page: int | None = None, total: bool = False
+                 ) -> Page:
+    """One page of batches, newest first, by keyset (``after``: the previous ``next``);
+    the refused rows (up to 1,000 a batch) are not read."""
+    query = select(ImportBatch).options(defer(ImportBatch.errors))
+    if kind is not None:
+        query = query.where(ImportBatch.kind == kind)
+    return seek_page(session, query, (Key(ImportBatch.id, "id", descending=True),),
+                     per_page=per_page, after=after, page=page, total=total)
 
 
 def get_batch(session: Session, batch_id: int) -> ImportBatch:

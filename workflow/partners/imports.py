@@ -196,8 +196,9 @@ class RowParser:
     fields of a large file cost one dictionary lookup.
     """
 
-    def __init__(self, fmt: Format, layout: Layout, width: int, today: date):
-        self.fmt, self.width, self.today = fmt, width, today
+    def __init__(self, fmt: Format, layout: Layout, width: int, today: date,
+                 row_check: Callable[[dict], tuple[str, str] | None] | None = None):
+        self.fmt, self.width, self.today, self.row_check = fmt, width, today, row_check
         self.columns = [(index, c.name, c.parse, {} if c.repeats else None)
                         for index, c in layout]
 
@@ -222,10 +223,11 @@ class RowParser:
                 if len(cache) >= VALUE_CACHE:
                     cache.clear()
                 cache[raw] = value
-        if not problems and self.fmt.check is not None:
-            problem = self.fmt.check(values)
-            if problem:
-                problems.append(problem)
+        for check in (self.fmt.check, self.row_check):
+            if not problems and check is not None:
+                problem = check(values)
+                if problem:
+                    problems.append(problem)
         return (None if problems else values), problems
 
 
@@ -374,10 +376,27 @@ def _record_batch(session: Session, report: ImportReport, *, actor: str, now: da
                           **report.counts})
 
 
+def _kept_by(agency: str) -> Callable[[dict], tuple[str, str] | None]:
+    from workflow.permissions import FLAG_OWNERS, flag_kinds_kept_by
+
+    kept = flag_kinds_kept_by(agency)
+
+    def check(values: dict) -> tuple[str, str] | None:
+        if values["kind"] in kept:
+            return None
+        return "kind", (f"{agency} does not keep the {values['kind']} list (kept by "
+                        f"{', '.join(FLAG_OWNERS[values['kind']])})")
+    return check
+
+
 def import_csv(session: Session, kind: str, stream: BinaryIO | TextIO, *, filename: str,
-               actor: str, now: datetime, progress: Callable[[int], None] | None = None
-               ) -> ImportReport:
+               actor: str, now: datetime, progress: Callable[[int], None] | None = None,
+               agency: str | None = None) -> ImportReport:
     """Import one partner CSV of ``kind`` (see the module docstring for the contract).
+
+    ``agency``: the importing user's agency; a ``flags`` row of a list that agency does
+    not keep is refused like any bad row (``workflow.permissions.FLAG_OWNERS``). None
+    (the host's administrator) imports every kind.
 
     ``stream`` is a binary stream of UTF-8 (a BOM is dropped; undecodable bytes are
     reported with their line) or a text stream (open files with ``newline=""``; its
@@ -394,7 +413,8 @@ def import_csv(session: Session, kind: str, stream: BinaryIO | TextIO, *, filena
         report = ImportReport(kind=kind, filename=filename)
         writer = _Writer(session, fmt, now)
         with writer.inserter:  # the next chunk is parsed while the last one is copied
-            for chunk in _chunks(reader, RowParser(fmt, layout, width, now.date()),
+            row_check = _kept_by(agency) if agency is not None and kind == "flags" else None
+            for chunk in _chunks(reader, RowParser(fmt, layout, width, now.date(), row_check),
                                  report):
                 writer.apply(chunk, report)
                 if progress is not None:

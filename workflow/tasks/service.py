@@ -187,8 +187,9 @@ def reassign(session: Session, task: Task, *, user: User, assignee: User, now: d
 
 
 def complete(session: Session, task: Task, *, user: User, outcome: str, now: datetime,
-             reevaluate_states: Collection[str] = ()) -> Task:
-    """Record the task's outcome and close it. The outcome must be one of the template's.
+             reevaluate_states: Collection[str] = (), note: str | None = None) -> Task:
+    """Record the task's outcome (and an optional ``note``, kept in the audit entry) and
+    close it. The outcome must be one of the template's.
 
     Outcomes are facts the rules use: when the case is in one of ``reevaluate_states``
     (the rule-evaluated stages) it is made due now, so the next pass applies them.
@@ -208,9 +209,11 @@ def complete(session: Session, task: Task, *, user: User, outcome: str, now: dat
             and case.next_due_at > now):
         case.next_due_at = now
     session.flush()
+    note = (note or "").strip()[:2000] or None
     _record(session, task, "task.completed",
-            f"{user.username} completed task {task.id} ({task.template}): {outcome}",
-            now=now, actor=user.username, outcome=outcome)
+            f"{user.username} completed task {task.id} ({task.template}): {outcome}"
+            + (f". Note: {note}" if note else ""),
+            now=now, actor=user.username, outcome=outcome, **({"note": note} if note else {}))
     return task
 
 

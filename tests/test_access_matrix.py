@@ -1,0 +1,251 @@
+"""The access matrix: every API operation x every role (several agencies each) x every
+token state, against the status the permission table (``workflow/permissions.py``) says.
+
+* The operations are the permission table's rows; ``test_every_route_has_a_row`` checks
+  they are exactly the operations the Flask app serves, so a new route without a row
+  fails here (and is refused at run time: the API fails closed).
+* Token states: valid, expired, revoked (each for every user), absent, forged and a
+  non-bearer header: 401 for all but a valid token; then 403 where the table refuses
+  the role, the agency or the condition, and for the rest any answer but 401/403/5xx
+  (the minimal request the matrix sends may well be a 404 or 422: authorisation
+  passed).
+* The world states what the conditions depend on: the case is CRC-supervised, so the
+  agencies working with it are police and CRC; the task waits in the CRC offender
+  managers' queue.
+* Readable responses are walked for withheld values (:func:`leaked`): the values a
+  sharing agreement withholds from the caller (``withheld_for``) must appear nowhere in
+  the body.
+
+One app and one database per module and backend; requests are cheap (< 60 s on SQLite).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from conftest import BACKENDS, ROOT, _truncate_pg
+
+from db.models import Case, PanelMeeting, Person, Supervision, Task
+from db.session import make_session_factory
+from workflow.partners.formats import KINDS
+from workflow.permissions import IMPORT_OWNERS, PERMISSIONS
+
+TOKEN_STATES = ("valid", "expired", "revoked", "absent", "forged", "not_bearer")
+CASE_AGENCIES = {"police", "CRC"}  # the world's case: CRC supervision (+ police, always)
+TASK_QUEUE = ("offender_manager", "CRC")  # the world's task waits in this queue, unassigned
+OVERSEERS = ("team_lead", "auditor", "admin")  # see every task
+PROFILES = (  # (role, agency): every role, several agencies
+    ("team_lead", None), ("team_lead", "police"), ("team_lead", "NPS"),
+    ("team_lead", "CRC"), ("team_lead", "housing"),
+    ("offender_manager", "NPS"), ("offender_manager", "CRC"), ("offender_manager", "yos"),
+    ("police", "police"),
+    ("resettlement_officer", "housing"), ("resettlement_officer", "employment"),
+    ("resettlement_officer", "mental_health"),
+    ("auditor", None), ("admin", None),
+)
+
+
+@dataclass
+class World:
+    client: object
+    sessions: object
+    users: dict  # (role, agency, state) -> (username, token)
+    params: dict
+    task_id: int
+    person_names: tuple[str, ...]
+
+
+def _user(session, role, agency, state, now):
+    from workflow.users import create_user, revoke_token
+
+    name = f"{role[:4]}-{agency or 'none'}-{state}"
+    user, token = create_user(session, username=name, display_name=name, role=role,
+                              agency=agency, now=now)
+    if state == "expired":
+        user.token_expires_at = now - timedelta(minutes=1)
+    elif state == "revoked":
+        revoke_token(session, user)
+    return name, token
+
+
+def _world_data(session, now) -> dict:
+    person = Person(partner_ref="MX1", given_name="Morgan", family_name="Matrixson", sex="M",
+                    date_of_birth=date(1990, 1, 1))
+    session.add(person)
+    session.flush()
+    session.add(Supervision(partner_ref="SX1", person_id=person.id, provider="CRC",
+                            start_on=(now - timedelta(days=60)).date()))
+    case = Case(person=person, state="allocated", state_since=now, opened_at=now,
+                next_due_at=now + timedelta(days=30))
+    session.add(case)
+    session.flush()
+    task = Task(case_id=case.id, template="panel_invite", role="offender_manager",
+                agency="CRC", title="Invite the offender manager of Morgan Matrixson",
+                status="open", due_at=now + timedelta(days=5))
+    meeting = PanelMeeting(held_on=(now + timedelta(days=10)).date(),
+                           starts_at=now + timedelta(days=10))
+    session.add_all([task, meeting])
+    session.flush()
+    return {"case_id": case.id, "task_id": task.id, "meeting_id": meeting.id,
+            "batch_id": 1, "name": "mappa-exclusion", "version": "latest"}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request, tmp_path_factory) -> Iterator[World]:
+    from api import create_app
+    from workflow.config import load_settings
+    from workflow.policy.store import seed_policy
+    from workflow.rulesets import published_row, sync_shipped
+    from workflow.runtime import Runtime
+
+    tmp = tmp_path_factory.mktemp("matrix")
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), tmp / "m.sqlite3")
+        url = f"sqlite:///{tmp / 'm.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        _truncate_pg(url)
+    settings = load_settings(ROOT / "config.toml", env={
+        "IOM_DATABASE_URL": url, "IOM_AUDIT_KEY_FILE": str(tmp / "audit.key"),
+        "IOM_AUDIT_CHECKPOINT_DIR": str(tmp / "checkpoints")})
+    runtime = Runtime.from_settings(settings)
+    now = datetime.now(UTC)
+    session = make_session_factory(runtime.engine)()
+    sync_shipped(session, now=now - timedelta(days=400))
+    seed_policy(session, settings, now=now - timedelta(days=400))
+    params = _world_data(session, now)
+    params["version"] = published_row(session, "mappa-exclusion").version
+    users = {(role, agency, state): _user(session, role, agency, state, now)
+             for role, agency in PROFILES for state in ("valid", "expired", "revoked")}
+    session.commit()
+    session.close()
+    app = create_app(runtime)
+    app.config["TESTING"] = True
+    yield World(app.test_client(), runtime.sessions, users, params, params["task_id"],
+                ("Morgan", "Matrixson"))
+    runtime.close()
+
+
+def _requests() -> list[tuple[str, str, str | None]]:
+    """``(operation, method, kind)``: each table row; imports once per kind of data."""
+    out = []
+    for operation in sorted(PERMISSIONS):
+        method = operation.split()[0]
+        kinds = KINDS if "{kind}" in operation else (None,)
+        out += [(operation, method, kind) for kind in kinds]
+    return out
+
+
+def _url(operation: str, params: dict, kind: str | None) -> str:
+    path = operation.split(" ", 1)[1].replace("{kind}", kind or "")
+    return "/api/v1" + path.format(**params)
+
+
+def expected(operation: str, role: str, agency: str | None, kind: str | None) -> int | None:
+    """403 where the table refuses; None where it allows (any answer but 401/403/5xx)."""
+    rule = PERMISSIONS[operation]
+    if role not in rule.roles or (rule.agencies is not None and agency not in rule.agencies):
+        return 403
+    if rule.condition is None or role in rule.exempt:
+        return None
+    in_queue = (role, agency) == TASK_QUEUE
+    allowed = {"case_agency": agency in CASE_AGENCIES,
+               "task_visible": role in OVERSEERS or in_queue, "task_queue": in_queue,
+               "data_owner": agency in IMPORT_OWNERS.get(kind, ())}[rule.condition]
+    return None if allowed else 403
+
+
+def withheld_for(world: World, role: str, agency: str | None) -> set[str]:
+    """The values of the world's case a sharing agreement withholds from this caller.
+
+    No agreement is in force in this world (the agreement and its field masking are a
+    separate change): nothing is withheld, and every reader may see the name."""
+    return set()
+
+
+def leaked(body, withheld: set[str]) -> list[str]:
+    """Every withheld value found anywhere in a JSON body (keys, strings, numbers)."""
+    if not withheld:
+        return []
+    text = json.dumps(body, default=str)
+    return sorted(v for v in withheld if v and v in text)
+
+
+def _send(world: World, method: str, url: str, headers: dict):
+    """The minimal request: no body for reads and CSV imports (422 once authorised),
+    an empty JSON object for any other write (POST, PUT...)."""
+    if method == "GET" or ("/imports/" in url and method == "POST"):
+        return world.client.open(url, method=method, headers=headers)
+    return world.client.open(url, method=method, json={}, headers=headers)
+
+
+def _headers(world: World, state: str, role: str, agency: str | None) -> dict:
+    if state == "absent":
+        return {}
+    if state == "forged":
+        return {"Authorization": "Bearer " + "f0rged-" * 6}
+    if state == "not_bearer":
+        return {"Authorization": "Basic bGVhZDE6cGFzcw=="}
+    return {"Authorization": f"Bearer {world.users[(role, agency, state)][1]}"}
+
+
+def _unclaim(world: World) -> None:
+    """Claiming moves the task into one inbox: put it back in the queue."""
+    with world.sessions() as session:
+        session.get(Task, world.task_id).assignee_id = None
+        session.commit()
+
+
+def test_every_route_has_a_row(world):
+    """The table's operations are exactly the operations the app serves."""
+    from api.auth import API_PREFIX, PUBLIC_PATHS, operation_key
+
+    app = world.client.application
+    served = {operation_key(method, rule.rule)
+              for rule in app.url_map.iter_rules() if rule.rule.startswith(API_PREFIX + "/")
+              and rule.rule != API_PREFIX + "/openapi.json"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert served - set(PERMISSIONS) == set(), "routes without a permission row"
+    assert set(PERMISSIONS) - served == set(), "permission rows for no route"
+    public = {op for op, rule in PERMISSIONS.items() if rule.public}
+    assert {f"GET {p[len(API_PREFIX):]}" for p in PUBLIC_PATHS
+            if p.startswith(API_PREFIX + "/") and p != API_PREFIX + "/openapi.json"} == public
+    spec = world.client.get("/api/v1/openapi.json").get_json()
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                rule = PERMISSIONS[f"{method.upper()} {path[len(API_PREFIX):]}"]
+                assert op["x-roles"] == ([] if rule.public else list(rule.roles)), path
+                assert op.get("x-condition", {}).get("name") == rule.condition
+
+
+@pytest.mark.parametrize("state", TOKEN_STATES)
+@pytest.mark.parametrize(("operation", "method", "kind"), _requests(),
+                         ids=lambda v: str(v) if v else "-")
+def test_access_matrix(world, operation, method, kind, state):
+    url = _url(operation, world.params, kind)
+    profiles = PROFILES if state in ("valid", "expired", "revoked") else ((None, None),)
+    wrong = []
+    for role, agency in profiles:
+        response = _send(world, method, url, _headers(world, state, role, agency))
+        status = response.status_code
+        want = (None if PERMISSIONS[operation].public else 401 if state != "valid"
+                else expected(operation, role, agency, kind))
+        body = response.get_json(silent=True)
+        ok = (status == want) if want else (status not in (401, 403) and status < 500
+                                            or operation == "GET /health/ready" and status == 503)
+        if ok and want is None and status < 300:
+            ok = not leaked(body, withheld_for(world, role, agency))
+        if not ok:
+            wrong.append(f"{role}/{agency}: {status} (want {want or 'allowed'}) {body}")
+        if want in (401, 403) and body is not None:
+            assert body["error"]["code"] in ("unauthenticated", "forbidden")
+            assert not leaked(body, set(world.person_names)), body  # no name in a refusal
+        if operation.endswith("/claim") and status == 200:
+            _unclaim(world)
+    assert wrong == [], f"{method} {url} [{state}]:\n" + "\n".join(wrong)

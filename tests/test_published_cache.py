@@ -1,0 +1,64 @@
+"""The in-force lookup of evaluations is shared per process and re-read on publish."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+
+from rules.document import load_document
+from rules.library import shipped_documents
+from workflow.rulesets import publish_shipped
+
+pytestmark = pytest.mark.usefixtures("published")
+NAME = "pan-london-selection"
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _versions(client, token, now):
+    response = client.post("/api/v1/evaluate", headers=_auth(token), json={
+        "ruleset": NAME, "now": now.isoformat(),
+        "facts": [{"id": 1, "ogrs_2yr": 81, "newly_sentenced": True, "age": 30}]})
+    assert response.status_code == 200, response.get_json()
+    return {d["version"] for d in response.get_json()[0]["decisions"]}
+
+
+def _publication_reads(engine):
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "ruleset_publication" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_publication_by_another_session_is_seen_at_the_next_request(
+        client, session, make_user, runtime, now):
+    _, token = make_user("lead1", role="team_lead")
+    shipped = shipped_documents()[NAME]
+    before = _versions(client, token, now)
+    assert before and all(shipped.version.startswith(v) for v in before), before
+    seen, stop = _publication_reads(runtime.engine)
+    try:
+        _versions(client, token, now)
+        steady = list(seen)
+    finally:
+        stop()
+    # Warm: the rule sets come from the cache (the publications are not re-read by name).
+    assert sum("ruleset_version.document" in s for s in steady) == 0, steady
+    text = shipped.text.replace("title:", "title: (local copy)", 1)
+    doc = load_document(text)
+    publish_shipped(session, name=NAME, version=doc.version, stage=",".join(doc.stages),
+                    text=text, in_force=now - timedelta(days=1), now=now, actor="t",
+                    reason="a new version", summary="new version")
+    session.commit()
+    after = _versions(client, token, now)
+    assert after and all(doc.version.startswith(v) for v in after), (after, doc.version)
+    # As of before the new publication, the earlier version is still the one in force.
+    assert _versions(client, token, now - timedelta(days=2)) == before

@@ -1,0 +1,60 @@
+"""The case list: filters that hit indexes, one query for a page and its people.
+
+Filters: ``state``, ``stream`` (the case's cohort: Fixed / Flex / Free), ``lead`` (the
+lead professional's user id), ``agency`` (the lead professional's agency) and
+``due_before`` (next due at or before an instant). Newest case first (id descending);
+with ``due_before``, soonest due first (then id). Paged by keyset (:mod:`workflow.pages`).
+Each case comes with its person in the same query (a join, not one query per row), and
+only the columns a listing shows are read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import false, select
+from sqlalchemy.orm import Session, contains_eager, load_only
+
+from db.models import Case, Person, User
+from workflow.pages import Key, Page, seek_page
+
+# What a listed case shows; anything else is loaded on access (one query per row).
+LISTED = (Case.id, Case.person_id, Case.episode, Case.state, Case.state_since,
+          Case.opened_at, Case.closed_at, Case.next_due_at, Case.last_outcome, Case.cohort,
+          Case.intensity, Case.activity_score, Case.lead_user_id, Case.last_error,
+          Case.version)
+LISTED_PERSON = (Person.id, Person.partner_ref, Person.given_name, Person.family_name)
+CASE_KEYS = (Key(Case.id, "id", descending=True),)
+DUE_KEYS = (Key(Case.next_due_at, "next_due_at", kind=datetime), Key(Case.id, "id"))
+
+
+def case_query(*, state: str | None = None, stream: str | None = None,
+               lead: int | None = None, leads: tuple[int, ...] | None = None,
+               due_before: datetime | None = None):
+    """The SELECT of cases (with their person) matching every filter given; ``leads``:
+    the lead professional is one of these user ids."""
+    query = (select(Case).join(Case.person)
+             .options(load_only(*LISTED), contains_eager(Case.person).load_only(*LISTED_PERSON)))
+    if state:
+        query = query.where(Case.state == state)
+    if stream:
+        query = query.where(Case.cohort == stream)
+    if lead is not None:
+        query = query.where(Case.lead_user_id == lead)
+    if leads is not None:  # an agency's lead professionals, resolved first
+        query = query.where(Case.lead_user_id.in_(leads) if leads else false())
+    if due_before is not None:
+        query = query.where(Case.next_due_at <= due_before)
+    return query
+
+
+def list_cases(session: Session, *, per_page: int = 50, after: str | None = None,
+               page: int | None = None, total: bool = False, **filters) -> Page:
+    """One page of cases, newest first (see module docstring for ``filters``)."""
+    agency = filters.pop("agency", None)
+    if agency:  # ids first: the case index on the lead then serves the filter
+        filters["leads"] = tuple(session.scalars(select(User.id).where(
+            User.agency == agency).order_by(User.id)))
+    keys = DUE_KEYS if filters.get("due_before") is not None else CASE_KEYS
+    return seek_page(session, case_query(**filters), keys, per_page=per_page,
+                     after=after, page=page, total=total)
