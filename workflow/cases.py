@@ -127,10 +127,11 @@ def lock_case(session: Session, case_id: int) -> Case:
 def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
     query = (select(Case).where(one_of(session, Case.id, case_ids)).order_by(Case.id)
-             # audit lines name the person: its reference only (the workflow reads no
-             # other person attribute through a case; any other loads on first use)
-             # joined in the same statement (no second query with the ids bound again)
-             .options(joinedload(Case.person, innerjoin=True).load_only(Person.partner_ref))
+             # audit lines name the person, tasks raised name them: those columns only
+             # (any other loads on first use), joined in the same statement (not a
+             # second query binding the ids again)
+             .options(joinedload(Case.person, innerjoin=True).load_only(
+                 Person.partner_ref, Person.given_name, Person.family_name))
              .execution_options(populate_existing=True))  # the locked row, not a stale copy
     if session.get_bind().dialect.name != "postgresql":
         return list(session.scalars(query))
