@@ -13,7 +13,7 @@ from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 
 from web import errors, navigation, security
 from web.blueprint import bp
-from web.views import audit, cases, panel, rules, signin, tasks  # noqa: F401  (routes on bp)
+from web.views import audit, cases, panel, reports, rules, signin, tasks  # noqa: F401  (routes on bp)
 from workflow.runtime import Runtime
 
 

@@ -15,6 +15,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("web.rules", "Rules", ("team_lead", "auditor")),
     ("web.workload_page", "Workload", ("team_lead",)),
     ("web.audit_home", "Audit", ("auditor",)),
+    ("web.reports", "Reports", ("team_lead", "police", "auditor")),
 ]
 
 

@@ -94,6 +94,22 @@ def columns(rows: list[dict]) -> list[str]:
     return names
 
 
+def sections(report: dict) -> list[tuple[str | None, list[str], list[dict]]]:
+    """The CSV's rows for display: ``[(section name or None, columns, JSON-ready rows)]``,
+    one part, or one per ``section`` when the rows carry one (each with only the columns
+    that section fills); never a figure dropped."""
+    rows = plain(table(report))
+    if "section" not in columns(rows):
+        return [(None, columns(rows), rows)] if rows else []
+    out = []
+    for name in dict.fromkeys(r.get("section") for r in rows):
+        part = [r for r in rows if r.get("section") == name]
+        names = [c for c in columns(part) if c != "section"
+                 and any(r.get(c) is not None for r in part)]
+        out.append((str(name), names, part))
+    return out
+
+
 def to_csv(report: dict) -> str:
     """The table, a blank line, then the flags and the method note as ``label,text`` rows."""
     rows = plain(table(report))

@@ -1,4 +1,4 @@
-"""One chart per report (reportlab graphics), drawn from the report's own rows.
+"""The reports' charts drawn with reportlab graphics, from :mod:`workflow.reports.chartdata`.
 
 Every chart sits beside its data table and a text summary in the PDF; a chart never
 shows a figure the table does not. Missing values (None) are drawn as 0 and said so in
@@ -13,7 +13,7 @@ from reportlab.graphics.charts.linecharts import HorizontalLineChart
 from reportlab.graphics.shapes import Drawing, Line, String
 from reportlab.lib import colors
 
-from workflow.reports.render import plain
+from workflow.reports.chartdata import chart_specs
 
 WIDTH, HEIGHT = 460, 190
 # GOV.UK-like colours with enough contrast on white, told apart by the legend too.
@@ -106,71 +106,11 @@ def intervals(title: str, points: list[tuple[str, float | None, list | None]]) -
     return drawing
 
 
-def _effect(r: dict) -> list[Drawing]:
-    m = r["measures"]["count"]
-    ci = m["intervals"]
-    rates = bars(f"Monthly {r['kind']} rate per person, before and after joining",
-                 ["cohort", "comparison"],
-                 {"before": [m["cohort"]["monthly_rate_before"],
-                             m["comparison"]["monthly_rate_before"]],
-                  "after": [m["cohort"]["monthly_rate_after"],
-                            m["comparison"]["monthly_rate_after"]]})
-    change = intervals("% change with 95% interval", [
-        ("cohort", m["cohort"]["pct_change"], ci["cohort"]),
-        ("comparison", m["comparison"]["pct_change"], ci["comparison"]),
-        ("adjusted (cohort net of comparison)", m["adjusted_pct_change"],
-         ci["adjusted_pct_change"])])
-    return [rates, change]
-
-
-def _expansion(r: dict) -> list[Drawing]:
-    rows = r["rows"]
-    return [bars("Estimated offences a year, now and after IOM", [x["label"] for x in rows],
-                 {"now": [x["offences_per_year_now"] for x in rows],
-                  "after": [x["offences_per_year_after"] for x in rows]})]
-
-
-def _cost(r: dict) -> list[Drawing]:
-    rows = r["rows"]
-    return [bars(f"Annual cost of the cohort's {r['kind']}s (pounds, {r['price_year']})",
-                 [x["period"] for x in rows], {"annual cost": [x["annual_cost"] for x in rows]})]
-
-
-def _targets(r: dict) -> list[Drawing]:
-    rows = r["rows"]
-    return [lines(f"Cumulative {r['kind']}s against the allowance", [x["month"] for x in rows],
-                  {"actual": [x["actual_cumulative"] for x in rows],
-                   "allowed": [x["allowed_cumulative"] for x in rows]})]
-
-
-def _caseload(r: dict) -> list[Drawing]:
-    rows, stages = r["rows"], r.get("stages", [])
-    sources = [x for x in r.get("sources", []) if not x["source"].startswith("all")]
-    out = [bars("Entries and exits per month", [x["month"] for x in rows],
-                {"entries": [x["entries"] for x in rows], "exits": [x["exits"] for x in rows]})]
-    if stages:
-        out.append(bars("Days in each stage (stays ended in the period)",
-                        [x["stage"] for x in stages],
-                        {"median": [x["median_days"] for x in stages],
-                         "90th percentile": [x["p90_days"] for x in stages]}))
-    if sources:
-        out.append(bars("Candidates selected, by source", [x["source"] for x in sources],
-                        {"candidates": [x["candidates"] for x in sources]}))
-    return out
-
-
-def _top(r: dict) -> list[Drawing]:
-    rows = r["rows"]
-    return [bars("Share of all arrests (%) held by the most arrested people",
-                 [f"top {x['top']}" for x in rows],
-                 {"share of arrests %": [x["share_of_arrests_pct"] for x in rows],
-                  "share of individuals %": [x["share_of_individuals_pct"] for x in rows]})]
-
-
-CHARTS = {"cohort-effect": _effect, "expansion": _expansion, "cost": _cost,
-          "targets": _targets, "caseload": _caseload, "top-arrested": _top}
+DRAW = {"bars": lambda s: bars(s["title"], s["labels"], s["series"]),
+        "lines": lambda s: lines(s["title"], s["labels"], s["series"]),
+        "intervals": lambda s: intervals(s["title"], s["points"])}
 
 
 def charts(report: dict) -> list[Drawing]:
-    """The report's charts (one or two drawings)."""
-    return CHARTS[report.get("report", "top-arrested")](plain(report))
+    """The report's charts (:func:`workflow.reports.chartdata.chart_specs`) as drawings."""
+    return [DRAW[spec["kind"]](spec) for spec in chart_specs(report)]

@@ -10,7 +10,7 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import LongTable, Paragraph, Spacer, TableStyle
 
-from workflow.reports.render import cell, columns, plain, table
+from workflow.reports.render import cell, sections
 
 _BASE = getSampleStyleSheet()
 STYLES = {
@@ -55,17 +55,14 @@ def _grid(rows: list[dict], names: list[str]) -> LongTable:
 
 def data_tables(report: dict) -> list:
     """The report's CSV rows as tables: one table, or one per ``section`` when the rows
-    carry one (each with only the columns that section fills), never a figure dropped."""
-    rows = plain(table(report))
-    if not rows:
+    carry one (:func:`workflow.reports.render.sections`), never a figure dropped."""
+    parts = sections(report)
+    if not parts:
         return [Paragraph("No rows.", STYLES["small"])]
-    if "section" not in columns(rows):
-        return [_grid(rows, columns(rows))]
+    if parts[0][0] is None:
+        return [_grid(parts[0][2], parts[0][1])]
     out: list = []
-    for name in dict.fromkeys(r.get("section") for r in rows):
-        part = [r for r in rows if r.get("section") == name]
-        names = [c for c in columns(part) if c != "section"
-                 and any(r.get(c) is not None for r in part)]
-        out += [Paragraph(escape(str(name)), STYLES["head"]), _grid(part, names),
+    for name, names, part in parts:
+        out += [Paragraph(escape(name), STYLES["head"]), _grid(part, names),
                 Spacer(1, 3 * mm)]
     return out
