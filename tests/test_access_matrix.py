@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from conftest import BACKENDS, ROOT, _truncate_pg
+from dbsupport import BACKENDS, ROOT, _truncate_pg
 
 from db.models import Case, PanelMeeting, Person, Supervision, Task
 from db.session import make_session_factory

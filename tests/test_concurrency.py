@@ -246,7 +246,7 @@ def test_a_request_that_waited_too_long_for_the_lock_is_run_again(
         short_busy, db_url, make_user, session):
     _, token = make_user("om1", role="offender_manager")
     session.close()
-    from conftest import ROOT
+    from dbsupport import ROOT
 
     from api import create_app
     from workflow.config import load_settings
