@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import BACKENDS, ROOT, _truncate_pg
+from dbsupport import BACKENDS, ROOT, _truncate_pg
 from sharing_helpers import SECRETS, assert_no_withheld, marac_case
 
 from db.models import PanelItem, PanelMeeting, Task
