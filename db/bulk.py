@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing
 from operator import itemgetter
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 
@@ -37,6 +37,33 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
 _BINARY_TYPES = frozenset({"character varying", "text", "integer", "bigint", "smallint",
                            "date", "boolean", "timestamp with time zone",
                            "timestamp without time zone"})
+
+
+def update_rows(session: Session, table: Table, rows: list[dict], key: str = "id") -> None:
+    """``UPDATE table SET ... WHERE key = ...`` for each of ``rows`` (dicts with the same
+    keys: ``key`` and the columns to set). PostgreSQL (psycopg): ONE statement joining
+    the table to the rows sent as one array a column (``FROM unnest(...)``), instead of
+    one statement a row (a pipelined executemany still has the server plan and run each
+    row's statement); other backends: SQLAlchemy's executemany. No version check: the
+    caller holds the rows (or owns the consequences)."""
+    if not rows:
+        return
+    names = [n for n in rows[0] if n != key]
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+        session.execute(update(table).where(table.c[key] == bindparam("b_" + key)).values(
+            {n: bindparam(n) for n in names}), [{**r, "b_" + key: r[key]} for r in rows])
+        return
+    cols = [key, *names]
+    types = [table.c[n].type.dialect_impl(dialect).compile(dialect=dialect) for n in cols]
+    columns = list(zip(*_db_values(table, cols, rows, dialect), strict=True))
+    sets = ", ".join(f'"{n}" = v."{n}"' for n in names)
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    sql = (f'UPDATE "{table.name}" AS t SET {sets} FROM unnest({arrays}) AS '
+           f'v({", ".join(chr(34) + n + chr(34) for n in cols)}) WHERE t."{key}" = v."{key}"')
+    with connection.connection.dbapi_connection.cursor() as cursor:
+        cursor.execute(sql, [list(c) for c in columns])
 
 
 def _binary_types(connection, table: Table, names: list[str]) -> list[str] | None:

@@ -13,6 +13,7 @@ import shutil
 from datetime import UTC, date, datetime
 
 import pytest
+from dbsupport import BACKENDS, ROOT, _truncate_pg  # noqa: F401  (ROOT: fixtures below)
 from sqlalchemy import create_engine, text
 
 from db.migrate import upgrade
@@ -20,8 +21,6 @@ from db.session import make_engine, make_session_factory
 
 PG_ADMIN_URL = os.environ.get("IOM_TEST_PG_ADMIN_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-BACKENDS = [b.strip() for b in os.environ.get("IOM_TEST_BACKENDS",
-                                              "sqlite,postgresql").split(",") if b.strip()]
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
 
@@ -59,18 +58,6 @@ def pg_database():
     admin.dispose()
 
 
-def _truncate_pg(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version'")).scalars().all()
-        if tables:
-            quoted = ", ".join(f'"{t}"' for t in tables)
-            # The audit_entry guard (migration 0002) refuses TRUNCATE unless this is set.
-            conn.execute(text("SET LOCAL iom.allow_truncate = 'on'"))
-            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-    engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -127,7 +114,6 @@ def make_person(session):
     return make
 
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -10,10 +10,18 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 
+def _row_number(key) -> bool:
+    """A key whose number is one the database assigns (``id``, ``seq``, ``case_id``...):
+    audit entry 79 is not an OGRS score of 79, so numbers there are not compared."""
+    return isinstance(key, str) and (key in ("id", "seq") or key.endswith("_id"))
+
+
 def _leaks(node, withheld, path: str):
     if isinstance(node, dict):
         for key, value in node.items():
             yield from _leaks(key, withheld, f"{path}.<key {key}>")
+            if _row_number(key) and isinstance(value, int):
+                continue
             yield from _leaks(value, withheld, f"{path}.{key}")
     elif isinstance(node, list):
         for i, value in enumerate(node):

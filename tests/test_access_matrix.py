@@ -21,22 +21,22 @@ One app and one database per module and backend; requests are cheap (< 60 s on S
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import BACKENDS, ROOT, _truncate_pg
+from dbsupport import BACKENDS, ROOT, _truncate_pg
+from sharing_helpers import SECRETS, assert_no_withheld, marac_case
 
-from db.models import Case, PanelMeeting, Person, Supervision, Task
+from db.models import PanelItem, PanelMeeting, Task
 from db.session import make_session_factory
 from workflow.partners.formats import KINDS
 from workflow.permissions import IMPORT_OWNERS, PERMISSIONS
 
 TOKEN_STATES = ("valid", "expired", "revoked", "absent", "forged", "not_bearer")
-CASE_AGENCIES = {"police", "CRC"}  # the world's case: CRC supervision (+ police, always)
+CASE_AGENCIES = {"police", "NPS"}  # the world's case: NPS supervision (+ police, always)
 TASK_QUEUE = ("offender_manager", "CRC")  # the world's task waits in this queue, unassigned
 OVERSEERS = ("team_lead", "auditor", "admin")  # see every task
 PROFILES = (  # (role, agency): every role, several agencies
@@ -73,26 +73,45 @@ def _user(session, role, agency, state, now):
     return name, token
 
 
-def _world_data(session, now) -> dict:
-    person = Person(partner_ref="MX1", given_name="Morgan", family_name="Matrixson", sex="M",
-                    date_of_birth=date(1990, 1, 1))
-    session.add(person)
-    session.flush()
-    session.add(Supervision(partner_ref="SX1", person_id=person.id, provider="CRC",
-                            start_on=(now - timedelta(days=60)).date()))
-    case = Case(person=person, state="allocated", state_since=now, opened_at=now,
-                next_due_at=now + timedelta(days=30))
-    session.add(case)
-    session.flush()
+# What the world adds to sharing_helpers.SECRETS: an event recorded through the service
+# (so its audit entry is in the history) and its wording in that entry's summary.
+WORLD_SECRETS = {"compliance": ["E-ZX-2", "drug_test_positive", "drug test positive"],
+                 "notes": ["opiates at the DIP clinic"]}
+
+
+def _world_data(session, settings, now) -> dict:
+    """An NPS-supervised MARAC case with distinctive data in every field group, moved
+    from mapping to matrixing by the MARAC rule (real engine), with an event recorded
+    through the service: its history, explanation and as-of carry every kind of fact."""
+    from policy_helpers import publish_policy
+
+    from workflow.advance import advance
+    from workflow.policy.store import policy_in_force
+    from workflow.tasks.compliance import record_event
+
+    publish_policy(session, settings, now=now - timedelta(days=1), edit=lambda d: d[
+        "purposes"]["mapping"]["rulesets"].append("barnet-local-flex"))
+    case = marac_case(session, now=now, state="mapping")
+    moved = advance(session, case, now=now, actor="scheduler",
+                    policy=policy_in_force(session, settings, now))
+    assert (moved.source, moved.target) == ("mapping", "matrixing")
+    record_event(session, case, event_id="E-ZX-2", kind="drug_test_positive",
+                 occurred_at=now - timedelta(hours=2),
+                 details={"note": "opiates at the DIP clinic"}, actor="om-nps", now=now)
     task = Task(case_id=case.id, template="panel_invite", role="offender_manager",
-                agency="CRC", title="Invite the offender manager of Morgan Matrixson",
+                agency="CRC", title="Invite the offender manager of Quentin Oyelaran-Smythe",
                 status="open", due_at=now + timedelta(days=5))
     meeting = PanelMeeting(held_on=(now + timedelta(days=10)).date(),
                            starts_at=now + timedelta(days=10))
     session.add_all([task, meeting])
     session.flush()
+    # On the meeting's agenda with its matrix score (risk) and a decision's reason (notes).
+    session.add(PanelItem(meeting_id=meeting.id, case_id=case.id, rank=1, activity_score=79.0,
+                          invited_at=now, reason="his sister's hospital visit"))
+    session.flush()
     return {"case_id": case.id, "task_id": task.id, "meeting_id": meeting.id,
-            "batch_id": 1, "name": "mappa-exclusion", "version": "latest"}
+            "batch_id": 1, "name": "mappa-exclusion", "version": "latest",
+            "on": (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -102,6 +121,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
     from workflow.policy.store import seed_policy
     from workflow.rulesets import published_row, sync_shipped
     from workflow.runtime import Runtime
+    from workflow.sharing.store import seed_agreement
 
     tmp = tmp_path_factory.mktemp("matrix")
     if request.param == "sqlite":
@@ -117,8 +137,9 @@ def world(request, tmp_path_factory) -> Iterator[World]:
     now = datetime.now(UTC)
     session = make_session_factory(runtime.engine)()
     sync_shipped(session, now=now - timedelta(days=400))
+    seed_agreement(session, now=now - timedelta(days=400))
     seed_policy(session, settings, now=now - timedelta(days=400))
-    params = _world_data(session, now)
+    params = _world_data(session, settings, now)
     params["version"] = published_row(session, "mappa-exclusion").version
     users = {(role, agency, state): _user(session, role, agency, state, now)
              for role, agency in PROFILES for state in ("valid", "expired", "revoked")}
@@ -127,7 +148,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
     app = create_app(runtime)
     app.config["TESTING"] = True
     yield World(app.test_client(), runtime.sessions, users, params, params["task_id"],
-                ("Morgan", "Matrixson"))
+                ("Quentin", "Oyelaran-Smythe"))
     runtime.close()
 
 
@@ -141,9 +162,15 @@ def _requests() -> list[tuple[str, str, str | None]]:
     return out
 
 
+# The query a read needs to answer at all (so that its answer is walked too).
+QUERIES = {"GET /access": "user=offe-yos-valid", "GET /cases/{case_id}/as-of": "on={on}",
+           "GET /reports/targets": "reduction-pct=20"}
+
+
 def _url(operation: str, params: dict, kind: str | None) -> str:
     path = operation.split(" ", 1)[1].replace("{kind}", kind or "")
-    return "/api/v1" + path.format(**params)
+    query = QUERIES.get(operation)
+    return "/api/v1" + path.format(**params) + (f"?{query.format(**params)}" if query else "")
 
 
 def expected(operation: str, role: str, agency: str | None, kind: str | None) -> int | None:
@@ -161,19 +188,24 @@ def expected(operation: str, role: str, agency: str | None, kind: str | None) ->
 
 
 def withheld_for(world: World, role: str, agency: str | None) -> set[str]:
-    """The values of the world's case a sharing agreement withholds from this caller.
+    """The values of the world's case the published (shipped) agreement withholds from
+    this caller reading for their default purpose (``tests/sharing_helpers.SECRETS``)."""
+    from workflow.sharing.agreement import default_agreement
+    from workflow.sharing.decide import Viewer, default_purpose
 
-    No agreement is in force in this world (the agreement and its field masking are a
-    separate change): nothing is withheld, and every reader may see the name."""
-    return set()
+    purpose = default_purpose(Viewer(None, "matrix", role, agency))
+    levels = default_agreement().levels(agency.lower() if agency else None, role, purpose)
+    return {v for secrets in (SECRETS, WORLD_SECRETS) for group, values in secrets.items()
+            if levels.get(group, "none") != "show" for v in values}
 
 
-def leaked(body, withheld: set[str]) -> list[str]:
-    """Every withheld value found anywhere in a JSON body (keys, strings, numbers)."""
-    if not withheld:
-        return []
-    text = json.dumps(body, default=str)
-    return sorted(v for v in withheld if v and v in text)
+def leaked(body, withheld) -> list[str]:
+    """The withheld values a JSON body shows (sharing_helpers.assert_no_withheld's walk)."""
+    try:
+        assert_no_withheld(body, withheld)
+    except AssertionError as exc:
+        return str(exc).splitlines()[1:]  # one line per leaking path
+    return []
 
 
 def _send(world: World, method: str, url: str, headers: dict):
@@ -239,9 +271,12 @@ def test_access_matrix(world, operation, method, kind, state):
         body = response.get_json(silent=True)
         ok = (status == want) if want else (status not in (401, 403) and status < 500
                                             or operation == "GET /health/ready" and status == 503)
-        if ok and want is None and status < 300:
-            ok = not leaked(body, withheld_for(world, role, agency))
-        if not ok:
+        leaks = (leaked(body, withheld_for(world, role, agency))
+                 if ok and want is None and status < 300 else [])
+        if leaks:
+            wrong.append(f"{role}/{agency}: {status} shows withheld values:\n"
+                         + "\n".join(leaks))
+        elif not ok:
             wrong.append(f"{role}/{agency}: {status} (want {want or 'allowed'}) {body}")
         if want in (401, 403) and body is not None:
             assert body["error"]["code"] in ("unauthenticated", "forbidden")
@@ -249,3 +284,56 @@ def test_access_matrix(world, operation, method, kind, state):
         if operation.endswith("/claim") and status == 200:
             _unclaim(world)
     assert wrong == [], f"{method} {url} [{state}]:\n" + "\n".join(wrong)
+
+
+PAGE_PASSWORD = "a-long-enough-password"
+PAGES = ("/cases/{case_id}", "/panel/{meeting_id}", "/panel/{meeting_id}/minutes",
+         "/tasks/{task_id}")
+
+
+def _page_text(html: str) -> str:
+    """The words of a page (tags, attributes and tokens out)."""
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_case_pages_show_nothing_withheld(world):
+    """The case page (summary, flags, OGRS, timeline), the panel agenda and minutes and
+    the task page, for every profile that may open the case page: none of the values the
+    agreement withholds from that profile is in their words."""
+    import re
+
+    from sqlalchemy import select
+
+    from db.models import User
+    from web.views.cases import ALL
+    from workflow.passwords import set_password
+
+    profiles = [(r, a) for r, a in PROFILES if r in ALL]
+    with world.sessions() as session:
+        for role, agency in profiles:
+            name = world.users[(role, agency, "valid")][0]
+            user = session.scalars(select(User).where(User.username == name)).one()
+            set_password(session, user, PAGE_PASSWORD, now=datetime.now(UTC))
+        session.commit()
+    wrong = []
+    for role, agency in profiles:
+        client = world.client.application.test_client()
+        form = client.get("/sign-in").text
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+        client.post("/sign-in", data={"username": world.users[(role, agency, "valid")][0],
+                                      "password": PAGE_PASSWORD, "csrf_token": token})
+        for path in PAGES:
+            page = client.get(path.format(**world.params))
+            if path.startswith("/cases"):
+                assert page.status_code == 200, (role, agency, page.status_code)
+            if page.status_code != 200:
+                continue
+            text = _page_text(page.text).lower()
+            shown = [v for v in withheld_for(world, role, agency)
+                     if (str(v).lower() in text if isinstance(v, str)
+                         else re.search(rf"\b{v}\b", text))]
+            if shown:
+                wrong.append(f"{path} {role}/{agency}: {shown}")
+    assert wrong == []

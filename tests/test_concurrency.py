@@ -8,6 +8,7 @@ aborted on ``uq_iom_case_open_person`` and ``uq_panel_meeting_held_on``.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import threading
@@ -38,9 +39,16 @@ ROUNDS = 6
 
 
 @pytest.fixture
-def server(app):
-    """The real app behind a threaded WSGI server on a loopback socket."""
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
+def server(runtime, monkeypatch):
+    """The real app behind a threaded WSGI server on a loopback socket. Every client is
+    admitted (queued as long as a client waits): these tests count server errors and
+    lost writes; shedding past capacity is tests/test_shedding.py's."""
+    from api import create_app
+
+    monkeypatch.setattr(runtime, "settings", dataclasses.replace(
+        runtime.settings,
+        shedding={**runtime.settings.shedding, "queue_wait_ms": 60_000, "max_queued": 64}))
+    srv = make_server("127.0.0.1", 0, create_app(runtime), threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv.server_port
@@ -238,7 +246,7 @@ def test_a_request_that_waited_too_long_for_the_lock_is_run_again(
         short_busy, db_url, make_user, session):
     _, token = make_user("om1", role="offender_manager")
     session.close()
-    from conftest import ROOT
+    from dbsupport import ROOT
 
     from api import create_app
     from workflow.config import load_settings

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from db.bulk import update_rows
 from db.models import Case
 from rules.decisions import Decision, outcome_of
 from rules.document import RuleSetDocument
@@ -246,9 +247,6 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
     return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
 
 
-_QUIET_FIELDS = ("activity_score", "last_outcome", "last_error", "next_due_at")
-
-
 def _quiet_values(case: Case, ev: Evaluation, *, now: datetime, policy: Policy
                   ) -> dict | None:
     """What :func:`apply_evaluation` would write to ``case``, when that is all it would
@@ -273,7 +271,6 @@ def apply_evaluations(session: Session, cases: list[Case], evaluations: list[Eva
     bumps their version, instead of one ORM change each; the identity map is kept in
     step. The others go through :func:`apply_evaluation`. Flushes."""
     results, rows = [], []
-    table = Case.__table__
     for case, ev in zip(cases, evaluations, strict=True):
         values = _quiet_values(case, ev, now=now, policy=policy)
         if values is None:
@@ -286,11 +283,9 @@ def apply_evaluations(session: Session, cases: list[Case], evaluations: list[Eva
             values["version"] = case.version + 1
             for key, value in values.items():
                 set_committed_value(case, key, value)
-            rows.append({"b_id": case.id, **values})
+            rows.append({"id": case.id, **values})
     session.flush()
-    if rows:
-        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
-            {k: bindparam(k) for k in (*_QUIET_FIELDS, "version")}), rows)
+    update_rows(session, Case.__table__, rows)  # one statement a chunk on PostgreSQL
     return results
 
 

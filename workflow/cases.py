@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import exists, literal, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from db import versioning
 from db.dialect import insert_on_conflict_do_nothing, one_of
@@ -127,10 +127,14 @@ def lock_case(session: Session, case_id: int) -> Case:
 def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
     query = (select(Case).where(one_of(session, Case.id, case_ids)).order_by(Case.id)
-             .options(selectinload(Case.person))  # audit lines name the person
+             # audit lines name the person, tasks raised name them: those columns only
+             # (any other loads on first use), joined in the same statement (not a
+             # second query binding the ids again)
+             .options(joinedload(Case.person, innerjoin=True).load_only(
+                 Person.partner_ref, Person.given_name, Person.family_name))
              .execution_options(populate_existing=True))  # the locked row, not a stale copy
     if session.get_bind().dialect.name != "postgresql":
         return list(session.scalars(query))
-    cases = list(session.scalars(query.with_for_update(skip_locked=True)))
+    cases = list(session.scalars(query.with_for_update(skip_locked=True, of=Case)))
     versioning.hold(session, [c.id for c in cases])  # locked: their versions cannot move
     return cases

@@ -87,7 +87,7 @@ class _SchedulerSchema(Schema):
     enabled = fields.Boolean(load_default=True)
     interval_seconds = fields.Integer(load_default=30, validate=validate.Range(min=1))
     batch_size = fields.Integer(load_default=10_000, validate=validate.Range(min=1))
-    chunk_size = fields.Integer(load_default=100, validate=validate.Range(1, 5000))
+    chunk_size = fields.Integer(load_default=1000, validate=validate.Range(1, 5000))
 
 
 class _FactsSchema(Schema):
@@ -266,7 +266,7 @@ class Settings:
     window_days: int
     stages: Mapping[str, StagePolicy] = field(default_factory=dict)
     source: str = ""
-    chunk_size: int = 100
+    chunk_size: int = 1000
     panel: Mapping = field(default_factory=lambda: _defaults("panel"))
     allocation: Mapping = field(default_factory=lambda: _defaults("allocation"))
     capacity: Mapping = field(default_factory=lambda: _defaults("capacity"))

@@ -290,20 +290,23 @@ def explain_case(session: Session, case_id: int, *, redact=None,
     return lines
 
 
-def explain_task(session: Session, case_id: int, task_id: int, *, redact=None
-                 ) -> str | None:
+def explain_task(session: Session, case_id: int, task_id: int, *,
+                 redact=None) -> str | None:
     """Why a task was raised, in plain words: the rule, its version and publisher, the
     facts that matched against what the rule requires (from the task's ``task.created``
-    audit entry); None when the task was not raised by a rule decision. ``redact``: a
-    rule decision -> the decision as the reader may see it (``workflow.sharing``: one on
-    a withheld fact says only "a rule on a partner flag you may not see")."""
+    audit entry); None when the task was not raised by a rule decision. ``redact``
+    (``workflow.sharing``: a decision -> as the reader may see it) is applied first: a
+    decision on a fact the reader may not see is named only as such."""
     for entry in audit.iter_chain(session, case_id=case_id, kinds=("task.created",)):
         p = entry.payload if isinstance(entry.payload, dict) else {}
         if p.get("task_id") == task_id:
             decision = p.get("decision")
+            if isinstance(decision, dict) and decision.get("ruleset") and redact:
+                decision = redact(decision)
+                if decision.get("withheld"):
+                    return f"Raised by a rule on {decision['text']} ({decision['ask']})."
             if isinstance(decision, dict) and decision.get("ruleset"):
-                return describe_decision(redact(decision) if redact else decision,
-                                         _Versions(session))
+                return describe_decision(decision, _Versions(session))
             return None
     return None
 

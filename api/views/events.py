@@ -35,12 +35,12 @@ class EventIn(Schema):
 
 class EventOut(Schema):
     id = fields.Integer()
-    event_id = fields.String()
+    event_id = fields.Raw(metadata={"description": "the partner's id, or a withheld marker"})
     case_id = fields.Integer(allow_none=True)
     kind = fields.Raw(metadata={"description": "the kind, or a withheld marker"})
     occurred_at = fields.DateTime()
     details = fields.Raw(metadata={"description": "the details, or a withheld marker"})
-    recorded_by = fields.String()
+    recorded_by = fields.Raw(metadata={"description": "who recorded it, or a withheld marker"})
     recorded_at = fields.DateTime()
 
 

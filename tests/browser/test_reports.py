@@ -77,7 +77,7 @@ def test_every_report_page_then_download_and_print(page, server, borough, sign_i
 
 
 def server_screens():
-    from conftest import SCREENSHOTS
+    SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

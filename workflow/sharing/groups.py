@@ -1,16 +1,18 @@
 """The vocabulary of the sharing agreement: agencies, roles, purposes, field groups,
 and which field group each fact of the catalogue and each partner-flag kind belongs to.
 
-Nothing here touches the database. A fact or flag kind without a group (``days_in_state``:
+Nothing here queries the database. A fact or flag kind without a group (``days_in_state``:
 facts about the process, not the person) is never withheld.
 """
 
 from __future__ import annotations
 
-AGENCIES = ("police", "nps", "crc", "local_authority", "housing", "health",
-            "mental_health", "substance_misuse", "employment", "yos", "prison")
-ROLES = ("team_lead", "offender_manager", "police", "auditor", "admin",
-         "resettlement_officer")
+from db.models.governance import AGENCIES as _STORED_AGENCIES
+from db.models.governance import ROLES  # noqa: F401  (the agreement's roles: every stored role)
+
+# The one vocabulary (db/models/governance.py), written lower-case in agreements: users'
+# agencies are compared lower-case, so "NPS" in a supervision file is "nps" here.
+AGENCIES = tuple(a.lower() for a in _STORED_AGENCIES)
 PURPOSES = ("case_management", "panel", "audit", "subject_access", "report")
 LEVELS = ("show", "mask", "none")
 
@@ -45,6 +47,12 @@ _FACTS = {
 FACT_GROUPS: dict[str, str] = {fact: group for group, facts in _FACTS.items()
                                for fact in facts}
 FACT_GROUPS.update(FLAG_KIND_GROUPS)  # flag facts carry the flag kind's name
+# Payload keys that are not facts but belong to a group wherever they appear (a
+# transition caused by an event carries its partner reference).
+FACT_GROUPS["event_id"] = "compliance"
+# Audit entry kinds whose whole payload and summary are data of one group (a compliance
+# event's entry says what happened, when and who recorded it).
+ENTRY_KIND_GROUPS = {"compliance.event": "compliance"}
 # Facts about the process, never withheld.
 UNGROUPED_FACTS = ("days_in_state",)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from workflow.sharing.decide import Decision
-from workflow.sharing.groups import FACT_GROUPS, MASK, phrase
+from workflow.sharing.groups import ENTRY_KIND_GROUPS, FACT_GROUPS, MASK, phrase
 from workflow.tasks.templates import template
 
 FREE_TEXT_KEYS = ("reason", "details", "note", "notes", "comment", "outcome_note")
@@ -137,7 +137,12 @@ def redact_entry(entry, decision: Decision) -> RedactedEntry:
     (a marker when masked, left out when none)."""
     payload = entry.payload if isinstance(entry.payload, dict) else {}
     walk = _Walk(decision)
-    shown = walk.value(None, payload)
+    group = ENTRY_KIND_GROUPS.get(entry.kind)
+    if group and not decision.shows(group):  # the entry is a record of that group
+        walk.groups.add(group)
+        shown = {"withheld": decision.marker(group)}
+    else:
+        shown = walk.value(None, payload)
     summary = (_summary(entry.kind, shown, walk.groups, decision) if walk.groups
                else scrub_names(entry.summary, decision))
     level = decision.level("audit")
@@ -179,8 +184,14 @@ def _template_groups(name: str) -> set[str]:
             if n in FACT_GROUPS}
 
 
+# A masked event keeps its row id, case and times; its partner reference (``E-ZX-1``
+# names the record in the partner's system), kind, details and recorder are withheld.
+_EVENT_MASKED = ("event_id", "kind", "details", "recorded_by")
+
+
 def event_view(event, decision: Decision) -> dict | None:
-    """A compliance event as ``decision`` allows (None: the group is ``none``)."""
+    """A compliance event as ``decision`` allows (None: the group is ``none``; masked:
+    only its row id, case and times are shown)."""
     level = decision.level("compliance")
     if level == "none":
         return None
@@ -188,8 +199,8 @@ def event_view(event, decision: Decision) -> dict | None:
             "kind": event.kind, "occurred_at": event.occurred_at,
             "details": event.details or {}, "recorded_by": event.recorded_by,
             "recorded_at": event.recorded_at}
-    if level == "mask":
-        data.update(kind=decision.marker("compliance"), details=decision.marker("compliance"))
+    if level == "mask":  # the row exists; what, whose reference and who recorded it do not
+        data.update({key: decision.marker("compliance") for key in _EVENT_MASKED})
     elif not decision.shows("notes"):
         data["details"] = decision.marker("notes")
     return data
