@@ -44,7 +44,7 @@ def _one_line_error(proc, *needles: str) -> str:
 
 
 @pytest.mark.parametrize("command", [
-    ("tick",), ("rules", "list"), ("tasks", "list", "--user", "x"), ("audit", "verify"),
+    ("tick",), ("rules", "list"), ("tasks", "list", "--as-admin"), ("audit", "verify"),
     ("report", "caseload"), ("serve",), ("scheduler",),
 ])
 def test_every_command_on_a_missing_database_says_so_in_one_line(elsewhere, command):
