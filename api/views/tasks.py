@@ -15,8 +15,8 @@ from api.schemas import PAGE_ARGS, PageQuery, page_args, page_body, page_of
 from db.models import User
 from workflow.errors import NotFound
 from workflow.policy.store import policy_in_force
-from workflow.sharing.decide import Viewer, check_purpose, decisions
-from workflow.sharing.redact import task_view
+from workflow.sharing.decide import Viewer
+from workflow.sharing.view import tasks_as_seen
 from workflow.tasks import service
 from workflow.tasks.inbox import SCOPES, STATUSES, get_task, inbox_page
 
@@ -63,20 +63,8 @@ def _overdue(task) -> bool:
 
 
 def _shown(tasks: list) -> list[dict]:
-    """The tasks as the sharing agreement lets the caller see them (title and body
-    masked, the person's name scrubbed, or left out)."""
-    if not tasks:
-        return []
-    cases = {t.case.id: t.case for t in tasks}
-    by_case = decisions(g.session, cases.values(), viewer=Viewer.of(g.user),
-                        now=_now(), purpose=check_purpose(None, Viewer.of(g.user)))
-    out = []
-    for task in tasks:
-        view = task_view(task, by_case[task.case_id])
-        if view is not None:
-            out.append({**view, "reminded_at": task.reminded_at,
-                        "escalated_at": task.escalated_at})
-    return out
+    """The tasks as the sharing agreement lets the caller see them (``tasks_as_seen``)."""
+    return tasks_as_seen(g.session, tasks, viewer=Viewer.of(g.user), now=_now())
 
 
 class ReassignIn(Schema):
