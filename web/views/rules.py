@@ -160,29 +160,26 @@ def ruleset_publish(name: str, version: str):
     row = admin.find_version(g.session, name, version)
     admin.check_can_publish(row, g.user)
     current = review.in_force_row(g.session, row.name)
-    if request.method == "GET":
-        return _render("rules/confirm.html", action="publish", row=row, current=current,
-                       errors=[], reason="")
-    reason, errors = _reason_error()
-    if errors:
-        return _render("rules/confirm.html", 400, action="publish", row=row,
-                       current=current, errors=errors, reason=reason)
-    outcome = publish_version(g.session, row, user=g.user, now=_now(), reason=reason,
-                              settings=g.runtime.settings)
-    return _render("rules/published.html", outcome=outcome)
+    return _confirmed("publish", row, current, lambda reason: publish_version(
+        g.session, row, user=g.user, now=_now(), reason=reason, settings=g.runtime.settings))
 
 
 @bp.route("/rules/<name>/rollback", methods=["GET", "POST"])
 @roles(*LEADS)
 def ruleset_rollback(name: str):
     current, target = admin.rollback_target(g.session, name)
+    return _confirmed("rollback", target, current, lambda reason: rollback_version(
+        g.session, name, user=g.user, now=_now(), reason=reason, settings=g.runtime.settings))
+
+
+def _confirmed(action: str, row, current, apply):
+    """GET: the confirmation page for ``action``; POST: with a reason, ``apply(reason)``
+    and the outcome page, else the confirmation page again with its errors (400)."""
     if request.method == "GET":
-        return _render("rules/confirm.html", action="rollback", row=target, current=current,
+        return _render("rules/confirm.html", action=action, row=row, current=current,
                        errors=[], reason="")
     reason, errors = _reason_error()
     if errors:
-        return _render("rules/confirm.html", 400, action="rollback", row=target,
+        return _render("rules/confirm.html", 400, action=action, row=row,
                        current=current, errors=errors, reason=reason)
-    outcome = rollback_version(g.session, name, user=g.user, now=_now(), reason=reason,
-                               settings=g.runtime.settings)
-    return _render("rules/published.html", outcome=outcome)
+    return _render("rules/published.html", outcome=apply(reason))
