@@ -37,8 +37,10 @@ lint: install
 chromium:
 	@scripts/ensure_chromium.sh
 
+# One pytest worker per core; a test module stays on one worker (its module-scoped
+# servers and the worker's own PostgreSQL database, iom_test_<pid>, are not shared).
 test: install lint chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 # Longer fuzzing of every API operation (schemathesis) and the 30 s load test, both backends.
 FUZZ_EXAMPLES ?= 100

@@ -21,6 +21,7 @@ from datetime import date
 
 import pytest
 from apscheduler.events import EVENT_JOB_ERROR
+from serving import serve_in_thread
 
 from db.models import Supervision
 from workflow import audit
@@ -105,7 +106,6 @@ def _client(port: int, users: dict, case_ids: list[int], stop: float, seed: int,
 def served(runtime, monkeypatch, population):
     """The app behind waitress on a free port, with the scheduler every second (started
     once the rule sets are published and the population is in)."""
-    from api.serve import make_server
     from scheduler import runner
 
     # Every client admitted (20 at most in flight or queued, waiting as long as a client
@@ -113,17 +113,14 @@ def served(runtime, monkeypatch, population):
     monkeypatch.setattr(runtime, "settings", dataclasses.replace(
         runtime.settings, interval_seconds=1,
         shedding={**runtime.settings.shedding, "queue_wait_ms": 60_000}))
-    server = make_server(runtime, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server, stop = serve_in_thread(runtime)
     job_errors: list = []
     scheduler = runner.start_background(runtime)
     scheduler.add_listener(lambda e: job_errors.append(f"{e.job_id}: {e.exception!r}"),
                            EVENT_JOB_ERROR)
     yield server.effective_port, job_errors
     scheduler.shutdown(wait=True)
-    server.close()
-    thread.join(5)
+    stop()
 
 
 def test_twenty_clients_with_the_scheduler_get_no_server_error(served, population, session,

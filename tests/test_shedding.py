@@ -13,21 +13,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from serving import serve_in_thread
 
 from workflow.config import load_settings
 from workflow.errors import ConfigError
 
 
 def _serve(runtime, monkeypatch, **limits):
-    from api.serve import make_server
-
     shedding = {**runtime.settings.shedding, **limits}
     monkeypatch.setattr(runtime, "settings",
                         dataclasses.replace(runtime.settings, shedding=shedding))
-    server = make_server(runtime, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    return server, thread
+    return serve_in_thread(runtime)
 
 
 def _request(port, method, path, token, body=None, timeout=60):
@@ -47,11 +43,10 @@ def _request(port, method, path, token, body=None, timeout=60):
 @pytest.fixture
 def storm_server(runtime, monkeypatch, make_user):
     _, token = make_user("lead1", role="team_lead")
-    server, thread = _serve(runtime, monkeypatch, max_in_flight=1, max_queued=1,
-                            queue_wait_ms=20)
+    server, stop = _serve(runtime, monkeypatch, max_in_flight=1, max_queued=1,
+                          queue_wait_ms=20)
     yield server, token
-    server.close()
-    thread.join(5)
+    stop()
 
 
 @pytest.mark.usefixtures("published")
@@ -112,8 +107,8 @@ def test_more_clients_than_waitress_default_connection_limit_are_all_answered(st
 def test_a_request_whose_client_left_while_queued_is_not_run(runtime, monkeypatch,
                                                              make_user):
     _, token = make_user("lead1", role="team_lead")
-    server, thread = _serve(runtime, monkeypatch, max_in_flight=1, max_queued=4,
-                            queue_wait_ms=10_000)
+    server, stop = _serve(runtime, monkeypatch, max_in_flight=1, max_queued=4,
+                          queue_wait_ms=10_000)
     shedder = server.shedder
     try:
         assert shedder._slots.acquire(timeout=5)  # the only slot: a request at work
@@ -134,8 +129,7 @@ def test_a_request_whose_client_left_while_queued_is_not_run(runtime, monkeypatc
         status, _, _ = _request(server.effective_port, "GET", "/api/v1/health", token)
         assert status == 200 and shedder.counts["served"] == 1
     finally:
-        server.close()
-        thread.join(5)
+        stop()
 
 
 @pytest.mark.parametrize(("key", "value"), [("MAX_IN_FLIGHT", "0"), ("MAX_QUEUED", "-1"),

@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from dbsupport import BACKENDS, _truncate_pg
+from serving import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "browser" / "vendor" / "axe.min.js"
@@ -107,7 +107,6 @@ def _database(request, folder: Path) -> str:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
-    from api.serve import make_server
     from workflow.config import load_settings
     from workflow.policy.store import seed_policy
     from workflow.rulesets import sync_shipped
@@ -126,11 +125,9 @@ def server(request, tmp_path_factory):
         sync_shipped(session, now=year_ago)
         seed_policy(session, settings, now=year_ago)
         session.commit()
-    server = make_server(runtime, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server, stop = serve_in_thread(runtime, threads=4)
     yield LiveServer(f"http://127.0.0.1:{server.effective_port}", runtime)
-    server.close()
+    stop()
     runtime.close()
 
 
