@@ -13,9 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
-from db.bulk import update_rows
 from db.models import Case
 from rules.decisions import Decision, outcome_of
 from rules.document import RuleSetDocument
@@ -247,10 +245,10 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
     return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
 
 
-def _quiet_values(case: Case, ev: Evaluation, *, now: datetime, policy: Policy
-                  ) -> dict | None:
-    """What :func:`apply_evaluation` would write to ``case``, when that is all it would
-    do (no move, no audit entry, no task, no intensity); else None."""
+def quiet_values(case, ev: Evaluation, *, now: datetime, policy: Policy) -> dict | None:
+    """What :func:`apply_evaluation` would write to ``case`` (a Case or a claimed row of
+    its columns), when that is all it would do (no move, no audit entry, no task, no
+    intensity); else None. ``workflow.advance_chunk`` writes these set-based."""
     if ev.event or case.last_outcome != ev.outcome or any(
             d.action == "set_intensity" or d.action in TASK_ACTIONS for d in ev.decisions):
         return None
@@ -261,32 +259,6 @@ def _quiet_values(case: Case, ev: Evaluation, *, now: datetime, policy: Policy
             "last_error": None, "next_due_at": _recheck_by_rule(ev, _next_due(
                 case.state, moved=False, intensity=case.intensity, now=now, policy=policy),
                 now)}
-
-
-def apply_evaluations(session: Session, cases: list[Case], evaluations: list[Evaluation], *,
-                      now: datetime, actor: str, policy: Policy) -> list[AdvanceResult]:
-    """:func:`apply_evaluation` for each case of a chunk whose rows this transaction
-    holds (claimed). The quiet ones (an evaluation that changes only the next due date,
-    score and outcome fields) are written together by one batched ``UPDATE`` that also
-    bumps their version, instead of one ORM change each; the identity map is kept in
-    step. The others go through :func:`apply_evaluation`. Flushes."""
-    results, rows = [], []
-    for case, ev in zip(cases, evaluations, strict=True):
-        values = _quiet_values(case, ev, now=now, policy=policy)
-        if values is None:
-            results.append(apply_evaluation(session, case, ev, now=now, actor=actor,
-                                            policy=policy, flush=False))
-            continue
-        results.append(AdvanceResult(case.id, case.state, case.state, ev.outcome,
-                                     ev.decisions))
-        if any(getattr(case, k) != v for k, v in values.items()):
-            values["version"] = case.version + 1
-            for key, value in values.items():
-                set_committed_value(case, key, value)
-            rows.append({"id": case.id, **values})
-    session.flush()
-    update_rows(session, Case.__table__, rows)  # one statement a chunk on PostgreSQL
-    return results
 
 
 def _recheck_by_rule(ev: Evaluation, due: datetime | None, now: datetime) -> datetime | None:
