@@ -7,7 +7,7 @@ is the same evaluation without applying anything (dry-run).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
@@ -155,18 +155,39 @@ class AdvanceResult:
         return self.source != self.target
 
 
-def evaluate_cases(session: Session, cases: list[Case], *, now: datetime, policy: Policy,
-                   engine: RuleEngine | None = None) -> list[Evaluation]:
+def needed_facts(docs: Iterable[RuleSetDocument]) -> frozenset[str]:
+    """The facts evaluating ``docs`` and applying a quiet outcome read: those the rules'
+    conditions name, the day-count facts ``recheck_in`` decisions read, and
+    ``activity_score`` (written to the case at every evaluation)."""
+    names = {"activity_score"}
+    for doc in docs:
+        for rule in doc.rules:
+            names.update(rule.facts)
+            if "days_fact" in rule.params:
+                names.add(rule.params["days_fact"])
+    return frozenset(names)
+
+
+def evaluate_cases(session: Session, cases: list, *, now: datetime, policy: Policy,
+                   engine: RuleEngine | None = None, only_needed: bool = False
+                   ) -> list[Evaluation]:
     """Evaluate each case's stage rule sets, with the exclusion guards (a panel's
-    recorded override applied), as of ``now``; writes nothing."""
+    recorded override applied), as of ``now``; writes nothing. ``cases``: Case objects
+    or claimed rows (``workflow.advance_chunk``). ``only_needed``: build only the facts
+    the rule sets read (:func:`needed_facts`), so an evaluation's ``facts`` may lack
+    others: rebuild them (``full_facts``) before recording or acting on them."""
     engine = engine or default_engine()
-    facts = facts_for_cases(session, cases, now, policy.window)
     guard_docs = (guards.guard_documents(session, policy.exclusion, now=now)
                   if cases and policy.exclusion else [])
+    stage_docs = {stage: stage_documents(session, policy, stage, now=now,
+                                         guard_docs=guard_docs)
+                  for stage in {c.state for c in cases}}
+    needed = (needed_facts(d for docs in stage_docs.values() for d in docs)
+              if only_needed else None)
+    facts = facts_for_cases(session, cases, now, policy.window, needed)
     out = []
-    for stage in {c.state for c in cases}:
+    for stage, docs in stage_docs.items():
         group = [c for c in cases if c.state == stage]
-        docs = stage_documents(session, policy, stage, now=now, guard_docs=guard_docs)
         results = engine.evaluate_all(docs, [facts[c.id] for c in group])
         for case, decisions in zip(group, results, strict=True):
             decisions = guards.without_overridden(case, decisions)
@@ -175,6 +196,17 @@ def evaluate_cases(session: Session, cases: list[Case], *, now: datetime, policy
                                   OUTCOME_EVENTS.get((stage, outcome))))
     order = {c.id: i for i, c in enumerate(cases)}
     return sorted(out, key=lambda e: order[e.case_id])
+
+
+def full_facts(session: Session, cases: list, evaluations: list[Evaluation], *,
+               now: datetime, policy: Policy) -> None:
+    """Replace the facts of ``evaluations`` (of ``cases``, in the same order, made with
+    ``only_needed``) by every fact, as :func:`evaluate_cases` builds them by default: the
+    facts an audit entry records and tasks are raised with."""
+    if cases:
+        facts = facts_for_cases(session, cases, now, policy.window)
+        for ev in evaluations:
+            ev.facts = facts[ev.case_id]
 
 
 def _cause(ev: Evaluation, policy: Policy) -> dict:

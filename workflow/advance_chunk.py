@@ -3,13 +3,14 @@
 The chunk's case rows are claimed as plain rows (``SELECT ... FOR UPDATE SKIP LOCKED`` of
 the columns an evaluation reads), not ORM objects. Facts are built for the whole chunk by
 the one fact builder every path uses (``workflow.facts.facts_for_cases``: explain,
-preview and the evaluate API build the same facts for one case), and the chunk is
-evaluated together (``workflow.advance.evaluate_cases``). A quiet evaluation (no move, no
-audit entry, no task: only the next due date, score and outcome fields change) is written
-by one set-based ``UPDATE`` for the whole chunk; only the cases that move or need an
-audit entry or a task are loaded as ORM objects (their rows already held) and go through
-the normal apply path (``workflow.advance.apply_evaluation``). Flushes, never commits:
-the caller owns the transaction (one a chunk).
+preview and the evaluate API build the same facts for one case), only those the rule
+sets read, and the chunk is evaluated together (``workflow.advance.evaluate_cases``). A
+quiet evaluation (no move, no audit entry, no task: only the next due date, score and
+outcome fields change) is written by one set-based ``UPDATE`` for the whole chunk. Only
+the cases that move or need an audit entry or a task get every fact and are loaded as
+ORM objects (their rows already held), and go through the normal apply path
+(``workflow.advance.apply_evaluation``). Flushes, never commits: the caller owns the
+transaction (one a chunk).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workflow.advance import (
     Policy,
     apply_evaluation,
     evaluate_cases,
+    full_facts,
     quiet_values,
 )
 
@@ -71,19 +73,21 @@ def advance_chunk(session: Session, due: list[tuple[int, int]], *, now: datetime
     rows = [r for r in claim_rows(session, list(versions))
             if r.version == versions[r.id] and r.next_due_at is not None
             and r.next_due_at <= now]
-    evaluations = evaluate_cases(session, rows, now=now, policy=policy)
+    evaluations = evaluate_cases(session, rows, now=now, policy=policy, only_needed=True)
     results: dict[int, AdvanceResult] = {}
-    updates, loud = [], []
+    updates, loud, loud_rows = [], [], []
     for row, ev in zip(rows, evaluations, strict=True):
         values = quiet_values(row, ev, now=now, policy=policy)
         if values is None:
             loud.append(ev)
+            loud_rows.append(row)
             continue
         results[row.id] = AdvanceResult(row.id, row.state, row.state, ev.outcome,
                                         ev.decisions)
         if any(getattr(row, k) != v for k, v in values.items()):
             updates.append({"id": row.id, **values, "version": row.version + 1})
     update_rows(session, Case.__table__, updates)  # one statement a chunk on PostgreSQL
+    full_facts(session, loud_rows, loud, now=now, policy=policy)  # what audit records
     cases = _load_cases(session, [ev.case_id for ev in loud])
     for ev in loud:
         results[ev.case_id] = apply_evaluation(session, cases[ev.case_id], ev, now=now,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
@@ -27,14 +28,21 @@ from db.models import (
     Supervision,
 )
 from rules.catalogue import checked_facts
+from workflow import criteria_facts as criteria_
 from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
 from workflow.scoring import default_scorer, history_inputs
+from workflow.tasks import facts as compliance_
 from workflow.tasks.facts import compliance_facts
 
 DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
 _BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb", "housing_need")
 _TRUE = {"1", "true", "yes", "y", "t"}
+OGRS_FACTS = ("ogrs_2yr", "ogrs_1yr", "ogrs_source")
+# Groups a caller may not need (``facts_for_cases(needed=...)``): each is computed by one
+# piece of code below whoever asks, so a fact has the same value in every path.
+OPTIONAL_GROUPS = {"ogrs": OGRS_FACTS, "criteria": criteria_.FACTS,
+                   "compliance": compliance_.FACTS}
 
 
 @dataclass(frozen=True)
@@ -190,7 +198,8 @@ _EVENT_COLUMNS = (OffendingEvent.id, OffendingEvent.person_id, OffendingEvent.ki
                   OffendingEvent.occurred_on, OffendingEvent.offence_category)
 
 
-def _load(session: Session, person_ids: list[int], today: date, window: FactWindow):
+def _load(session: Session, person_ids: list[int], today: date, window: FactWindow,
+          ogrs: bool = True):
     since = today - timedelta(days=window.window_days)
     events = defaultdict(list)
     for e in _rows(session, OffendingEvent, one_of(session, OffendingEvent.person_id, person_ids),
@@ -198,7 +207,7 @@ def _load(session: Session, person_ids: list[int], today: date, window: FactWind
         events[e.person_id].append(e)
     assessments = _latest_by_person(_rows(
         session, Assessment, one_of(session, Assessment.person_id, person_ids),
-        Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id))
+        Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id)) if ogrs else {}
     flags: dict[int, dict] = defaultdict(dict)
     flag_rows = sorted(_rows(session, PartnerFlag,
                              one_of(session, PartnerFlag.person_id, person_ids),
@@ -216,13 +225,14 @@ def _load(session: Session, person_ids: list[int], today: date, window: FactWind
 
 def _person_facts(person: Person, offending: tuple[dict, dict], sentenced_since: date,
                   assessment: Assessment | None, supervision: Supervision | None,
-                  person_flags: dict, today: date, custody: list[tuple[date, str]]) -> dict:
+                  person_flags: dict, today: date, custody: list[tuple[date, str]] | None
+                  ) -> dict:
     """The catalogue facts that depend on the person's partner data alone
-    (``offending``: :func:`_offending` of their events)."""
+    (``offending``: :func:`_offending` of their events; ``custody`` None: no OGRS facts)."""
     facts, record = offending
     provider = supervision.provider if supervision else "none"
     return {
-        **_ogrs(person, assessment, record, custody, today),
+        **(_ogrs(person, assessment, record, custody, today) if custody is not None else {}),
         **facts,
         "newly_sentenced": facts["newly_sentenced"] or bool(
             supervision and supervision.provider != "none"
@@ -239,36 +249,47 @@ def _person_facts(person: Person, offending: tuple[dict, dict], sentenced_since:
 
 
 def facts_for_cases(session: Session, cases: list[Case], now: datetime,
-                    window: FactWindow = FactWindow()) -> dict[int, dict]:
-    """``{case.id: facts}`` for every case, as of ``now``, each checked against the fact
-    catalogue (:class:`rules.catalogue.CheckedFacts`; a value that does not fit raises
-    :class:`rules.errors.FactError` here)."""
+                    window: FactWindow = FactWindow(), needed: Collection[str] | None = None
+                    ) -> dict[int, dict]:
+    """``{case.id: facts}`` for every case (Case objects, or rows with their id,
+    person_id, state, state_since and opened_at), as of ``now``, each checked against the
+    fact catalogue (:class:`rules.catalogue.CheckedFacts`; a value that does not fit
+    raises :class:`rules.errors.FactError` here).
+
+    ``needed``: the facts the caller reads (None: all). A group of
+    :data:`OPTIONAL_GROUPS` none of whose facts is needed is not computed and its facts
+    are absent (unknown); every other fact is computed as always, so a fact has the same
+    value whatever was asked and whatever else is in the chunk."""
     today = now.date()
+    want = {group: needed is None or not needed.isdisjoint(names)
+            for group, names in OPTIONAL_GROUPS.items()}
     persons = {p.id: p for p in _rows(session, Person,
                                        one_of(session, Person.id,
                                               {c.person_id for c in cases}))}
     since, events, assessments, flags, supervisions = _load(
-        session, list(persons), today, window)
+        session, list(persons), today, window, ogrs=want["ogrs"])
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
     # Seed criteria: borough ranks, offence-type counts (workflow/criteria_facts.py).
     criteria = criteria_facts(session, {p.id: p.sex for p in persons.values()}, today,
-                              window.window_days)
-    custody = _custody(session, list(persons), today)  # OGRS3 start of follow-up
+                              window.window_days) if want["criteria"] else {}
+    # OGRS3 start of follow-up
+    custody = _custody(session, list(persons), today) if want["ogrs"] else None
     offending = {pid: _offending(events.get(pid, ()), today, since, sentenced_since)
                  for pid in persons}
     out = {}
     for case in cases:
-        person = persons[case.person_id]
+        pid = case.person_id
         out[case.id] = {
-            **_person_facts(person, offending[person.id], sentenced_since,
-                            assessments.get(person.id), supervisions.get(person.id),
-                            flags.get(person.id, {}), today, custody.get(person.id, [])),
-            **criteria[person.id], **programme_facts(flags.get(person.id, {})),
+            **_person_facts(persons[pid], offending[pid], sentenced_since,
+                            assessments.get(pid), supervisions.get(pid), flags.get(pid, {}),
+                            today, None if custody is None else custody.get(pid, [])),
+            **criteria.get(pid, {}), **programme_facts(flags.get(pid, {})),
             "days_in_state": max((now - case.state_since).days, 0),
         }
-    last_arrest = {pid: record["last_arrest"] for pid, (_, record) in offending.items()}
-    for case_id, compliance in compliance_facts(session, cases, now, last_arrest).items():
-        out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
+    if want["compliance"]:
+        last_arrest = {pid: record["last_arrest"] for pid, (_, record) in offending.items()}
+        for case_id, compliance in compliance_facts(session, cases, now, last_arrest).items():
+            out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
     # Checked against the catalogue here, once: evaluations of them check nothing.
     return {case_id: checked_facts(facts, label=f"case {case_id}")
             for case_id, facts in out.items()}

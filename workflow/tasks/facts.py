@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 from db.dialect import one_of
 from db.models import Case, ComplianceEvent, Task
 
+FACTS = ("missed_appointments_30d", "failed_drug_tests_30d", "days_since_last_arrest",
+         "compliant_days", "in_custody", "panel_attendance_confirmed", "warnings_30d")
 OUTCOME_TEMPLATES = ("panel_invite", "enforcement_warning")
 NONCOMPLIANCE = ("appointment_missed", "licence_breach")
 
