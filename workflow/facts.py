@@ -193,6 +193,8 @@ def _rows(session: Session, model, *where, columns=None):
     return session.execute(select(*(columns or model.__table__.columns)).where(*where))
 
 
+# What the facts read of a person (:func:`_person_facts`, :func:`_ogrs`).
+_PERSON_COLUMNS = (Person.id, Person.sex, Person.date_of_birth, Person.first_sanction_on)
 # What the facts read of an offending event (:func:`_offending`).
 _EVENT_COLUMNS = (OffendingEvent.id, OffendingEvent.person_id, OffendingEvent.kind,
                   OffendingEvent.occurred_on, OffendingEvent.offence_category)
@@ -263,9 +265,8 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
     today = now.date()
     want = {group: needed is None or not needed.isdisjoint(names)
             for group, names in OPTIONAL_GROUPS.items()}
-    persons = {p.id: p for p in _rows(session, Person,
-                                       one_of(session, Person.id,
-                                              {c.person_id for c in cases}))}
+    persons = {p.id: p for p in _rows(session, Person, one_of(
+        session, Person.id, {c.person_id for c in cases}), columns=_PERSON_COLUMNS)}
     since, events, assessments, flags, supervisions = _load(
         session, list(persons), today, window, ogrs=want["ogrs"])
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
