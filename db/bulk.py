@@ -14,7 +14,7 @@ from contextlib import closing
 from datetime import date, datetime
 from operator import itemgetter
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, text, update
 from sqlalchemy.orm import Session
 
 
@@ -120,3 +120,19 @@ def _db_values(table: Table, names: list[str], rows: list[dict], dialect
             for i, proc in procs:
                 values[i] = proc(values[i])
         yield values
+
+
+def refresh_statistics(session: Session, table: Table) -> bool:
+    """``ANALYZE`` ``table`` on PostgreSQL, in the session's transaction; True if run.
+
+    After a large import (or a pass opening a borough's cases) the planner would
+    otherwise keep the statistics of the smaller table until autovacuum's next visit (a
+    minute or more): meanwhile the scheduler's fact queries scan whole tables (measured
+    in bench/tick), and its due-case pages walk every case (0.9 s a page at 1M cases,
+    measured in bench/mapping). ANALYZE counts the rows this transaction inserted, and
+    its statistics commit or roll back with it.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    session.execute(text(f'ANALYZE "{table.name}"'))
+    return True

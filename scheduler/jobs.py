@@ -26,7 +26,7 @@ from db.session import run_in_transaction, transaction
 from workflow.advance import AdvanceResult, advance, due_page
 from workflow.advance_chunk import advance_chunk
 from workflow.allocation import allocate, waiting_case_ids
-from workflow.cases import OPEN_CHUNK, claim, claim_many, open_missing
+from workflow.cases import OPEN_CHUNK, after_opening, claim, claim_many, open_missing
 from workflow.guards import guard_chunk, guard_due_ids
 from workflow.panel import build_agenda
 from workflow.policy.store import policy_in_force
@@ -194,6 +194,8 @@ def _open_all(runtime: Runtime, *, now: datetime, actor: str) -> int:
                     session, now=now, actor=actor, limit=OPEN_CHUNK, after_id=after))
         total += opened
         if last == after:  # no one left without a case
+            run_in_transaction(runtime.sessions,
+                               lambda session, total=total: after_opening(session, total))
             return total
         after = last
 

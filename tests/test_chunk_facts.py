@@ -15,8 +15,9 @@ import random
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from db.bulk import insert_rows
 from db.models import (
     Assessment,
     AuditEntry,
@@ -24,12 +25,14 @@ from db.models import (
     ComplianceEvent,
     OffendingEvent,
     PartnerFlag,
+    Person,
     Supervision,
 )
 from rules.catalogue import CATALOGUE
 from scheduler.jobs import advance_due
 from workflow.advance import evaluate_cases, full_facts, needed_facts, stage_documents
 from workflow.advance_chunk import claim_rows
+from workflow.cases import ANALYZE_OPENED
 from workflow.facts import facts_for_cases
 from workflow.policy.store import policy_in_force
 
@@ -139,3 +142,31 @@ def test_a_pass_records_every_fact_of_a_case_it_moves(runtime, session, make_per
     assert {e.case_id for e in moves} == {r.case_id for r in report.moved}
     for entry in moves:
         assert set(entry.payload["cause"]["facts"]) == CASE_FACTS
+
+
+@pytest.mark.usefixtures("published")
+def test_a_pass_that_opens_a_borough_refreshes_the_cases_statistics(runtime, session, now,
+                                                                    db_url):
+    """Else the same pass's due pages are planned for an empty table: a bitmap scan of
+    every case per page (0.9 s a page at 1M cases)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("planner statistics are a PostgreSQL matter here")
+
+    def add_people(first: int, count: int) -> None:
+        insert_rows(session, Person.__table__, [
+            {"id": i, "partner_ref": f"B{i}", "given_name": "A", "family_name": f"P{i}",
+             "sex": "M", "date_of_birth": date(1980, 1, 1), "created_at": now}
+            for i in range(first, first + count)])
+        session.execute(text(f"SELECT setval('person_id_seq', {first + count})"))
+        session.commit()
+
+    def reltuples() -> float:
+        return session.scalar(text("SELECT reltuples FROM pg_class "
+                                   "WHERE relname = 'iom_case'"))
+
+    session.execute(text("ANALYZE iom_case"))
+    session.commit()
+    assert reltuples() == 0
+    add_people(1, ANALYZE_OPENED)
+    assert advance_due(runtime, now=now).opened == ANALYZE_OPENED
+    assert reltuples() == ANALYZE_OPENED  # counted before the cases were evaluated
