@@ -8,11 +8,13 @@ are not applied: callers pass every column they want set.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from datetime import date, datetime
 from operator import itemgetter
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, text, update
 from sqlalchemy.orm import Session
 
 
@@ -41,29 +43,42 @@ _BINARY_TYPES = frozenset({"character varying", "text", "integer", "bigint", "sm
 
 def update_rows(session: Session, table: Table, rows: list[dict], key: str = "id") -> None:
     """``UPDATE table SET ... WHERE key = ...`` for each of ``rows`` (dicts with the same
-    keys: ``key`` and the columns to set). PostgreSQL (psycopg): ONE statement joining
-    the table to the rows sent as one array a column (``FROM unnest(...)``), instead of
-    one statement a row (a pipelined executemany still has the server plan and run each
-    row's statement); other backends: SQLAlchemy's executemany. No version check: the
-    caller holds the rows (or owns the consequences)."""
+    keys: ``key`` and the columns to set). PostgreSQL: ONE statement joining the table
+    to the rows sent as one JSON text parameter (``FROM json_to_recordset(...)``; psycopg
+    dumps arrays of values element by element in Python, the JSON encoder is C), instead
+    of one statement a row; other backends: SQLAlchemy's executemany. Columns of a JSON
+    type are not supported there (ValueError). No version check: the caller holds the
+    rows (or owns the consequences)."""
     if not rows:
         return
     names = [n for n in rows[0] if n != key]
     connection = session.connection()
     dialect = connection.dialect
-    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+    if dialect.name != "postgresql":
         session.execute(update(table).where(table.c[key] == bindparam("b_" + key)).values(
             {n: bindparam(n) for n in names}), [{**r, "b_" + key: r[key]} for r in rows])
         return
     cols = [key, *names]
     types = [table.c[n].type.dialect_impl(dialect).compile(dialect=dialect) for n in cols]
-    columns = list(zip(*_db_values(table, cols, rows, dialect), strict=True))
+    if any(t.upper().startswith("JSON") for t in types):
+        raise ValueError(f"update_rows: JSON columns are not supported ({table.name})")
+    records = json.dumps([dict(zip(cols, values, strict=True))
+                          for values in _db_values(table, cols, rows, dialect)],
+                         default=_json_scalar, allow_nan=False)
     sets = ", ".join(f'"{n}" = v."{n}"' for n in names)
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
-    sql = (f'UPDATE "{table.name}" AS t SET {sets} FROM unnest({arrays}) AS '
-           f'v({", ".join(chr(34) + n + chr(34) for n in cols)}) WHERE t."{key}" = v."{key}"')
+    shape = ", ".join(f'"{n}" {t}' for n, t in zip(cols, types, strict=True))
+    sql = (f'UPDATE "{table.name}" AS t SET {sets} FROM json_to_recordset(%s::json) AS '
+           f'v({shape}) WHERE t."{key}" = v."{key}"')
     with connection.connection.dbapi_connection.cursor() as cursor:
-        cursor.execute(sql, [list(c) for c in columns])
+        cursor.execute(sql, [records])
+
+
+def _json_scalar(value):
+    """JSON text of a bound value ``json`` cannot encode: dates and times (ISO 8601, with
+    their offset, as PostgreSQL reads them)."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"update_rows: cannot send {type(value).__name__} as JSON")
 
 
 def _binary_types(connection, table: Table, names: list[str]) -> list[str] | None:
@@ -105,3 +120,19 @@ def _db_values(table: Table, names: list[str], rows: list[dict], dialect
             for i, proc in procs:
                 values[i] = proc(values[i])
         yield values
+
+
+def refresh_statistics(session: Session, table: Table) -> bool:
+    """``ANALYZE`` ``table`` on PostgreSQL, in the session's transaction; True if run.
+
+    After a large import (or a pass opening a borough's cases) the planner would
+    otherwise keep the statistics of the smaller table until autovacuum's next visit (a
+    minute or more): meanwhile the scheduler's fact queries scan whole tables (measured
+    in bench/tick), and its due-case pages walk every case (0.9 s a page at 1M cases,
+    measured in bench/mapping). ANALYZE counts the rows this transaction inserted, and
+    its statistics commit or roll back with it.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    session.execute(text(f'ANALYZE "{table.name}"'))
+    return True

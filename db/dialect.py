@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Integer, Table, any_, literal
+from sqlalchemy import ColumnElement, Integer, Table, Text, any_, cast, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,8 +24,11 @@ def one_of(session: Session, column, ids: Iterable[int]) -> ColumnElement[bool]:
     """``column IN (ids)`` for integer ids. PostgreSQL: ``column = ANY(:array)``, one
     parameter whatever the number of ids (psycopg rewrites a statement with thousands of
     parameters more slowly than the server runs it, and a new count is a new statement).
+    The array is sent as its text form (``'{1,2,3}'::integer[]``): psycopg dumps a list
+    of thousands of ints element by element in Python, ~20 times slower than the join.
     """
     ids = list(ids)
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(ids, postgresql.ARRAY(Integer)))
+        array = "{" + ",".join([str(int(i)) for i in ids]) + "}"
+        return column == any_(cast(literal(array, Text), postgresql.ARRAY(Integer)))
     return column.in_(ids)

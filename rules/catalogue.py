@@ -225,32 +225,39 @@ class FactCheck:
 
     def __init__(self):
         self.names = tuple(CATALOGUE)
-        self.specs = tuple(
-            (f.name, f.type,
-             -math.inf if f.minimum is None else f.minimum,
-             math.inf if f.maximum is None else f.maximum,
-             frozenset(f.choices) if f.choices else None)
-            for f in CATALOGUE.values())
+        self.by_name = {
+            f.name: (f.type,
+                     -math.inf if f.minimum is None else f.minimum,
+                     math.inf if f.maximum is None else f.maximum,
+                     frozenset(f.choices) if f.choices else None)
+            for f in CATALOGUE.values()}
 
     def __call__(self, facts) -> dict | None:
-        if type(facts) is not dict:
+        if type(facts) is not dict or not self.fits(facts):
             return None
-        clean = {}
-        for name, kind, low, high, choices in self.specs:
-            value = facts.get(name)
-            if value is not None:
-                cls = type(value)
-                if kind == "boolean":
-                    fits = cls is bool
-                elif kind == "string":
-                    fits = cls is str and (choices is None or value in choices)
-                else:
-                    fits = ((cls is int or (cls is float and kind == "number"))
-                            and low <= value <= high)
-                if not fits:
-                    return None
-            clean[name] = value
-        return clean
+        return {name: facts.get(name) for name in self.names}
+
+    def fits(self, facts: dict) -> bool:
+        """Whether every catalogue fact ``facts`` holds plainly fits (facts it does not
+        hold are unknown, names outside the catalogue are ignored): what :meth:`__call__`
+        checks, in the time of the facts present rather than of the whole catalogue."""
+        specs = self.by_name
+        for name, value in facts.items():
+            spec = specs.get(name)
+            if spec is None or value is None:
+                continue
+            kind, low, high, choices = spec
+            cls = type(value)
+            if kind == "boolean":
+                fits = cls is bool
+            elif kind == "string":
+                fits = cls is str and (choices is None or value in choices)
+            else:
+                fits = ((cls is int or (cls is float and kind == "number"))
+                        and low <= value <= high)
+            if not fits:
+                return False
+        return True
 
 
 _fact_checker: FactCheck | None = None
@@ -275,6 +282,6 @@ class CheckedFacts(dict):
 def checked_facts(facts: dict, *, label: str = "facts") -> CheckedFacts:
     """``facts`` (same content) marked as checked; :class:`FactError` naming the fact and
     the reason when a value does not fit the catalogue (:func:`validate_facts`)."""
-    if fact_check()(facts) is None:
+    if type(facts) is not dict or not fact_check().fits(facts):
         validate_facts(facts, label=label)  # raises, or accepts e.g. 3.0 for an integer
     return CheckedFacts(facts)

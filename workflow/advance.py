@@ -7,15 +7,13 @@ is the same evaluation without applying anything (dry-run).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
-from db.bulk import update_rows
 from db.models import Case
 from rules.decisions import Decision, outcome_of
 from rules.document import RuleSetDocument
@@ -157,18 +155,39 @@ class AdvanceResult:
         return self.source != self.target
 
 
-def evaluate_cases(session: Session, cases: list[Case], *, now: datetime, policy: Policy,
-                   engine: RuleEngine | None = None) -> list[Evaluation]:
+def needed_facts(docs: Iterable[RuleSetDocument]) -> frozenset[str]:
+    """The facts evaluating ``docs`` and applying a quiet outcome read: those the rules'
+    conditions name, the day-count facts ``recheck_in`` decisions read, and
+    ``activity_score`` (written to the case at every evaluation)."""
+    names = {"activity_score"}
+    for doc in docs:
+        for rule in doc.rules:
+            names.update(rule.facts)
+            if "days_fact" in rule.params:
+                names.add(rule.params["days_fact"])
+    return frozenset(names)
+
+
+def evaluate_cases(session: Session, cases: list, *, now: datetime, policy: Policy,
+                   engine: RuleEngine | None = None, only_needed: bool = False
+                   ) -> list[Evaluation]:
     """Evaluate each case's stage rule sets, with the exclusion guards (a panel's
-    recorded override applied), as of ``now``; writes nothing."""
+    recorded override applied), as of ``now``; writes nothing. ``cases``: Case objects
+    or claimed rows (``workflow.advance_chunk``). ``only_needed``: build only the facts
+    the rule sets read (:func:`needed_facts`), so an evaluation's ``facts`` may lack
+    others: rebuild them (``full_facts``) before recording or acting on them."""
     engine = engine or default_engine()
-    facts = facts_for_cases(session, cases, now, policy.window)
     guard_docs = (guards.guard_documents(session, policy.exclusion, now=now)
                   if cases and policy.exclusion else [])
+    stage_docs = {stage: stage_documents(session, policy, stage, now=now,
+                                         guard_docs=guard_docs)
+                  for stage in {c.state for c in cases}}
+    needed = (needed_facts(d for docs in stage_docs.values() for d in docs)
+              if only_needed else None)
+    facts = facts_for_cases(session, cases, now, policy.window, needed)
     out = []
-    for stage in {c.state for c in cases}:
+    for stage, docs in stage_docs.items():
         group = [c for c in cases if c.state == stage]
-        docs = stage_documents(session, policy, stage, now=now, guard_docs=guard_docs)
         results = engine.evaluate_all(docs, [facts[c.id] for c in group])
         for case, decisions in zip(group, results, strict=True):
             decisions = guards.without_overridden(case, decisions)
@@ -177,6 +196,17 @@ def evaluate_cases(session: Session, cases: list[Case], *, now: datetime, policy
                                   OUTCOME_EVENTS.get((stage, outcome))))
     order = {c.id: i for i, c in enumerate(cases)}
     return sorted(out, key=lambda e: order[e.case_id])
+
+
+def full_facts(session: Session, cases: list, evaluations: list[Evaluation], *,
+               now: datetime, policy: Policy) -> None:
+    """Replace the facts of ``evaluations`` (of ``cases``, in the same order, made with
+    ``only_needed``) by every fact, as :func:`evaluate_cases` builds them by default: the
+    facts an audit entry records and tasks are raised with."""
+    if cases:
+        facts = facts_for_cases(session, cases, now, policy.window)
+        for ev in evaluations:
+            ev.facts = facts[ev.case_id]
 
 
 def _cause(ev: Evaluation, policy: Policy) -> dict:
@@ -247,10 +277,10 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
     return AdvanceResult(case.id, source, case.state, ev.outcome, ev.decisions)
 
 
-def _quiet_values(case: Case, ev: Evaluation, *, now: datetime, policy: Policy
-                  ) -> dict | None:
-    """What :func:`apply_evaluation` would write to ``case``, when that is all it would
-    do (no move, no audit entry, no task, no intensity); else None."""
+def quiet_values(case, ev: Evaluation, *, now: datetime, policy: Policy) -> dict | None:
+    """What :func:`apply_evaluation` would write to ``case`` (a Case or a claimed row of
+    its columns), when that is all it would do (no move, no audit entry, no task, no
+    intensity); else None. ``workflow.advance_chunk`` writes these set-based."""
     if ev.event or case.last_outcome != ev.outcome or any(
             d.action == "set_intensity" or d.action in TASK_ACTIONS for d in ev.decisions):
         return None
@@ -261,32 +291,6 @@ def _quiet_values(case: Case, ev: Evaluation, *, now: datetime, policy: Policy
             "last_error": None, "next_due_at": _recheck_by_rule(ev, _next_due(
                 case.state, moved=False, intensity=case.intensity, now=now, policy=policy),
                 now)}
-
-
-def apply_evaluations(session: Session, cases: list[Case], evaluations: list[Evaluation], *,
-                      now: datetime, actor: str, policy: Policy) -> list[AdvanceResult]:
-    """:func:`apply_evaluation` for each case of a chunk whose rows this transaction
-    holds (claimed). The quiet ones (an evaluation that changes only the next due date,
-    score and outcome fields) are written together by one batched ``UPDATE`` that also
-    bumps their version, instead of one ORM change each; the identity map is kept in
-    step. The others go through :func:`apply_evaluation`. Flushes."""
-    results, rows = [], []
-    for case, ev in zip(cases, evaluations, strict=True):
-        values = _quiet_values(case, ev, now=now, policy=policy)
-        if values is None:
-            results.append(apply_evaluation(session, case, ev, now=now, actor=actor,
-                                            policy=policy, flush=False))
-            continue
-        results.append(AdvanceResult(case.id, case.state, case.state, ev.outcome,
-                                     ev.decisions))
-        if any(getattr(case, k) != v for k, v in values.items()):
-            values["version"] = case.version + 1
-            for key, value in values.items():
-                set_committed_value(case, key, value)
-            rows.append({"id": case.id, **values})
-    session.flush()
-    update_rows(session, Case.__table__, rows)  # one statement a chunk on PostgreSQL
-    return results
 
 
 def _recheck_by_rule(ev: Evaluation, due: datetime | None, now: datetime) -> datetime | None:

@@ -165,12 +165,13 @@ class Pending:
 _json_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
 
 
-def _v3_hash(seq: int, e: Pending, payload_text: str, prev: str, recorded_iso: str) -> str:
+def _v3_hash(seq: int, e: Pending, payload_text: str, prev: str, recorded_iso: str,
+             occurred_iso: str) -> str:
     """:func:`entry_hash` of a version 3 entry, the canonical text written directly (the
     same bytes as ``json.dumps(..., sort_keys=True)``: keys in sorted order)."""
     text_ = (f'{{"actor":{_json_str(e.actor)},'
              f'"case_id":{"null" if e.case_id is None else int(e.case_id)},'
-             f'"kind":{_json_str(e.kind)},"occurred_at":"{_iso(e.occurred_at)}",'
+             f'"kind":{_json_str(e.kind)},"occurred_at":"{occurred_iso}",'
              f'"payload":{_json_str(payload_text)},'
              f'"person_ref":{"null" if e.person_ref is None else _json_str(e.person_ref)},'
              f'"prev_hash":"{prev}","recorded_at":"{recorded_iso}","seq":{seq},'
@@ -197,14 +198,16 @@ def append_chunk(session: Session, entries: Sequence[Pending]) -> tuple[int, str
     recorded_iso = _iso(recorded_at)
     signer = session.info.get(SIGNER)
     sign = signer.sign_entry if signer is not None and signer.current else None
-    rows, last = [], (None, None)
+    rows, last, occurred = [], (None, None), (None, None)
     for e in entries:
         if e.payload is not last[0]:  # one payload object shared by a chunk: encoded once
             last = (e.payload, canonical_payload(e.payload))
+        if e.occurred_at is not occurred[0]:  # likewise one instant
+            occurred = (e.occurred_at, _iso(e.occurred_at))
         payload_text, payload = last[1]
         _check_strings(actor=e.actor, kind=e.kind, summary=e.summary, person_ref=e.person_ref)
         seq += 1
-        digest = _v3_hash(seq, e, payload_text, prev, recorded_iso)
+        digest = _v3_hash(seq, e, payload_text, prev, recorded_iso, occurred[1])
         key_id, signature = sign(seq, digest) if sign else (None, None)
         rows.append({"seq": seq, "occurred_at": e.occurred_at, "recorded_at": recorded_at,
                      "actor": e.actor, "kind": e.kind, "case_id": e.case_id,

@@ -8,12 +8,21 @@ from sqlalchemy import exists, literal, select
 from sqlalchemy.orm import Session, joinedload
 
 from db import versioning
+from db.bulk import refresh_statistics
 from db.dialect import insert_on_conflict_do_nothing, one_of
 from db.models import Case, Person
 from workflow import audit
 from workflow.errors import NotFound
 
 OPEN_CHUNK = 5_000  # people opened per INSERT ... SELECT and audit chunk
+ANALYZE_OPENED = 10_000  # a pass that opened this many cases refreshes their statistics
+
+
+def after_opening(session: Session, opened: int) -> bool:
+    """Refresh the planner's statistics of the cases table when a pass has just opened
+    ``opened`` >= :data:`ANALYZE_OPENED` cases (a new borough), so the same pass's due
+    pages and claims are planned for the table as it now is (PostgreSQL; True if run)."""
+    return opened >= ANALYZE_OPENED and refresh_statistics(session, Case.__table__)
 
 
 def open_missing_cases(session: Session, *, now: datetime, actor: str,
@@ -48,9 +57,10 @@ def open_missing(session: Session, *, now: datetime, actor: str, limit: int | No
     opened, after = 0, after_id
     while limit is None or opened < limit:
         size = chunk if limit is None else min(chunk, limit - opened)
-        people = session.execute(
+        people = session.execute(  # the case side bounded too (see _insert_cases)
             select(Person.id, Person.partner_ref)
-            .where(Person.id > after, ~exists().where(Case.person_id == Person.id))
+            .where(Person.id > after, ~exists().where(Case.person_id == Person.id,
+                                                       Case.person_id > after))
             .order_by(Person.id).limit(size)).all()
         if not people:
             break
@@ -75,13 +85,19 @@ def open_missing(session: Session, *, now: datetime, actor: str, limit: int | No
 
 def _insert_cases(session: Session, first: int, last: int, now: datetime):
     """``INSERT INTO iom_case ... SELECT`` a mapping case for each person with id in
-    ``first..last`` who has no case, skipping conflicts; returns ``(id, person_id)``."""
+    ``first..last`` who has no case, skipping conflicts; returns ``(id, person_id)``.
+
+    The case side of the anti-join carries the same id bound (implied by the join, but
+    PostgreSQL does not infer it): else its merge anti-join scans every case from the
+    first person on, each chunk, and opening N people costs O(N^2) (measured: 0.5 s a
+    chunk at 900k cases, 8 ms with the bound)."""
     table = Case.__table__
     moment = literal(now, table.c.state_since.type)
     source = (select(Person.id, literal("mapping"), moment, moment, moment,
                      literal(1), literal(1))
               .where(Person.id.between(first, last),
-                     ~exists().where(Case.person_id == Person.id)))
+                     ~exists().where(Case.person_id == Person.id,
+                                     Case.person_id.between(first, last))))
     return (insert_on_conflict_do_nothing(session, table, index_elements=[table.c.person_id],
                                           index_where=table.c.closed_at.is_(None))
             .from_select(["person_id", "state", "state_since", "opened_at", "next_due_at",

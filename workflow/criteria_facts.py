@@ -49,6 +49,8 @@ COUNT_FACTS = {  # fact -> (offence group, event kind)
     "neighbourhood_crime_arrests_window": ("neighbourhood_crime", "arrest"),
     "neighbourhood_crime_convictions_window": ("neighbourhood_crime", "conviction"),
 }
+RANK_FACTS = ("arrest_rank", "harm_rank", "arrest_rank_female", "harm_window")
+FACTS = (*COUNT_FACTS, *RANK_FACTS)  # what criteria_facts returns for each person
 PROGRAMME_FLAGS = ("drr", "dip")  # boolean flags; ``treatment`` is a graded one
 TREATMENT_STATES = ("retained", "not_retained", "completed")
 CACHE_SIZE = 4  # borough rankings kept (database x window x as-of date)

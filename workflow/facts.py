@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import tomllib
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from sqlalchemy import select
@@ -27,14 +28,21 @@ from db.models import (
     Supervision,
 )
 from rules.catalogue import checked_facts
+from workflow import criteria_facts as criteria_
 from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
 from workflow.scoring import default_scorer, history_inputs
+from workflow.tasks import facts as compliance_
 from workflow.tasks.facts import compliance_facts
 
 DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
 _BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb", "housing_need")
 _TRUE = {"1", "true", "yes", "y", "t"}
+OGRS_FACTS = ("ogrs_2yr", "ogrs_1yr", "ogrs_source")
+# Groups a caller may not need (``facts_for_cases(needed=...)``): each is computed by one
+# piece of code below whoever asks, so a fact has the same value in every path.
+OPTIONAL_GROUPS = {"ogrs": OGRS_FACTS, "criteria": criteria_.FACTS,
+                   "compliance": compliance_.FACTS}
 
 
 @dataclass(frozen=True)
@@ -49,17 +57,6 @@ class FactWindow:
 def activity_reference() -> dict:
     path = Path(__file__).resolve().parent / "reference" / "activity.toml"
     return tomllib.loads(path.read_text(encoding="utf-8"))
-
-
-def activity_score(events: list[OffendingEvent], today: date) -> float:
-    ref = activity_reference()
-    half_life = ref["half_life_days"]
-    score = 0.0
-    for e in events:
-        age = max((today - e.occurred_on).days, 0)
-        score += (ref["kind_weight"][e.kind] * ref["gravity"].get(e.offence_category, 0.5)
-                  * 0.5 ** (age / half_life))
-    return round(score, 2)
 
 
 def _age(dob: date, today: date) -> int:
@@ -96,15 +93,58 @@ def _flag_value(kind: str, value: str):
     return value.strip().lower() in _TRUE
 
 
-def _current_offence(events: list[OffendingEvent]) -> str | None:
-    for kind in ("conviction", "charge", "arrest"):
-        dated = [e for e in events if e.kind == kind]
-        if dated:
-            return max(dated, key=lambda e: (e.occurred_on, e.id)).offence_category
-    return None
+_CURRENT_KINDS = ("conviction", "charge", "arrest")  # the current offence: first found
 
 
-def _ogrs(person: Person, assessment: Assessment | None, events: list[OffendingEvent],
+def _offending(events, today: date, since: date, sentenced_since: date) -> tuple[dict, dict]:
+    """One walk over a person's offending events (dated up to ``today``, in load order):
+    ``(facts, record)``. Facts: ``offence_category`` (the latest conviction's, else
+    charge's, else arrest's, latest by date then id), ``newly_sentenced`` by conviction
+    since ``sentenced_since``, the window counts (``since``..``today``) and
+    ``activity_score``: the sum over the window's events of
+    ``kind_weight[kind] * gravity[category] * 0.5 ** (age in days / half_life_days)``
+    (``reference/activity.toml``; gravity 0.5 for a category it does not name), to 2
+    places. Record: ``convictions`` and ``cautions`` as ``(day, category)`` (the OGRS3
+    history) and ``last_arrest`` (day or None)."""
+    ref = activity_reference()
+    weights, gravity, half_life = ref["kind_weight"], ref["gravity"], ref["half_life_days"]
+    score, arrests, drug, convicted, newly = 0.0, 0, 0, 0, False
+    latest: dict[str, tuple] = {}
+    convictions, cautions, last_arrest = [], [], None
+    for e in events:
+        kind, on, category = e.kind, e.occurred_on, e.offence_category
+        if kind in _CURRENT_KINDS and (kind not in latest or (on, e.id) > latest[kind][0]):
+            latest[kind] = ((on, e.id), category)
+        if kind == "conviction":
+            convictions.append((on, category))
+            newly = newly or on >= sentenced_since
+        elif kind == "caution":
+            cautions.append((on, category))
+        elif kind == "arrest" and (last_arrest is None or on > last_arrest):
+            last_arrest = on
+        if on >= since:
+            score += (weights[kind] * gravity.get(category, 0.5)
+                      * 0.5 ** (max((today - on).days, 0) / half_life))
+            if kind == "arrest":
+                arrests += 1
+                drug += category in DRUG_CATEGORIES
+            elif kind == "conviction":
+                convicted += 1
+    current = next((latest[k][1] for k in _CURRENT_KINDS if k in latest), None)
+    return ({"offence_category": current, "newly_sentenced": newly,
+             "arrests_window": arrests, "drug_arrests_window": drug,
+             "convictions_window": convicted, "activity_score": round(score, 2)},
+            {"convictions": convictions, "cautions": cautions, "last_arrest": last_arrest})
+
+
+@lru_cache(maxsize=1 << 16)
+def _score(inputs):
+    """The default scorer's score of ``inputs`` (pure: the same inputs recur across a
+    borough, so a pass scores each distinct history once)."""
+    return default_scorer().score(inputs)
+
+
+def _ogrs(person: Person, assessment: Assessment | None, record: dict,
           custody: list[tuple[date, str]], today: date) -> dict:
     """The latest assessment's scores, else OGRS3 computed from the record (no writes).
 
@@ -120,12 +160,10 @@ def _ogrs(person: Person, assessment: Assessment | None, events: list[OffendingE
     history = history_inputs(
         sex=person.sex, date_of_birth=person.date_of_birth,
         first_sanction_on=person.first_sanction_on,
-        convictions=[(e.occurred_on, e.offence_category) for e in events
-                     if e.kind == "conviction"],
-        cautions=[(e.occurred_on, e.offence_category) for e in events if e.kind == "caution"],
+        convictions=record["convictions"], cautions=record["cautions"],
         custody=custody, today=today)
     try:
-        score = default_scorer().score(history.inputs) if history else None
+        score = _score(history.inputs) if history else None
     except InvalidInput:  # data no scorer accepts (e.g. an unknown category): no score
         score = None
     if score is None:
@@ -148,21 +186,30 @@ def _custody(session: Session, person_ids: list[int], today: date
     return out
 
 
-def _rows(session: Session, model, *where):
-    """Rows of every column of ``model`` (attributes named as the ORM's): plain tuples,
-    no ORM objects, so a chunk of thousands of cases loads in a few queries."""
-    return session.execute(select(*model.__table__.columns).where(*where))
+def _rows(session: Session, model, *where, columns=None):
+    """Rows of ``columns`` (default: every column) of ``model``, attributes named as the
+    ORM's: plain tuples, no ORM objects, so a chunk of thousands of cases loads in a few
+    queries."""
+    return session.execute(select(*(columns or model.__table__.columns)).where(*where))
 
 
-def _load(session: Session, person_ids: list[int], today: date, window: FactWindow):
+# What the facts read of a person (:func:`_person_facts`, :func:`_ogrs`).
+_PERSON_COLUMNS = (Person.id, Person.sex, Person.date_of_birth, Person.first_sanction_on)
+# What the facts read of an offending event (:func:`_offending`).
+_EVENT_COLUMNS = (OffendingEvent.id, OffendingEvent.person_id, OffendingEvent.kind,
+                  OffendingEvent.occurred_on, OffendingEvent.offence_category)
+
+
+def _load(session: Session, person_ids: list[int], today: date, window: FactWindow,
+          ogrs: bool = True):
     since = today - timedelta(days=window.window_days)
     events = defaultdict(list)
     for e in _rows(session, OffendingEvent, one_of(session, OffendingEvent.person_id, person_ids),
-                   OffendingEvent.occurred_on <= today):
+                   OffendingEvent.occurred_on <= today, columns=_EVENT_COLUMNS):
         events[e.person_id].append(e)
     assessments = _latest_by_person(_rows(
         session, Assessment, one_of(session, Assessment.person_id, person_ids),
-        Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id))
+        Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id)) if ogrs else {}
     flags: dict[int, dict] = defaultdict(dict)
     flag_rows = sorted(_rows(session, PartnerFlag,
                              one_of(session, PartnerFlag.person_id, person_ids),
@@ -178,21 +225,20 @@ def _load(session: Session, person_ids: list[int], today: date, window: FactWind
     return since, events, assessments, flags, supervisions
 
 
-def _person_facts(person: Person, all_events: list[OffendingEvent], since: date,
-                  sentenced_since: date, assessment: Assessment | None,
-                  supervision: Supervision | None, person_flags: dict, today: date,
-                  custody: list[tuple[date, str]]) -> dict:
-    """The catalogue facts that depend on the person's partner data alone."""
-    recent = [e for e in all_events if e.occurred_on >= since]
-    newly = any(e.kind == "conviction" and e.occurred_on >= sentenced_since
-                for e in all_events) or bool(
-        supervision and supervision.provider != "none"
-        and supervision.start_on >= sentenced_since)
+def _person_facts(person: Person, offending: tuple[dict, dict], sentenced_since: date,
+                  assessment: Assessment | None, supervision: Supervision | None,
+                  person_flags: dict, today: date, custody: list[tuple[date, str]] | None
+                  ) -> dict:
+    """The catalogue facts that depend on the person's partner data alone
+    (``offending``: :func:`_offending` of their events; ``custody`` None: no OGRS facts)."""
+    facts, record = offending
     provider = supervision.provider if supervision else "none"
     return {
-        **_ogrs(person, assessment, all_events, custody, today),
-        "offence_category": _current_offence(all_events),
-        "newly_sentenced": newly,
+        **(_ogrs(person, assessment, record, custody, today) if custody is not None else {}),
+        **facts,
+        "newly_sentenced": facts["newly_sentenced"] or bool(
+            supervision and supervision.provider != "none"
+            and supervision.start_on >= sentenced_since),
         "mappa_level": person_flags.get("mappa_level", 0),
         "statutory": provider in ("NPS", "CRC"),
         "supervision": provider,
@@ -201,42 +247,50 @@ def _person_facts(person: Person, all_events: list[OffendingEvent], since: date,
         "days_to_18th_birthday": days_to_18th_birthday(person.date_of_birth, today),
         **{k: person_flags.get(k, False) for k in _BOOL_FLAGS},
         "gang_grade": person_flags.get("gang_grade"),
-        "arrests_window": sum(e.kind == "arrest" for e in recent),
-        "drug_arrests_window": sum(e.kind == "arrest" and e.offence_category
-                                   in DRUG_CATEGORIES for e in recent),
-        "convictions_window": sum(e.kind == "conviction" for e in recent),
-        "activity_score": activity_score(recent, today),
     }
 
 
 def facts_for_cases(session: Session, cases: list[Case], now: datetime,
-                    window: FactWindow = FactWindow()) -> dict[int, dict]:
-    """``{case.id: facts}`` for every case, as of ``now``, each checked against the fact
-    catalogue (:class:`rules.catalogue.CheckedFacts`; a value that does not fit raises
-    :class:`rules.errors.FactError` here)."""
+                    window: FactWindow = FactWindow(), needed: Collection[str] | None = None
+                    ) -> dict[int, dict]:
+    """``{case.id: facts}`` for every case (Case objects, or rows with their id,
+    person_id, state, state_since and opened_at), as of ``now``, each checked against the
+    fact catalogue (:class:`rules.catalogue.CheckedFacts`; a value that does not fit
+    raises :class:`rules.errors.FactError` here).
+
+    ``needed``: the facts the caller reads (None: all). A group of
+    :data:`OPTIONAL_GROUPS` none of whose facts is needed is not computed and its facts
+    are absent (unknown); every other fact is computed as always, so a fact has the same
+    value whatever was asked and whatever else is in the chunk."""
     today = now.date()
-    persons = {p.id: p for p in _rows(session, Person,
-                                       one_of(session, Person.id,
-                                              {c.person_id for c in cases}))}
+    want = {group: needed is None or not needed.isdisjoint(names)
+            for group, names in OPTIONAL_GROUPS.items()}
+    persons = {p.id: p for p in _rows(session, Person, one_of(
+        session, Person.id, {c.person_id for c in cases}), columns=_PERSON_COLUMNS)}
     since, events, assessments, flags, supervisions = _load(
-        session, list(persons), today, window)
+        session, list(persons), today, window, ogrs=want["ogrs"])
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
     # Seed criteria: borough ranks, offence-type counts (workflow/criteria_facts.py).
     criteria = criteria_facts(session, {p.id: p.sex for p in persons.values()}, today,
-                              window.window_days)
-    custody = _custody(session, list(persons), today)  # OGRS3 start of follow-up
+                              window.window_days) if want["criteria"] else {}
+    # OGRS3 start of follow-up
+    custody = _custody(session, list(persons), today) if want["ogrs"] else None
+    offending = {pid: _offending(events.get(pid, ()), today, since, sentenced_since)
+                 for pid in persons}
     out = {}
     for case in cases:
-        person = persons[case.person_id]
+        pid = case.person_id
         out[case.id] = {
-            **_person_facts(person, events.get(person.id, []), since, sentenced_since,
-                            assessments.get(person.id), supervisions.get(person.id),
-                            flags.get(person.id, {}), today, custody.get(person.id, [])),
-            **criteria[person.id], **programme_facts(flags.get(person.id, {})),
+            **_person_facts(persons[pid], offending[pid], sentenced_since,
+                            assessments.get(pid), supervisions.get(pid), flags.get(pid, {}),
+                            today, None if custody is None else custody.get(pid, [])),
+            **criteria.get(pid, {}), **programme_facts(flags.get(pid, {})),
             "days_in_state": max((now - case.state_since).days, 0),
         }
-    for case_id, compliance in compliance_facts(session, cases, now, events).items():
-        out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
+    if want["compliance"]:
+        last_arrest = {pid: record["last_arrest"] for pid, (_, record) in offending.items()}
+        for case_id, compliance in compliance_facts(session, cases, now, last_arrest).items():
+            out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
     # Checked against the catalogue here, once: evaluations of them check nothing.
     return {case_id: checked_facts(facts, label=f"case {case_id}")
             for case_id, facts in out.items()}

@@ -21,7 +21,7 @@ import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 
-from sqlalchemy import ColumnElement, String, Table, bindparam, func, select, text
+from sqlalchemy import ColumnElement, String, Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import column
@@ -105,17 +105,3 @@ class ChunkInserter:
             return
         with suppress(Exception):  # the block's own error is the one to report
             self.close()
-
-
-def refresh_statistics(session: Session, table: Table) -> bool:
-    """``ANALYZE`` ``table`` on PostgreSQL, in the session's transaction; True if run.
-
-    After a large import the planner would otherwise keep the statistics of the smaller
-    table until autovacuum's next visit (a minute or more): meanwhile the scheduler's
-    fact queries scan whole tables (measured in bench/tick). ANALYZE counts the rows this
-    transaction inserted, and its statistics commit or roll back with the import.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return False
-    session.execute(text(f'ANALYZE "{table.name}"'))
-    return True

@@ -50,11 +50,12 @@ from typing import BinaryIO, TextIO
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from db.bulk import refresh_statistics
 from db.models import ImportBatch, Person
 from workflow import audit
 from workflow.errors import InvalidInput
 from workflow.guards import mark_guard_due
-from workflow.partners.bulk import ChunkInserter, ref_lookup, refresh_statistics
+from workflow.partners.bulk import ChunkInserter, ref_lookup
 from workflow.partners.formats import FORMATS, Column, Format
 
 CHUNK_ROWS = 5000

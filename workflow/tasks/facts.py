@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 from db.dialect import one_of
 from db.models import Case, ComplianceEvent, Task
 
+FACTS = ("missed_appointments_30d", "failed_drug_tests_30d", "days_since_last_arrest",
+         "compliant_days", "in_custody", "panel_attendance_confirmed", "warnings_30d")
 OUTCOME_TEMPLATES = ("panel_invite", "enforcement_warning")
 NONCOMPLIANCE = ("appointment_missed", "licence_breach")
 
@@ -56,10 +58,11 @@ def _in_custody(case: Case, events: list, now: datetime) -> bool:
     return bool(custody) and max(custody, key=lambda c: c[0])[1] == "custody_in"
 
 
-def _case_facts(case: Case, events: list, tasks: list, arrest_days: list, now: datetime
-                ) -> dict:
+def _case_facts(case: Case, events: list, tasks: list, last_arrest, now: datetime) -> dict:
     today, since = now.date(), now - timedelta(days=30)
-    arrests = arrest_days + [e.occurred_at.date() for e in events if e.kind == "arrest"]
+    arrests = [e.occurred_at.date() for e in events if e.kind == "arrest"]
+    if last_arrest is not None:
+        arrests.append(last_arrest)
     lapses = [e.occurred_at for e in events if e.kind in NONCOMPLIANCE]
     invites = [t for t in tasks if t.template == "panel_invite"]
     return {
@@ -78,10 +81,11 @@ def _case_facts(case: Case, events: list, tasks: list, arrest_days: list, now: d
 
 
 def compliance_facts(session: Session, cases: list[Case], now: datetime,
-                     offending: dict) -> dict[int, dict]:
-    """``{case.id: facts}``; ``offending`` maps person id to its offending events."""
+                     last_arrest: dict) -> dict[int, dict]:
+    """``{case.id: facts}`` for ``cases`` (Case objects or rows with their id, person_id,
+    state, state_since and opened_at); ``last_arrest`` maps person id to the day of
+    their latest arrest among the offending events (or None)."""
     events, tasks = _load(session, cases, now)
     return {c.id: _case_facts(c, events.get(c.person_id, []), tasks.get(c.id, []),
-                              [e.occurred_on for e in offending.get(c.person_id, [])
-                               if e.kind == "arrest"], now)
+                              last_arrest.get(c.person_id), now)
             for c in cases}

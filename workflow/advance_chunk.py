@@ -1,0 +1,96 @@
+"""Advance a chunk of due cases set-based: the scheduler pass's hot path.
+
+The chunk's case rows are claimed as plain rows (``SELECT ... FOR UPDATE SKIP LOCKED`` of
+the columns an evaluation reads), not ORM objects. Facts are built for the whole chunk by
+the one fact builder every path uses (``workflow.facts.facts_for_cases``: explain,
+preview and the evaluate API build the same facts for one case), only those the rule
+sets read, and the chunk is evaluated together (``workflow.advance.evaluate_cases``). A
+quiet evaluation (no move, no audit entry, no task: only the next due date, score and
+outcome fields change) is written by one set-based ``UPDATE`` for the whole chunk. Only
+the cases that move or need an audit entry or a task get every fact and are loaded as
+ORM objects (their rows already held), and go through the normal apply path
+(``workflow.advance.apply_evaluation``). Flushes, never commits: the caller owns the
+transaction (one a chunk).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from db import versioning
+from db.bulk import update_rows
+from db.dialect import one_of
+from db.models import Case, Person
+from workflow.advance import (
+    AdvanceResult,
+    Policy,
+    apply_evaluation,
+    evaluate_cases,
+    full_facts,
+    quiet_values,
+)
+
+# What evaluating a case and deciding whether it is quiet read (workflow.advance,
+# workflow.facts, workflow.tasks.facts, workflow.guards.without_overridden).
+CLAIM_COLUMNS = (Case.id, Case.person_id, Case.state, Case.state_since, Case.opened_at,
+                 Case.next_due_at, Case.version, Case.last_outcome, Case.last_versions,
+                 Case.intensity, Case.guard_override, Case.activity_score, Case.last_error)
+
+
+def claim_rows(session: Session, case_ids: list[int]) -> list:
+    """Lock the unlocked rows among ``case_ids`` (skipping rows others hold) and return
+    them by id as plain rows of :data:`CLAIM_COLUMNS` (PostgreSQL; SQLite serialises
+    writers itself and the ORM path checks versions when it writes)."""
+    query = select(*CLAIM_COLUMNS).where(one_of(session, Case.id, case_ids)).order_by(Case.id)
+    if session.get_bind().dialect.name != "postgresql":
+        return session.execute(query).all()
+    rows = session.execute(query.with_for_update(skip_locked=True, of=Case)).all()
+    versioning.hold(session, [r.id for r in rows])  # locked: their versions cannot move
+    return rows
+
+
+def _load_cases(session: Session, ids: list[int]) -> dict[int, Case]:
+    """ORM objects of the claimed cases that are not quiet (rows this transaction holds)."""
+    if not ids:
+        return {}
+    query = (select(Case).where(one_of(session, Case.id, ids))
+             .options(joinedload(Case.person, innerjoin=True).load_only(
+                 Person.partner_ref, Person.given_name, Person.family_name))
+             .execution_options(populate_existing=True))
+    return {c.id: c for c in session.scalars(query)}
+
+
+def advance_chunk(session: Session, due: list[tuple[int, int]], *, now: datetime,
+                  actor: str, policy: Policy) -> list[AdvanceResult]:
+    """Claim, evaluate and apply a chunk of due cases ``[(id, version)]`` (a case another
+    process holds, changed since it was selected or no longer due is skipped). Returns an
+    :class:`AdvanceResult` per case evaluated, by id; raises what evaluating or applying
+    raises (the caller rolls the chunk back). Flushes."""
+    versions = dict(due)
+    rows = [r for r in claim_rows(session, list(versions))
+            if r.version == versions[r.id] and r.next_due_at is not None
+            and r.next_due_at <= now]
+    evaluations = evaluate_cases(session, rows, now=now, policy=policy, only_needed=True)
+    results: dict[int, AdvanceResult] = {}
+    updates, loud, loud_rows = [], [], []
+    for row, ev in zip(rows, evaluations, strict=True):
+        values = quiet_values(row, ev, now=now, policy=policy)
+        if values is None:
+            loud.append(ev)
+            loud_rows.append(row)
+            continue
+        results[row.id] = AdvanceResult(row.id, row.state, row.state, ev.outcome,
+                                        ev.decisions)
+        if any(getattr(row, k) != v for k, v in values.items()):
+            updates.append({"id": row.id, **values, "version": row.version + 1})
+    update_rows(session, Case.__table__, updates)  # one statement a chunk on PostgreSQL
+    full_facts(session, loud_rows, loud, now=now, policy=policy)  # what audit records
+    cases = _load_cases(session, [ev.case_id for ev in loud])
+    for ev in loud:
+        results[ev.case_id] = apply_evaluation(session, cases[ev.case_id], ev, now=now,
+                                               actor=actor, policy=policy, flush=False)
+    session.flush()
+    return [results[r.id] for r in rows]
