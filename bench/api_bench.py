@@ -81,7 +81,8 @@ def _users(rt: Runtime) -> dict:
     with transaction(rt.sessions) as session:
         for n in range(40):
             role = ("team_lead", "offender_manager", "offender_manager", "police")[n % 4]
-            agency = "police" if role == "police" else AGENCIES[(n // 4) % len(AGENCIES)]
+            agency = ("police" if role == "police" else ("NPS", "CRC")[(n // 4) % 2]
+                      if role == "offender_manager" else AGENCIES[(n // 4) % len(AGENCIES)])
             user, token = create_user(session, username=f"u{n}", display_name=f"User {n}",
                                       role=role, agency=agency)
             out[role].append((user.id, token))
