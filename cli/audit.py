@@ -1,8 +1,10 @@
 """Audit commands: verify the chain, explain a case, export, verify an export, purge.
 
 ``iom audit verify`` and ``iom audit verify-export`` exit 0 when intact, 1 when not
-(naming the first bad entry). Reading a case's explanation or exporting audit data is
-itself audited (``case.read`` / ``audit.exported``).
+(naming the first bad entry); verify also checks the access log's rows against their
+seals (``workflow.access_seal``) and counts the unsealed ones. Reading a case's
+explanation or exporting a case is recorded in the access log; exporting the whole
+chain is audited (``audit.exported``).
 """
 
 from __future__ import annotations
@@ -44,11 +46,13 @@ def _print_result(result: audit.VerifyResult, what: str) -> int:
 
 
 def _verify(args) -> int:
+    from workflow.access_seal import with_access
     from workflow.audit_signing import verify_signed
 
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        result = verify_signed(session, rt.keyring, rt.settings.audit["checkpoint_dir"],
-                               expect_head=args.expect_head)
+        result = with_access(session, verify_signed(
+            session, rt.keyring, rt.settings.audit["checkpoint_dir"],
+            expect_head=args.expect_head))
     return _print_result(result, "audit chain")
 
 
@@ -125,18 +129,33 @@ def _verify_export(args) -> int:
 
 def _explain(args) -> int:
     from workflow.explain import explain_case, render_text
+    from workflow.sharing.access import record_read
 
     with _session(args) as session:
         lines = explain_case(session, args.case_id)
-        audit.record(session, kind="case.read", actor=_actor(args), occurred_at=parse_now(None),
-                     case_id=args.case_id, summary=f"audit explanation of case {args.case_id} "
-                     "read from the command line", payload={"what": "audit explanation",
-                                                            "via": "cli"})
+        record_read(session, viewer=_viewer(session, _actor(args)), what="audit explanation",
+                    purpose=None, now=parse_now(None), case_id=args.case_id, via="cli")
     if args.json:
         print_json([line.as_dict() for line in lines])
     else:
         sys.stdout.write(render_text(args.case_id, lines))
     return 0
+
+
+def _record_export(session, args, now: datetime, count: int, head: str | None) -> None:
+    """A case's export is a read of the case (the access log); the whole chain's export
+    is an audit entry (``audit.exported``)."""
+    from workflow.sharing.access import record_read
+
+    extra = {"format": args.format, "count": count, "head": head}
+    if args.case:
+        record_read(session, viewer=_viewer(session, _actor(args)), what="audit export",
+                    purpose="subject_access" if args.format in ("json", "text") else None,
+                    now=now, case_id=args.case, via="cli", extra=extra)
+        return
+    audit.record(session, kind="audit.exported", actor=_actor(args), occurred_at=now,
+                 summary=f"audit exported as {args.format} ({count} entries)",
+                 payload={"what": "audit export", "via": "cli", **extra})
 
 
 @contextmanager
@@ -177,11 +196,7 @@ def _export(args) -> int:
         else:
             report = export_chain(session, out, fmt=args.format, case_id=args.case)
             count, head = report.count, report.head
-        audit.record(session, kind="case.read" if args.case else "audit.exported",
-                     actor=_actor(args), occurred_at=now, case_id=args.case,
-                     summary=f"audit exported as {args.format} ({count} entries)",
-                     payload={"what": "audit export", "format": args.format, "count": count,
-                              "head": head, "via": "cli"})
+        _record_export(session, args, now, count, head)
     print(f"exported {count} entries to {args.out}" + (f"; head {head}" if head else ""),
           file=sys.stderr)
     if args.case and args.format in ("jsonl", "csv"):
