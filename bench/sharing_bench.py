@@ -97,7 +97,7 @@ def run(backend: str, reads: int, cases: int = 200) -> None:
         seed_policy(session, rt.settings, now=NOW - timedelta(days=400))
         seed_agreement(session, now=NOW - timedelta(days=400))
         _, token = create_user(session, username="housing1", display_name="H",
-                               role="offender_manager", agency="housing")
+                               role="resettlement_officer", agency="housing")
     client = create_app(rt).test_client()
     headers = {"Authorization": f"Bearer {token}"}
     base = _time(client, ["/api/v1/health"] * reads, headers)

@@ -14,7 +14,14 @@ import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from cli.common import open_runtime, parse_now, print_json, session_scope
+from cli.common import (
+    acting_user,
+    add_acting_args,
+    open_runtime,
+    parse_now,
+    print_json,
+    session_scope,
+)
 from db.session import transaction
 from workflow import audit
 from workflow.errors import InvalidInput
@@ -128,13 +135,13 @@ def _verify_export(args) -> int:
 
 
 def _explain(args) -> int:
-    from workflow.explain import explain_case, render_text
-    from workflow.sharing.access import record_read
+    """Why a case moved, as the acting user may see it (the auditor's chronology)."""
+    from workflow.case_summary import audit_explanation
+    from workflow.explain import render_text
 
     with _session(args) as session:
-        lines = explain_case(session, args.case_id)
-        record_read(session, viewer=_viewer(session, _actor(args)), what="audit explanation",
-                    purpose=None, now=parse_now(None), case_id=args.case_id, via="cli")
+        lines = audit_explanation(session, acting_user(session, args), args.case_id,
+                                  now=parse_now(None), via="cli")
     if args.json:
         print_json([line.as_dict() for line in lines])
     else:
@@ -260,7 +267,8 @@ def register(sub) -> None:
     explain = cmds.add_parser("explain", help="why a case moved, in plain language")
     explain.add_argument("case_id", type=int)
     explain.add_argument("--json", action="store_true")
-    explain.add_argument("--actor", help="who is reading (default: login name)")
+    add_acting_args(explain, what="who is reading (the explanation is what the sharing "
+                    "agreement lets them see)")
     explain.set_defaults(func=_explain)
 
     export = cmds.add_parser("export", help="export the chain (jsonl, csv) or one case's "

@@ -142,9 +142,9 @@ def test_cli_audit_commands(session, history, db_url, tmp_path, monkeypatch, cap
     monkeypatch.setenv("IOM_DATABASE_URL", db_url)
     config = ["--config", str(ROOT / "config.toml")]
 
-    assert main([*config, "audit", "explain", str(case.id), "--actor", "auditor1"]) == 0
-    assert "pan-london-selection/ogrs-75" in capsys.readouterr().out
-    assert main([*config, "audit", "explain", str(case.id), "--json"]) == 0
+    assert main([*config, "audit", "explain", str(case.id), "--as-admin"]) == 0
+    assert "Case opened in mapping" in capsys.readouterr().out
+    assert main([*config, "audit", "explain", str(case.id), "--as-admin", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[-1]["kind"] == "case.read"  # reads audited
 
     out = tmp_path / "chain.jsonl"
@@ -184,3 +184,38 @@ def test_an_export_made_before_hash_versions_verifies(session, now, tmp_path):
     assert [e.pop("hash_version") for e in old] == [1, 1, 1]
     path.write_text("".join(json.dumps(e) + "\n" for e in old), encoding="utf-8")
     assert verify_export(path, expect_head=f"3:{prev}").ok
+
+
+def test_cli_explain_reads_as_a_proven_user(session, history, db_url, monkeypatch, capsys,
+                                             make_user):
+    """``iom audit explain --as USER`` needs USER's own token, shows what the agreement's
+    audit purpose lets USER see, and records the read under USER's name."""
+    from cli.main import main
+
+    case, _ = history
+    _, auditor_token = make_user("aud1", role="auditor")
+    _, police_token = make_user("pol9", role="police", agency="police")
+    _, housing_token = make_user("hou9", role="resettlement_officer", agency="housing")
+    session.commit()
+    session.close()
+    monkeypatch.setenv("IOM_DATABASE_URL", db_url)
+    explain = ["--config", str(ROOT / "config.toml"), "audit", "explain", str(case.id)]
+
+    monkeypatch.delenv("IOM_TOKEN", raising=False)
+    assert main([*explain, "--as", "aud1"]) != 0
+    assert "IOM_TOKEN" in capsys.readouterr().err
+    monkeypatch.setenv("IOM_TOKEN", police_token)  # someone else's token
+    assert main([*explain, "--as", "aud1"]) != 0
+    capsys.readouterr()
+
+    monkeypatch.setenv("IOM_TOKEN", auditor_token)
+    assert main([*explain, "--as", "aud1"]) == 0
+    assert "pan-london-selection/ogrs-75" in capsys.readouterr().out
+    monkeypatch.setenv("IOM_TOKEN", housing_token)
+    assert main([*explain, "--as", "hou9"]) == 0  # housing: risk and offending withheld
+    out = capsys.readouterr().out
+    assert "ogrs-75" not in out and "a rule on a risk score you may not see" in out
+    monkeypatch.setenv("IOM_TOKEN", auditor_token)
+    assert main([*explain, "--as", "aud1", "--json"]) == 0
+    reads = [line for line in json.loads(capsys.readouterr().out) if line["kind"] == "case.read"]
+    assert [r["actor"] for r in reads] == ["aud1", "hou9"]  # each read under its reader

@@ -1,13 +1,15 @@
 """The page access matrix: every web route of the Flask url_map (the test fails for a
-page route without a row here) x every role/agency profile, signed out and with an
-expired session: the expected status (200, the 403 page, 302 to sign-in, 404/405), never
-a 5xx; and every readable page of the seeded MARAC case shows no value the published
-agreement withholds from that profile. (The API's matrix is tests/test_access_matrix.py.)
+page route without a row here) x every role/agency profile, and x six dead sessions
+(signed out, expired, idle, forged, deactivated user, changed password): the expected
+status (200, the 403 page, 302 to sign-in, 404/405), never a 5xx; and every readable
+page of the seeded MARAC case shows no value the published agreement withholds from that
+profile. (The API's matrix is tests/test_access_matrix.py.)
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sharing_helpers import SECRETS
@@ -192,14 +194,65 @@ def test_page_matrix(app, world):
     assert not failures, "\n".join(map(str, failures))
 
 
-def test_signed_out_and_expired_sessions_go_to_sign_in(app, world):
-    expired = signed_in(app, "lead1")
-    with expired.session_transaction() as cookie:
-        cookie["signed_in"] = cookie["seen"] = 1  # long ago: idle and past the limit
-    for label, client in (("signed out", app.test_client()), ("expired", expired)):
+def _cookie(client) -> str:
+    return client.get_cookie("iom_session").value
+
+
+def _forged(app, session) -> str:
+    """A session cookie naming the admin with a current sign-in and the right password
+    fingerprint, signed with a key that is not the server's."""
+    from flask import Flask
+    from flask.sessions import SecureCookieSessionInterface
+
+    from workflow.passwords import password_fingerprint
+    from workflow.users import user_named
+
+    admin, now = user_named(session, "admin1"), int(time.time())
+    forger = Flask("forger")
+    forger.secret_key = "x" * 40
+    signer = SecureCookieSessionInterface().get_signing_serializer(forger)
+    return signer.dumps({"uid": admin.id, "signed_in": now, "seen": now,
+                         "pw": password_fingerprint(admin)})
+
+
+def _dead_sessions(app, session) -> dict[str, str | None]:
+    """Cookies of sessions that must not open any page: label -> cookie (None: none)."""
+    from workflow.passwords import set_password
+    from workflow.users import user_named
+
+    session.rollback()  # the sign-ins below write: hold no transaction meanwhile
+    cookies: dict[str, str | None] = {"signed out": None}
+    idle_s = app.extensions["iom_runtime"].settings.web["idle_minutes"] * 60
+    for label, name, age in (("expired", "lead1", None), ("idle", "om-nps", idle_s + 5)):
+        client = signed_in(app, name)
+        with client.session_transaction() as cookie:
+            if age is None:
+                cookie["signed_in"] = cookie["seen"] = 1  # long ago: past every limit
+            else:
+                cookie["seen"] = int(time.time()) - age
+        cookies[label] = _cookie(client)
+    cookies["deactivated"] = _cookie(signed_in(app, "om-crc"))
+    cookies["password changed"] = _cookie(signed_in(app, "police1"))
+    cookies["forged"] = _forged(app, session)
+    user_named(session, "om-crc").active = False
+    set_password(session, user_named(session, "police1"), "a-new-long-password-1",
+                 now=datetime.now(UTC))
+    session.commit()
+    return cookies
+
+
+def test_dead_sessions_go_to_sign_in(app, world, session):
+    """Signed out, expired, idle, forged, deactivated user, changed password: every page
+    but the public ones sends the cookie's holder to sign in (the cookie replayed before
+    each request, as an attacker holding it would), and shows no case data."""
+    for label, value in _dead_sessions(app, session).items():
         for (_endpoint, method), (template, allowed, _p) in PAGES.items():
+            client = app.test_client()
+            if value is not None:
+                client.set_cookie("iom_session", value)
             path = _path(template, world)
             response = _send(client, method, path, None)
+            response.close()  # a static file's handle
             status = response.status_code
             assert status < 500, (label, method, path, status)
             if allowed is PUBLIC:

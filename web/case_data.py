@@ -16,6 +16,8 @@ from datetime import datetime
 
 from workflow.case_summary import (
     CaseSummary,
+    audit_decision,
+    audit_explanation,
     case_decision,
     colleagues_for,
     open_tasks,
@@ -27,9 +29,8 @@ from workflow.errors import Forbidden, NotFound
 from workflow.explain import ExplainLine, explain_case, explain_task
 from workflow.explain_detail import explain_entry, latest_moves
 from workflow.permissions import task_visible
-from workflow.sharing.decide import Viewer, decide
+from workflow.sharing.decide import Viewer
 from workflow.sharing.redact import redact_entry, redact_facts, task_view
-from workflow.sharing.store import agreement_in_force
 from workflow.sharing.view import require_unrestricted
 from workflow.tasks.inbox import get_task
 from workflow.tasks.routing import OUTSTANDING
@@ -168,33 +169,17 @@ def minutes(session, viewer, meeting_id: int, *, now: datetime) -> dict:
     return data
 
 
-def _audit_decision(session, viewer, case_id: int, now: datetime):
-    """The auditor's decision on ``case_id`` (purpose ``audit``); a purged case (its
-    audit remains) is read under the agreement alone."""
-    try:
-        case = get_case(session, case_id)
-    except NotFound:
-        return None, decide(agreement_in_force(session, now), Viewer.of(viewer),
-                            purpose="audit")
-    return case, case_decision(session, case, viewer=viewer, now=now, purpose="audit")
-
-
 def chronology(session, viewer, case_id: int, *, now: datetime) -> list[ExplainLine]:
     """Every audit entry about the case, oldest first, in words (reads included), as the
     agreement's ``audit`` purpose lets ``viewer`` see them; works after the case's data
     is purged. The read is recorded. NotFound when none."""
-    case, decision = _audit_decision(session, viewer, case_id, now)
-    require_unrestricted(decision)
-    lines = explain_case(session, case_id, redact=lambda e: redact_entry(e, decision))
-    record_read(session, case, viewer=viewer, now=now, what="audit explanation",
-                decision=decision, case_id=case_id)
-    return lines
+    return audit_explanation(session, viewer, case_id, now=now)
 
 
 def decision(session, viewer, case_id: int, seq: int, *, now: datetime):
     """``(line, decisions)`` of audit entry ``seq`` (see :func:`explain_entry`), redacted
     for ``viewer``; recorded."""
-    case, dec = _audit_decision(session, viewer, case_id, now)
+    case, dec = audit_decision(session, viewer, case_id, now=now)
     require_unrestricted(dec)
     line, rows = explain_entry(session, case_id, seq,
                                redact=lambda e: redact_entry(e, dec))
@@ -212,7 +197,7 @@ def case_export(session, viewer, case_id: int, out, *, fmt: str, now: datetime) 
     limits), so they need the ``audit`` group shown."""
     from workflow.audit_export import CASE_FORMATS, export_case, export_chain
 
-    case, dec = _audit_decision(session, viewer, case_id, now)
+    case, dec = audit_decision(session, viewer, case_id, now=now)
     require_unrestricted(dec)
     if fmt in CASE_FORMATS:
         count = export_case(session, case_id, out, fmt=fmt, now=now,

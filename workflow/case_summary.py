@@ -121,6 +121,40 @@ def case_decision(session: Session, case: Case, *, viewer: User, now: datetime,
                         purpose=check_purpose(purpose, who))
 
 
+def audit_decision(session: Session, viewer: User, case_id: int, *, now: datetime
+                   ) -> tuple[Case | None, Decision]:
+    """The case (None once purged) and what ``viewer`` may see of its audit (purpose
+    ``audit``); a purged case, whose audit remains, is read under the agreement alone."""
+    from workflow.errors import NotFound
+    from workflow.sharing.decide import decide
+    from workflow.sharing.store import agreement_in_force
+
+    try:
+        case = get_case(session, case_id)
+    except NotFound:
+        return None, decide(agreement_in_force(session, now), Viewer.of(viewer),
+                            purpose="audit")
+    return case, case_decision(session, case, viewer=viewer, now=now, purpose="audit")
+
+
+def audit_explanation(session: Session, viewer: User, case_id: int, *, now: datetime,
+                      via: str = "web") -> list:
+    """Every audit entry about the case, oldest first, in words (reads included), as the
+    agreement's ``audit`` purpose lets ``viewer`` see them (the auditor's chronology and
+    ``iom audit explain``); works after the case's data is purged. The read is recorded.
+    Forbidden on a case ``viewer`` is kept out of; NotFound when the audit holds none."""
+    from workflow.explain import explain_case
+    from workflow.sharing.redact import redact_entry
+    from workflow.sharing.view import require_unrestricted
+
+    case, decision = audit_decision(session, viewer, case_id, now=now)
+    require_unrestricted(decision)
+    lines = explain_case(session, case_id, redact=lambda e: redact_entry(e, decision))
+    record_read(session, case, viewer=viewer, now=now, what="audit explanation",
+                decision=decision, case_id=case_id, via=via)
+    return lines
+
+
 def _shown(decision: Decision, group: str, value):
     level = decision.level(group)
     return value if level == "show" else decision.marker(group) if level == "mask" else None

@@ -2,8 +2,9 @@
 operating system's Chromium (``/usr/bin/chromium``; ``playwright install`` cannot
 download browsers here). Fixtures for every page test:
 
-* ``server`` (per test module): a migrated SQLite file with the shipped rule sets and
-  stage policy published, served by waitress on a free port in a thread;
+* ``server`` (per test module, on each backend of ``IOM_TEST_BACKENDS``): a migrated
+  SQLite file, or the session's PostgreSQL test database emptied, with the shipped rule
+  sets and stage policy published, served by waitress on a free port in a thread;
   ``server.session()`` for seeding (commit and close before the browser acts: SQLite
   takes the write lock per transaction); ``server.user(...)`` creates a user with a
   password.
@@ -25,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dbsupport import BACKENDS, _truncate_pg
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "browser" / "vendor" / "axe.min.js"
@@ -93,8 +95,18 @@ class LiveServer:
         return advance_due(self.runtime, now=now or datetime.now(UTC))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, sqlite_template):
+def _database(request, folder: Path) -> str:
+    """A migrated, empty database for one module's server on ``request.param``."""
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), folder / "iom.sqlite3")
+        return f"sqlite:///{folder / 'iom.sqlite3'}"
+    url = request.getfixturevalue("pg_database")  # the session's; no other test runs now
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory):
     from api.serve import make_server
     from workflow.config import load_settings
     from workflow.policy.store import seed_policy
@@ -102,9 +114,8 @@ def server(tmp_path_factory, sqlite_template):
     from workflow.runtime import Runtime
 
     folder = tmp_path_factory.mktemp("browser")
-    shutil.copy(sqlite_template, folder / "iom.sqlite3")
     settings = load_settings(ROOT / "config.toml", env={
-        "IOM_DATABASE_URL": f"sqlite:///{folder / 'iom.sqlite3'}",
+        "IOM_DATABASE_URL": _database(request, folder),
         "IOM_AUDIT_KEY_FILE": str(folder / "audit.key"),
         "IOM_AUDIT_CHECKPOINT_DIR": str(folder / "checkpoints"),
         "IOM_WEB_SECRET_KEY_FILE": str(folder / "web.key"),
