@@ -19,6 +19,7 @@ from scheduler.jobs import access_seal
 from workflow import audit
 from workflow.access_seal import SEAL_KIND, seal, verify_access
 from workflow.audit_signing import generate_key
+from workflow.explain import explain_case
 from workflow.sharing.access import record_read
 from workflow.sharing.decide import Viewer
 
@@ -164,4 +165,6 @@ def test_upgrade_copies_the_audited_reads_into_the_access_log(db_url, now):
              {"query": {"state": "panel"}, "case_ids": [7, 8]})]
         assert s.scalar(select(func.count()).select_from(AuditEntry)) == 2  # entries stay
         assert audit.verify(s).ok
+        [line] = explain_case(s, 7)  # the read once: from the access log, not the entry
+        assert (line.section, line.actor, line.seq) == ("access", "om1", rows[0].id)
     engine.dispose()
