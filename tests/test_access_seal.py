@@ -129,6 +129,36 @@ def test_iom_audit_verify_fails_on_a_tampered_sealed_read(session, now, db_url, 
     assert reason in out
 
 
+def test_the_access_log_exported_is_checked_offline_against_the_chain_exports_seals(
+        session, now, db_url, tmp_path, monkeypatch, capsys):
+    import json
+
+    _reads(session, now, 4)  # rows 1-5
+    session.commit()
+    seal(session, now=now + timedelta(hours=1), batch=3)  # 1-3, 4-5
+    _reads(session, now + timedelta(hours=2), 0)  # row 6: not sealed
+    session.commit()
+    session.close()
+    monkeypatch.setenv("IOM_DATABASE_URL", db_url)
+    chain, reads = tmp_path / "chain.jsonl", tmp_path / "access.jsonl"
+    assert main([*CONFIG, "audit", "export", "--format", "jsonl", "--out", str(chain)]) == 0
+    assert main([*CONFIG, "audit", "export", "--access", "--format", "jsonl",
+                 "--out", str(reads)]) == 0
+    capsys.readouterr()
+    check = [*CONFIG, "audit", "verify-export", str(chain), "--access", str(reads)]
+    assert main(check) == 0
+    assert ("access log: 5 reads in 2 sealed batches match their seals; 1 newest reads not "
+            "sealed yet") in capsys.readouterr().out
+    rows = [json.loads(line) for line in reads.read_text().splitlines()]
+    rows[4]["purpose"] = "audit"  # row 5, sealed in the second batch
+    reads.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(check) == 1
+    assert "access rows 4-5 do not match their seal" in capsys.readouterr().out
+    reads.write_text("".join(json.dumps(r) + "\n" for r in rows[:3] + rows[5:]))
+    assert main(check) == 1
+    assert "access rows 4-5: 0 rows where 2 were sealed" in capsys.readouterr().out
+
+
 def test_the_scheduler_job_seals_and_a_second_run_does_nothing(runtime, session, now):
     from datetime import UTC, datetime
 

@@ -13,7 +13,10 @@ audit entry per batch, kind ``access.sealed``, signed like every entry, with pay
 removed or added afterwards changes the batch's count or hash and is reported with the
 seal's audit entry. Rows after the last seal are the *unsealed tail*, reported by count
 (they are evidence only once sealed). :func:`with_access` adds that check to a chain
-verification (``iom audit verify`` and the auditor's verify page).
+verification (``iom audit verify`` and the auditor's verify page). Offline:
+:func:`export_access` writes the rows as JSON lines, :func:`verify_access_export` checks
+such a file against the seals of a chain export (``iom audit export --access``,
+``iom audit verify-export CHAIN --access FILE``).
 
 Rows younger than ``settle_seconds`` are left for the next run: a row's id is taken at
 INSERT but it is seen only at its transaction's commit, so sealing right up to the
@@ -25,15 +28,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TextIO
 
-from sqlalchemy import Text, func, select, type_coerce
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.orm import Session
 
 from db.models import AccessRead, AuditEntry
 from workflow import audit
+from workflow.errors import InvalidInput
 
 SEAL_KIND = "access.sealed"
 GENESIS = audit.GENESIS
@@ -80,13 +87,11 @@ def last_seal(session: Session) -> Seal | None:
     return Seal.of(entry) if entry else None
 
 
-def _rows(session: Session, after: int, batch: int, upto: int | None = None) -> Iterator:
-    """Access rows with ``id > after`` (and ``<= upto``) in id order, ``batch`` a query."""
+def _rows(session: Session, after: int, batch: int) -> Iterator:
+    """Access rows with ``id > after`` in id order, ``batch`` a query (keyset)."""
     while True:
-        query = select(*ROW_COLUMNS).where(AccessRead.id > after)
-        if upto is not None:
-            query = query.where(AccessRead.id <= upto)
-        rows = session.execute(query.order_by(AccessRead.id).limit(batch)).all()
+        rows = session.execute(select(*ROW_COLUMNS).where(AccessRead.id > after)
+                               .order_by(AccessRead.id).limit(batch)).all()
         yield from rows
         if len(rows) < batch:
             return
@@ -162,22 +167,79 @@ def _batch_problem(seal_: Seal, rows: list, expected_after: int, prev: str) -> s
     return None
 
 
-def verify_access(session: Session, *, batch: int = 5000) -> AccessCheck:
-    """Recompute every sealed batch from the rows, in order; count the unsealed tail.
-    Reads only. The seals themselves are audit entries: ``audit.verify`` checks them."""
+def check_rows(seals: Iterable[Seal], rows: Iterable) -> AccessCheck:
+    """Check ``rows`` (access rows in ``id`` order, with :data:`ROW_COLUMNS`' names)
+    against ``seals`` (in order): each batch recomputed from the rows in its range;
+    rows after the last seal are counted as unsealed. Memory: one batch."""
+    rows = iter(rows)
+    pending = next(rows, None)
     after, prev, checked, batches = 0, GENESIS, 0, 0
-    for entry in audit.iter_chain(session, kinds=(SEAL_KIND,),
-                                  columns=(AuditEntry.seq, AuditEntry.payload)):
-        seal_ = Seal.of(entry)
-        rows = list(_rows(session, seal_.after, batch, upto=seal_.last))
-        problem = _batch_problem(seal_, rows, after, prev)
+    for seal_ in seals:
+        batch = []
+        while pending is not None and pending.id <= seal_.last:
+            batch.append(pending)
+            pending = next(rows, None)
+        problem = _batch_problem(seal_, batch, after, prev)
         if problem:
             return AccessCheck(False, checked, batches, 0, seal_.seq, problem)
         after, prev = seal_.last, seal_.hash
-        checked, batches = checked + len(rows), batches + 1
-    unsealed = session.scalar(select(func.count()).select_from(AccessRead)
-                              .where(AccessRead.id > after)) or 0
+        checked, batches = checked + len(batch), batches + 1
+    unsealed = 0 if pending is None else 1 + sum(1 for _ in rows)
     return AccessCheck(True, checked, batches, unsealed)
+
+
+def verify_access(session: Session, *, batch: int = 5000) -> AccessCheck:
+    """Recompute every sealed batch from the rows, in order; count the unsealed tail.
+    Reads only. The seals themselves are audit entries: ``audit.verify`` checks them."""
+    seals = (Seal.of(entry) for entry in audit.iter_chain(
+        session, kinds=(SEAL_KIND,), columns=(AuditEntry.seq, AuditEntry.payload)))
+    return check_rows(seals, _rows(session, 0, batch))
+
+
+# --- offline: the access log exported next to the chain --------------------------------
+
+EXPORT_FIELDS = ("id", "at", "actor", "role", "agency", "what", "purpose", "via",
+                 "case_id", "person_ref", "detail", "audit_seq")
+
+
+def export_access(session: Session, out: TextIO, *, batch: int = 5000) -> int:
+    """Write every access row, in id order, as JSON lines (``detail`` as its stored text,
+    so the file can be checked against the seals of a chain export); returns the count."""
+    count = 0
+    for row in _rows(session, 0, batch):
+        data = {name: getattr(row, name) for name in EXPORT_FIELDS if name != "detail"}
+        data["at"] = row.at.isoformat(timespec="microseconds")
+        data["detail"] = row.detail_text
+        out.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
+        count += 1
+    return count
+
+
+def _file_rows(fh: TextIO) -> Iterator[SimpleNamespace]:
+    for number, line in enumerate(fh, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            data["at"] = datetime.fromisoformat(data["at"])
+            data["detail_text"] = data.pop("detail")
+            row = SimpleNamespace(**{k: data[k] for k in (*EXPORT_FIELDS[:-2], "audit_seq",
+                                                          "detail_text")})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"access log export, line {number}: unreadable ({exc})"
+                               ) from exc
+        yield row
+
+
+def verify_access_export(path: str | Path, seals: Iterable[Seal]) -> AccessCheck:
+    """Check an :func:`export_access` file against ``seals`` (the ``access.sealed``
+    entries of a verified chain export); no database. Raises ``InvalidInput`` when the
+    file cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return check_rows(seals, _file_rows(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: cannot read: {exc}") from exc
 
 
 def with_access(session: Session, result: audit.VerifyResult) -> audit.VerifyResult:
