@@ -35,7 +35,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TextIO
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Text, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from db.models import AccessRead, AuditEntry
@@ -59,8 +59,8 @@ def row_hash(row, prev: str) -> str:
                "what": row.what, "purpose": row.purpose, "via": row.via,
                "case_id": row.case_id, "person_ref": row.person_ref,
                "detail": row.detail_text, "audit_seq": row.audit_seq, "prev": prev}
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,14 @@ class Seal:
                    str(p["prev_hash"]), str(p["hash"]))
 
 
+# The kind as a literal, not a bound parameter: so PostgreSQL's plan for this query can
+# always use the partial index ``ix_audit_entry_access_seal`` (migration 0015).
+_IS_SEAL = text(f"audit_entry.kind = '{SEAL_KIND}'")
+
+
 def last_seal(session: Session) -> Seal | None:
     entry = session.execute(select(AuditEntry.seq, AuditEntry.payload).where(
-        AuditEntry.kind == SEAL_KIND).order_by(AuditEntry.seq.desc()).limit(1)).first()
+        _IS_SEAL).order_by(AuditEntry.seq.desc()).limit(1)).first()
     return Seal.of(entry) if entry else None
 
 

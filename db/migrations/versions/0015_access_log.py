@@ -6,6 +6,7 @@ to ``access_read`` by a plain INSERT; a scheduler job seals them afterwards (a h
 over the rows and one signed ``access.sealed`` audit entry per batch,
 ``workflow/access_seal.py``).
 
+A partial index on ``audit_entry`` (the ``access.sealed`` entries) finds the last seal.
 The table is append-only like ``audit_entry`` (0002): triggers refuse UPDATE and DELETE
 (TRUNCATE on PostgreSQL unless ``iom.allow_truncate`` is set), and the app role gets
 SELECT and INSERT only (``db/roles.py``). The existing ``case.read`` audit entries are
@@ -107,6 +108,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_access_read_case", "access_read", ["case_id", "id"])
     op.create_index("ix_access_read_actor", "access_read", ["actor", "id"])
+    op.create_index("ix_audit_entry_access_seal", "audit_entry", ["seq"],
+                    postgresql_where=sa.text("kind = 'access.sealed'"),
+                    sqlite_where=sa.text("kind = 'access.sealed'"))
     _copy_reads()
     dialect = op.get_bind().dialect.name
     for statement in _PG_UP if dialect == "postgresql" else _SQLITE_UP:
@@ -114,6 +118,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_entry_access_seal", table_name="audit_entry")
     op.drop_index("ix_access_read_actor", table_name="access_read")
     op.drop_index("ix_access_read_case", table_name="access_read")
     op.drop_table("access_read")  # its triggers go with it
