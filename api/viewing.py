@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from flask import g
 from marshmallow import Schema, fields, validate
+from sqlalchemy.orm import joinedload
 
 from db.models import Case
 from workflow.errors import NotFound
@@ -41,7 +42,7 @@ def read_case(case_id: int, what: str, query: dict, *, allow_restricted: bool = 
     the read with :func:`record_case_read` once it is made."""
     now, who = datetime.now(UTC), viewer()
     purpose = check_purpose(query.get("purpose"), who)
-    case = g.session.get(Case, case_id)
+    case = g.session.get(Case, case_id, options=[joinedload(Case.person)])  # one query
     if case is None and not allow_missing:
         raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
     decision = (decision_for(g.session, case, viewer=who, now=now, purpose=purpose) if case

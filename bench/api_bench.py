@@ -43,7 +43,7 @@ from workflow.users import create_user, rotate_token
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("IOM_BENCH_PG_ADMIN_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-DB = "iom_api_bench"
+DB = "iom_api_bench"  # default; --db names another (one per person benchmarking)
 NOW = datetime.now(UTC).replace(microsecond=0)
 # Most nominals of a borough stay in mapping (out of scope); a few thousand are in the
 # cohort, those allocated or in review with a lead professional.
@@ -56,16 +56,16 @@ TIMEOUT_S = 10.0  # a client gives up after this (counted as failed)
 IOM = str(Path(sys.executable).parent / "iom")
 
 
-def _database(reuse: bool) -> tuple[str, bool]:
+def _database(reuse: bool, db: str = DB) -> tuple[str, bool]:
     """The bench database's URL and whether it is already loaded (``--reuse``)."""
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{DB}"
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{db}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": DB})
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": db})
         if reuse and exists:
             return url, True
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
     admin.dispose()
     return url, False
 
@@ -81,7 +81,8 @@ def _users(rt: Runtime) -> dict:
     with transaction(rt.sessions) as session:
         for n in range(40):
             role = ("team_lead", "offender_manager", "offender_manager", "police")[n % 4]
-            agency = "police" if role == "police" else AGENCIES[(n // 4) % len(AGENCIES)]
+            agency = ("police" if role == "police" else ("NPS", "CRC")[(n // 4) % 2]
+                      if role == "offender_manager" else AGENCIES[(n // 4) % len(AGENCIES)])
             user, token = create_user(session, username=f"u{n}", display_name=f"User {n}",
                                       role=role, agency=agency)
             out[role].append((user.id, token))
@@ -337,8 +338,8 @@ def _serve(env: dict, port: int, log: Path) -> subprocess.Popen:
 
 
 def run(args) -> int:
-    url, loaded = _database(args.reuse)
-    tmp = Path(tempfile.gettempdir()) / "iom-api-bench"
+    url, loaded = _database(args.reuse, args.db)
+    tmp = Path(tempfile.gettempdir()) / f"iom-api-bench-{args.db}"
     tmp.mkdir(exist_ok=True)
     env = {**os.environ, "IOM_CONFIG": str(ROOT / "config.toml"), "IOM_DATABASE_URL": url,
            "IOM_AUDIT_KEY_FILE": str(tmp / "audit.key"),
@@ -420,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="keep the loaded database of a previous run")
     parser.add_argument("--port", type=int, default=8391)
+    parser.add_argument("--db", default=DB, help="the bench database's name (dropped and "
+                        "created unless --reuse): one per person benchmarking")
     return run(parser.parse_args(argv))
 
 

@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, func, select, text
 
 from db.migrate import upgrade
 from db.models import (
+    AccessRead,
     Assessment,
-    AuditEntry,
     Case,
     OffendingEvent,
     PartnerFlag,
@@ -105,8 +105,7 @@ def run(backend: str, reads: int, cases: int = 200) -> None:
                    headers)
     listing = _time(client, ["/api/v1/cases?per_page=50"] * reads, headers)
     with transaction(rt.sessions) as session:
-        logged = session.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.kind == "case.read"))
+        logged = session.scalar(select(func.count()).select_from(AccessRead))
     rt.close()
     print(f"{backend}: {reads} reads each; baseline GET /health {base:,.0f}/s")
     print(f"  detail (agreement, redacted view, access entry): {detail:,.0f}/s "

@@ -1,8 +1,10 @@
 """Audit commands: verify the chain, explain a case, export, verify an export, purge.
 
 ``iom audit verify`` and ``iom audit verify-export`` exit 0 when intact, 1 when not
-(naming the first bad entry). Reading a case's explanation or exporting audit data is
-itself audited (``case.read`` / ``audit.exported``).
+(naming the first bad entry); verify also checks the access log's rows against their
+seals (``workflow.access_seal``) and counts the unsealed ones. Reading a case's
+explanation or exporting a case is recorded in the access log; exporting the whole
+chain is audited (``audit.exported``).
 """
 
 from __future__ import annotations
@@ -51,11 +53,13 @@ def _print_result(result: audit.VerifyResult, what: str) -> int:
 
 
 def _verify(args) -> int:
+    from workflow.access_seal import with_access
     from workflow.audit_signing import verify_signed
 
     with open_runtime(args) as rt, transaction(rt.sessions) as session:
-        result = verify_signed(session, rt.keyring, rt.settings.audit["checkpoint_dir"],
-                               expect_head=args.expect_head)
+        result = with_access(session, verify_signed(
+            session, rt.keyring, rt.settings.audit["checkpoint_dir"],
+            expect_head=args.expect_head))
     return _print_result(result, "audit chain")
 
 
@@ -115,8 +119,8 @@ def _export_checks(args):
 def _verify_export(args) -> int:
     from workflow.audit_export import verify_export
 
-    if args.extract and args.key_file:
-        raise InvalidInput("--key-file checks a whole chain, not an --extract")
+    if args.extract and (args.key_file or args.access):
+        raise InvalidInput("--key-file and --access check a whole chain, not an --extract")
     checks = _export_checks(args)
     result = verify_export(args.file, extract=args.extract, expect_head=args.expect_head,
                            checks=checks)
@@ -124,10 +128,26 @@ def _verify_export(args) -> int:
         result = audit.VerifyResult(True, result.checked, head_hash=result.head_hash,
                                     notes=("signatures not checked: give --key-file (and "
                                            "--checkpoint-dir)",))
+    if result.ok and args.access:
+        result = _with_access_export(args, result)
     code = _print_result(result, "case extract" if args.extract else "exported chain")
     if result.ok and args.extract:
         print("note: an extract proves each entry is genuine, not that none is missing")
     return code
+
+
+def _with_access_export(args, result: audit.VerifyResult) -> audit.VerifyResult:
+    """``--access FILE``: the exported access log checked against the seals in the
+    (verified) chain file."""
+    from workflow.access_seal import SEAL_KIND, Seal, verify_access_export
+    from workflow.audit_export import exported_entries
+
+    seals = [Seal.of(e) for e in exported_entries(args.file, SEAL_KIND)]
+    check = verify_access_export(args.access, seals)
+    if not check.ok:
+        return audit.VerifyResult(False, result.checked, check.bad_seq, check.reason)
+    return audit.VerifyResult(True, result.checked, head_hash=result.head_hash,
+                              notes=(*result.notes, check.note()), last_seq=result.last_seq)
 
 
 def _explain(args) -> int:
@@ -143,6 +163,22 @@ def _explain(args) -> int:
     else:
         sys.stdout.write(render_text(args.case_id, lines))
     return 0
+
+
+def _record_export(session, args, now: datetime, count: int, head: str | None) -> None:
+    """A case's export is a read of the case (the access log); the whole chain's export
+    is an audit entry (``audit.exported``)."""
+    from workflow.sharing.access import record_read
+
+    extra = {"format": args.format, "count": count, "head": head}
+    if args.case:
+        record_read(session, viewer=_viewer(session, _actor(args)), what="audit export",
+                    purpose="subject_access" if args.format in ("json", "text") else None,
+                    now=now, case_id=args.case, via="cli", extra=extra)
+        return
+    audit.record(session, kind="audit.exported", actor=_actor(args), occurred_at=now,
+                 summary=f"audit exported as {args.format} ({count} entries)",
+                 payload={"what": "audit export", "via": "cli", **extra})
 
 
 @contextmanager
@@ -165,11 +201,32 @@ def _viewer(session, actor: str):
     return Viewer.of(user) if user else Viewer(None, actor, "admin")
 
 
+def _export_access(args) -> int:
+    """``--access``: the access log as JSON lines, to check offline against the seals
+    of a chain export (``verify-export CHAIN --access FILE``); the export is audited."""
+    from workflow.access_seal import export_access
+
+    if args.format != "jsonl" or args.case is not None:
+        raise InvalidInput("--access exports the whole access log as --format jsonl "
+                           "(without --case)")
+    now = parse_now(None)
+    with _session(args) as session, _output(args.out, args.format) as out:
+        count = export_access(session, out)
+        audit.record(session, kind="audit.exported", actor=_actor(args), occurred_at=now,
+                     summary=f"access log exported as jsonl ({count} reads)",
+                     payload={"what": "access log export", "via": "cli", "count": count})
+    print(f"exported {count} reads to {args.out}; check them with 'iom audit verify-export "
+          "CHAIN --access FILE' against a chain export made after", file=sys.stderr)
+    return 0
+
+
 def _export(args) -> int:
     from workflow.audit_export import CASE_FORMATS, export_case, export_chain
     from workflow.sharing.decide import subject_access_decision
     from workflow.sharing.redact import redact_entry
 
+    if args.access:
+        return _export_access(args)
     if args.format in CASE_FORMATS and args.case is None:
         raise InvalidInput(f"--format {args.format} is one case's chronology: give --case ID")
     now = parse_now(None)
@@ -183,11 +240,7 @@ def _export(args) -> int:
         else:
             report = export_chain(session, out, fmt=args.format, case_id=args.case)
             count, head = report.count, report.head
-        audit.record(session, kind="case.read" if args.case else "audit.exported",
-                     actor=_actor(args), occurred_at=now, case_id=args.case,
-                     summary=f"audit exported as {args.format} ({count} entries)",
-                     payload={"what": "audit export", "format": args.format, "count": count,
-                              "head": head, "via": "cli"})
+        _record_export(session, args, now, count, head)
     print(f"exported {count} entries to {args.out}" + (f"; head {head}" if head else ""),
           file=sys.stderr)
     if args.case and args.format in ("jsonl", "csv"):
@@ -260,12 +313,16 @@ def register(sub) -> None:
     export.add_argument("--format", required=True, choices=("jsonl", "csv", "json", "text"))
     export.add_argument("--out", required=True, help="file to write ('-' for stdout)")
     export.add_argument("--case", type=int, help="only this case")
+    export.add_argument("--access", action="store_true", help="the access log (every "
+                        "read, --format jsonl) instead of the chain")
     export.add_argument("--actor", help="who is exporting (default: login name)")
     export.set_defaults(func=_export)
 
     check = cmds.add_parser("verify-export", help="verify an exported chain file offline")
     check.add_argument("file")
     check.add_argument("--extract", action="store_true", help="the file is a case extract")
+    check.add_argument("--access", metavar="ACCESS_FILE", help="also check an access log "
+                       "export (export --access) against the chain file's seals")
     check.add_argument("--expect-head", help="SEQ:HASH recorded earlier")
     check.add_argument("--key-file", help="audit key file: also check signatures")
     check.add_argument("--checkpoint-dir", help="with --key-file: also check the signed "

@@ -2,11 +2,12 @@
 
 The owner (``database.owner_url``) owns every table and so could disable the audit
 guard triggers; the app role (the user of ``database.url``) gets, on every table of the
-``public`` schema, SELECT/INSERT/UPDATE/DELETE, except on ``audit_entry`` (SELECT and
-INSERT only: no UPDATE, DELETE or TRUNCATE) and ``alembic_version`` (SELECT), plus
-USAGE on the sequences. Not owning a table, it cannot ``ALTER TABLE ... DISABLE
-TRIGGER`` either. :func:`grant_app_role` is idempotent and safe when several processes
-run it at once on one cluster (roles are cluster-wide, grants per database).
+``public`` schema, SELECT/INSERT/UPDATE/DELETE, except on ``audit_entry`` and the access
+log ``access_read`` (SELECT and INSERT only: no UPDATE, DELETE or TRUNCATE) and
+``alembic_version`` (SELECT), plus USAGE on the sequences. Not owning a table, it
+cannot ``ALTER TABLE ... DISABLE TRIGGER`` either. :func:`grant_app_role` is idempotent
+and safe when several processes run it at once on one cluster (roles are cluster-wide,
+grants per database).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _GRANTS = (
     "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
     "REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry FROM {role}",
+    "REVOKE UPDATE, DELETE, TRUNCATE ON access_read FROM {role}",
     "REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
     "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
 )

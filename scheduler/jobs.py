@@ -327,3 +327,19 @@ def audit_checkpoint(runtime: Runtime, now: datetime) -> JobReport:
     else:
         report.note = f"checkpoint of entry {cp.seq}" if cp else "head already checkpointed"
     return report
+
+
+def access_seal(runtime: Runtime, now: datetime) -> JobReport:
+    """Seal the access log's settled, unsealed rows (``workflow.access_seal``): thin, the
+    policy in ``[audit] access_seal_*``; idempotent (nothing unsealed: nothing written)."""
+    from workflow.access_seal import seal
+
+    policy = runtime.settings.audit
+    report = JobReport("access_seal")
+    sealed = run_in_transaction(runtime.sessions, lambda session: seal(
+        session, now=now, batch=policy["access_seal_batch"],
+        settle_seconds=policy["access_settle_seconds"]))
+    if sealed:
+        report.note = (f"sealed access rows {sealed[0].after + 1}-{sealed[-1].last} in "
+                       f"{len(sealed)} batch(es)")
+    return report

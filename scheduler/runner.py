@@ -2,7 +2,8 @@
 
 Jobs: exclusion guards, reviews due, deferred cases represented, advance due cases,
 allocation of waiting cases, panel agendas (see ``scheduler/jobs.py``); and, every
-``audit.checkpoint_minutes``, a signed checkpoint of the audit chain head. ``coalesce=True`` +
+``audit.checkpoint_minutes``, a signed checkpoint of the audit chain head, and every
+``audit.access_seal_minutes`` the access log's new reads sealed. ``coalesce=True`` +
 ``misfire_grace_time=None`` + ``max_instances=1``: after downtime the missed runs are
 caught up once, never skipped, repeated or overlapped. Each job reads the clock when it
 runs; being idempotent, a caught-up run does the overdue work exactly once.
@@ -30,6 +31,7 @@ from db.session import run_in_transaction
 from scheduler.jobs import (
     JobReport,
     PassReport,
+    access_seal,
     advance_due,
     allocate_waiting,
     audit_checkpoint,
@@ -57,7 +59,8 @@ JOBS = {
 
 
 # Jobs on their own interval (minutes from the setting named), not every pass.
-PERIODIC = {"audit_checkpoint": (audit_checkpoint, "audit", "checkpoint_minutes")}
+PERIODIC = {"audit_checkpoint": (audit_checkpoint, "audit", "checkpoint_minutes"),
+            "access_seal": (access_seal, "audit", "access_seal_minutes")}
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def did_something(report) -> bool:
                     or d.failed)
     if isinstance(report, JobReport):
         return bool(report.done or report.failed or report.note.startswith(
-            ("FAILED", "checkpoint of")))
+            ("FAILED", "checkpoint of", "sealed")))
     return True
 
 

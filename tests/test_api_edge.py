@@ -7,7 +7,9 @@ import io
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
+from db.models import AccessRead
 from workflow import audit
 
 MIB = 1024 * 1024
@@ -185,8 +187,8 @@ def test_case_explain_route_explains_and_audits_the_read(client, make_user, sess
     lines = response.get_json()
     assert [line["section"] for line in lines][-1] == "human"
     assert "panel agreed" in lines[-1]["text"] and all(line["intact"] for line in lines)
-    reads = [e for e in audit.iter_chain(session, case_id=case.id) if e.kind == "case.read"]
-    assert [(r.actor, r.payload["what"]) for r in reads] == [("aud1", "audit explanation")]
+    reads = session.scalars(select(AccessRead).where(AccessRead.case_id == case.id)).all()
+    assert [(r.actor, r.what) for r in reads] == [("aud1", "audit explanation")]
     session.commit()  # end the read: on SQLite every transaction holds the write lock
     _error(client.get("/api/v1/cases/424242/explain", headers=_auth(token)), 404, "not_found")
 

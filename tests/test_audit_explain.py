@@ -22,6 +22,8 @@ from workflow.errors import NotFound
 from workflow.explain import day, describe_matched, explain_case, render_text
 from workflow.lifecycle import fire
 from workflow.rulesets import sync_shipped
+from workflow.sharing.access import record_read
+from workflow.sharing.decide import Viewer
 
 PUBLISHED_AT = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 POLICY = Policy({"mapping": StagePolicy(("mappa-exclusion", "pan-london-selection"), 7),
@@ -97,9 +99,9 @@ def test_overrides_are_marked_and_listed_apart(session, make_person, now):
                  case_id=case.id, person_ref="N-EXPLAIN",
                  summary="Intensity set to high despite the rules",
                  payload={"reason": "intelligence from the police lead"})
-    audit.record(session, kind="case.read", actor="auditor1", occurred_at=now + timedelta(10),
-                 case_id=case.id, person_ref="N-EXPLAIN", summary="read",
-                 payload={"what": "history", "role": "auditor"})
+    record_read(session, viewer=Viewer(None, "auditor1", "auditor"), what="history",
+                purpose="audit", now=now + timedelta(10), case_id=case.id,
+                person_ref="N-EXPLAIN")
     session.commit()
     lines = explain_case(session, case.id)
     override = next(x for x in lines if x.kind == "case.override")

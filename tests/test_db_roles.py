@@ -66,6 +66,25 @@ def test_app_role_cannot_change_remove_or_unguard_audit_entries(app_session, now
     assert after.ok and after.checked == before > 1
 
 
+@pytest.mark.parametrize("statement", [
+    "UPDATE access_read SET actor = 'x'", "DELETE FROM access_read", "TRUNCATE access_read",
+    "ALTER TABLE access_read DISABLE TRIGGER USER"])
+def test_app_role_may_only_read_and_append_the_access_log(app_session, now, statement):
+    from sqlalchemy import func, select
+
+    from db.models import AccessRead
+    from workflow.sharing.access import record_read
+    from workflow.sharing.decide import Viewer
+
+    record_read(app_session, viewer=Viewer(1, "om1", "offender_manager"), what="detail",
+                purpose="case_management", now=now, case_id=1)
+    app_session.commit()  # the app role may append and read
+    with pytest.raises(DBAPIError, match="permission denied|must be owner"):
+        app_session.execute(text(statement))
+    app_session.rollback()
+    assert app_session.scalar(select(func.count()).select_from(AccessRead)) == 1
+
+
 def test_app_role_is_not_privileged_and_the_owner_is(app_url, db_url):
     app, owner = make_engine(app_url), make_engine(db_url)
     try:
@@ -110,9 +129,9 @@ def test_granting_is_idempotent_and_safe_from_several_processes_at_once(db_url):
         with owner.connect() as conn:
             rights = conn.execute(text(
                 "SELECT privilege_type FROM information_schema.role_table_grants "
-                "WHERE grantee = :r AND table_name = 'audit_entry' ORDER BY 1"),
-                {"r": role}).scalars().all()
-        assert rights == ["INSERT", "SELECT"]
+                "WHERE grantee = :r AND table_name IN ('audit_entry', 'access_read') "
+                "ORDER BY table_name, 1"), {"r": role}).scalars().all()
+        assert rights == ["INSERT", "SELECT"] * 2
     finally:
         with owner.begin() as conn:
             conn.execute(text(f'DROP OWNED BY "{role}"'))

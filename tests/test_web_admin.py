@@ -164,3 +164,9 @@ def test_access_log_lists_page_reads_newest_first(app, session, leads, make_case
     session.commit()  # end the read: SQLite's next writer would wait for it
     log = auditor.get(f"/audit?case={case_id}").text
     assert log.index("audit explanation") < log.index("case page")
+    from workflow.access_seal import seal
+
+    seal(session, now=now + timedelta(days=3650), settle_seconds=0)  # the scheduler's job
+    session.commit()
+    verified = auditor.get("/audit/verify").text
+    assert "access log: 2 reads in 1 sealed batches match their seals" in verified

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db.models import AuditEntry, Case, Supervision, Task
+from db.models import AccessRead, AuditEntry, Case, Supervision, Task
 from scheduler.jobs import advance_due
 from workflow.passwords import set_password
 
@@ -142,9 +142,8 @@ def test_case_page_summary_timeline_and_audited_read(app, session, queued):
     checked = timeline.index("Checked against the rules in matrixing")
     assert checked < moved  # newest first
     assert "pan-london-selection/ogrs-75" in timeline and "read the" not in timeline
-    reads = session.query(AuditEntry).filter_by(kind="case.read",
-                                                case_id=queued["case_id"]).all()
-    assert [(r.actor, r.payload["what"], r.payload["via"]) for r in reads] == [
+    reads = session.query(AccessRead).filter_by(case_id=queued["case_id"]).all()
+    assert [(r.actor, r.what, r.via) for r in reads] == [
         ("om1", "case page", "web")]
     session.commit()
     assert om1.get("/cases/999999").status_code == 404

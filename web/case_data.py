@@ -5,8 +5,8 @@ The information sharing agreement applies here, by the same decision the API use
 (``workflow.sharing``): fields a viewer may not see are left out or masked (the page says
 "Withheld" and whom to ask), a restricted case shows ``*********`` and "Restricted
 access", task titles and bodies go through ``task_view``, timelines through
-``explain_case(redact=...)``, and each page view of a case writes one access entry
-(``case.read``, ``via: web``) with its purpose.
+``explain_case(redact=...)``, and each page view of a case writes one access log row
+(``via: web``) with its purpose.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Who read which case when, from the audit trail's ``case.read`` entries (written by
-every case read: API, pages, explanations and exports).
+"""Who read which case when, from the access log (``access_read``: written by every case
+read, API, pages, explanations and exports; ``workflow.sharing.access``).
 
-Read only. (The information-sharing work may replace the source of these rows with its
-own access log; the pages call :func:`recent_reads` only.)
+Read only. The pages call :func:`recent_reads` only.
 """
 
 from __future__ import annotations
@@ -13,14 +12,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AuditEntry
-
-READ_KIND = "case.read"
+from db.models import AccessRead
 
 
 @dataclass(frozen=True)
 class Read:
-    seq: int
+    seq: int  # the access row's id
     at: datetime
     who: str
     case_id: int | None
@@ -31,14 +28,11 @@ class Read:
 def recent_reads(session: Session, *, limit: int = 100, case_id: int | None = None,
                  who: str | None = None) -> list[Read]:
     """The latest ``limit`` reads, newest first, optionally of one case or by one user."""
-    query = select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.actor,
-                   AuditEntry.case_id, AuditEntry.person_ref, AuditEntry.payload
-                   ).where(AuditEntry.kind == READ_KIND)
+    query = select(AccessRead.id, AccessRead.at, AccessRead.actor, AccessRead.case_id,
+                   AccessRead.person_ref, AccessRead.what)
     if case_id is not None:
-        query = query.where(AuditEntry.case_id == case_id)
+        query = query.where(AccessRead.case_id == case_id)
     if who:
-        query = query.where(AuditEntry.actor == who)
-    rows = session.execute(query.order_by(AuditEntry.seq.desc()).limit(limit)).all()
-    return [Read(r.seq, r.occurred_at, r.actor, r.case_id, r.person_ref,
-                 (r.payload or {}).get("what", "record") if isinstance(r.payload, dict)
-                 else "record") for r in rows]
+        query = query.where(AccessRead.actor == who)
+    rows = session.execute(query.order_by(AccessRead.id.desc()).limit(limit)).all()
+    return [Read(r.id, r.at, r.actor, r.case_id, r.person_ref, r.what) for r in rows]

@@ -90,6 +90,13 @@ def _head(session: Session) -> tuple[int, str]:
     return (last.seq, last.hash) if last else (0, GENESIS)
 
 
+def hold_chain(session: Session) -> tuple[int, str]:
+    """Take the chain for this transaction, as its first append would (the advisory lock
+    on PostgreSQL), and return the head ``(seq, hash)``: what a writer reads after this
+    stays current until it appends and commits (``workflow.access_seal``)."""
+    return _head(session)
+
+
 def canonical_payload(payload, field_name: str = "payload") -> tuple[str, dict]:
     """``(canonical text, parsed value)`` of ``payload`` as the audit stores it.
 

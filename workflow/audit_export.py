@@ -197,3 +197,18 @@ def verify_export(path: str | Path, *, extract: bool = False,
         bad = None if extract else result.checked + 1
         return audit.VerifyResult(False, result.checked, bad, errors[0])
     return result
+
+
+def exported_entries(path: str | Path, kind: str) -> list[SimpleNamespace]:
+    """The entries of ``kind`` in an exported chain file (e.g. the access log's seals,
+    ``access.sealed``), in file order; call after :func:`verify_export` found the file
+    intact. Raises :class:`InvalidInput` if it cannot be read."""
+    errors: list[str] = []
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            found = [e for e in _read(fh, errors) if e.kind == kind]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: cannot read: {exc}") from exc
+    if errors:
+        raise InvalidInput(f"{path}: {errors[0]}")
+    return found

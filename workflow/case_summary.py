@@ -1,13 +1,13 @@
 """What a person-facing page shows about one case: a summary, its open tasks and who
-may take a task. Read only, except that a read of a case is audited (``case.read``), as
-the API does, so the access log lists page views too.
+may take a task. Read only, except that a read of a case is recorded in the access log,
+as the API does, so the access log lists page views too.
 
 The web pages reach case data through this module and :mod:`workflow.explain` only, by
 one function of theirs (``web/case_data.py``). The information sharing agreement applies
 here (:mod:`workflow.sharing`): each field a viewer may not see is ``None`` (the group is
 ``none``) or the group's marker (``mask``: ``{"withheld": true, "label", "ask"}``), a
 restricted case shows only ``*********`` and ``restricted`` (whom to ask), and the read is
-one ``case.read`` access entry (``via: web``), as the API writes.
+one access log row (``via: web``), as the API writes.
 """
 
 from __future__ import annotations

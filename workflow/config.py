@@ -189,6 +189,11 @@ class _AuditSchema(Schema):
     checkpoint_dir = fields.String(load_default="var/audit-checkpoints",
                                    validate=validate.Length(min=1))
     checkpoint_minutes = fields.Integer(load_default=60, validate=validate.Range(1, 10080))
+    # Sealing the access log (workflow/access_seal.py): how often, rows per sealed batch
+    # (one signed audit entry each), and how old a read must be to be sealed.
+    access_seal_minutes = fields.Integer(load_default=1, validate=validate.Range(1, 1440))
+    access_seal_batch = fields.Integer(load_default=5000, validate=validate.Range(1, 100_000))
+    access_settle_seconds = fields.Integer(load_default=60, validate=validate.Range(0, 3600))
 
 
 class _LoggingSchema(Schema):

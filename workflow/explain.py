@@ -1,22 +1,23 @@
 """Why a case moved: its audit entries told as a plain-language chronology.
 
-:func:`explain_case` reads only the audit log (and the stored rule-set versions for
-publisher and condition wording), so it works after the case itself was deleted under
-the retention policy. Rule-driven moves name the rule, its version, who published it
-and when, and the facts that matched against what the rule required; human decisions
-name who and why; manual overrides are marked and listed apart (:func:`render_text`).
-Nothing is written.
+:func:`explain_case` reads only the audit log, the access log (who read the case) and
+the stored rule-set versions (for publisher and condition wording), so it works after
+the case itself was deleted under the retention policy. Rule-driven moves name the
+rule, its version, who published it and when, and the facts that matched against what
+the rule required; human decisions name who and why; manual overrides are marked and
+listed apart (:func:`render_text`). Nothing is written.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import RuleSetVersion
+from db.models import AccessRead, RuleSetVersion
 from rules.actions import REGISTRY
 from rules.catalogue import CATALOGUE
 from rules.errors import RuleSetError
@@ -25,6 +26,7 @@ from workflow.errors import IllegalTransition, NotFound
 from workflow.lifecycle import transition_for
 from workflow.rulesets import document_of, publication_note
 
+READ_KIND = "case.read"  # reads: the access log's rows (audit entries before 0015)
 SECTIONS = ("system", "rule", "schedule", "human", "override", "access")
 _PLAIN_UNITS = ("", "level", "category", "provider", "grade")
 _OPS = {"ne": "not {}", "lt": "less than {}", "lte": "at most {}", "gt": "more than {}",
@@ -254,8 +256,6 @@ def _describe(entry, versions: _Versions) -> tuple[str, str]:
     if entry.kind == "case.decision":
         decision = p.get("decision") or p.get("event") or "decision"
         return "human", f"Panel decision '{decision}' recorded by {who} on {when}." + _reason(p)
-    if entry.kind == "case.read":
-        return "access", f"The {p.get('what', 'record')} of the case was read by {who} on {when}."
     if entry.kind == "case.purged":
         return "system", (f"Case data deleted under the retention policy on {when} by {who} "
                           "(the audit trail is kept).")
@@ -264,18 +264,22 @@ def _describe(entry, versions: _Versions) -> tuple[str, str]:
 
 def explain_case(session: Session, case_id: int, *, redact=None,
                  reads: bool = True) -> list[ExplainLine]:
-    """Every audit entry about ``case_id``, oldest first, explained in plain language;
-    without the reads of the case (the access log) when ``reads`` is False, so that a
-    timeline's cost does not grow with how often the case is looked at.
+    """Every audit entry about ``case_id``, oldest first, explained in plain language,
+    with the reads of the case from the access log (``access_read``, section
+    ``access``, ``seq`` = the read's row, ``hash`` empty: the rows are checked against
+    their seals by ``iom audit verify``) merged in by time; without them when ``reads``
+    is False, so that a timeline's cost does not grow with how often the case is read.
+    ``case.read`` audit entries (reads before migration 0015) are skipped: they were
+    copied into the access log.
 
     ``redact`` (``workflow.sharing``: an entry -> the entry as the reader may see it,
     with ``payload_shown``) is applied before wording, so an explanation never names a
     fact the reader may not see; the hash check is on the stored entry.
-    Raises :class:`NotFound` when the audit holds nothing about the case.
+    Raises :class:`NotFound` when the audit (and, with ``reads``, the access log) holds
+    nothing about the case.
     """
     versions, lines = _Versions(session), []
-    skip = () if reads else ("case.read",)
-    for entry in audit.iter_chain(session, case_id=case_id, skip_kinds=skip):
+    for entry in audit.iter_chain(session, case_id=case_id, skip_kinds=(READ_KIND,)):
         shown = redact(entry) if redact else entry
         section, text = _describe(shown, versions)
         payload = shown.payload_shown if redact else entry.payload
@@ -284,10 +288,27 @@ def explain_case(session: Session, case_id: int, *, redact=None,
             actor=entry.actor, text=text, person_ref=shown.person_ref, hash=entry.hash,
             intact=audit.content_hash(entry) == entry.hash,
             details={"summary": shown.summary, "payload": payload}))
+    if reads:
+        lines = list(heapq.merge(lines, _read_lines(session, case_id), key=lambda x: x.at))
     if not lines:
         raise NotFound(f"the audit holds no entry about case {case_id}",
                        details={"case_id": case_id})
     return lines
+
+
+def _read_lines(session: Session, case_id: int) -> list[ExplainLine]:
+    """The case's reads from the access log, oldest first, as lines."""
+    rows = session.execute(select(
+        AccessRead.id, AccessRead.at, AccessRead.actor, AccessRead.what, AccessRead.role,
+        AccessRead.agency, AccessRead.purpose, AccessRead.via
+    ).where(AccessRead.case_id == case_id).order_by(AccessRead.id)).all()
+    return [ExplainLine(
+        seq=r.id, at=r.at, kind=READ_KIND, section="access", actor=r.actor,
+        text=f"The {r.what} of the case was read by {r.actor} on {day(r.at)}.",
+        person_ref=None, hash="", intact=True,
+        details={"summary": f"{r.actor} read the {r.what}", "payload": {
+            "role": r.role, "agency": r.agency, "purpose": r.purpose, "via": r.via}})
+        for r in rows]
 
 
 def explain_task(session: Session, case_id: int, task_id: int, *,
@@ -312,7 +333,8 @@ def explain_task(session: Session, case_id: int, task_id: int, *,
 
 
 def _stamp(line: ExplainLine) -> str:
-    return f"  {day(line.at)} {line.at:%H:%M} UTC  [entry {line.seq}]  {line.text}"
+    ref = f"read {line.seq}" if line.section == "access" else f"entry {line.seq}"
+    return f"  {day(line.at)} {line.at:%H:%M} UTC  [{ref}]  {line.text}"
 
 
 def render_text(case_id: int, lines: list[ExplainLine]) -> str:

@@ -51,6 +51,9 @@ def audit_transition(session: Session, case: Case, transition: Transition, *, so
 
 
 def case_history(session: Session, case_id: int) -> list[AuditEntry]:
-    """Every audit entry about the case, oldest first."""
+    """Every audit entry about the case, oldest first, without reads: those are the
+    access log's (``workflow.sharing.access``; the ``case.read`` entries written before
+    migration 0015 were copied there), so a history does not grow with its readers."""
     return list(session.scalars(
-        select(AuditEntry).where(AuditEntry.case_id == case_id).order_by(AuditEntry.seq)))
+        select(AuditEntry).where(AuditEntry.case_id == case_id,
+                                 AuditEntry.kind != "case.read").order_by(AuditEntry.seq)))

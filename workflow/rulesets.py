@@ -140,34 +140,37 @@ def _mark(session: Session) -> tuple:
     return mark
 
 
-def _publications(session: Session, name: str) -> list[tuple]:
+def _publications(session: Session, name: str, parse: Callable = document_of
+                  ) -> list[tuple]:
     mark = _mark(session)
     with _pubs_lock:
         if _pubs["mark"] != mark:
             _pubs["mark"], _pubs["names"] = mark, {}
-        found = _pubs["names"].get(name)
+        found = _pubs["names"].get((name, parse))
     if found is None:
         rows = session.execute(
             select(RuleSetPublication.published_at, RuleSetPublication.id,
                    RuleSetVersion.name, RuleSetVersion.version, RuleSetVersion.document)
             .join(RuleSetVersion, RuleSetVersion.id == RuleSetPublication.version_id)
             .where(RuleSetPublication.name == name)).all()
-        found = sorted(((r.published_at, r.id, document_of(r)) for r in rows),
+        found = sorted(((r.published_at, r.id, parse(r)) for r in rows),
                        key=lambda p: (p[0], p[1]), reverse=True)
         with _pubs_lock:
             if _pubs["mark"] == mark:
-                _pubs["names"][name] = found
+                _pubs["names"][(name, parse)] = found
     return found
 
 
-def published_document(session: Session, name: str, *, on: datetime | None = None
-                       ) -> RuleSetDocument:
+def published_document(session: Session, name: str, *, on: datetime | None = None,
+                       parse: Callable = document_of) -> RuleSetDocument:
     """The parsed document of the version of ``name`` in force at ``on`` (default: the
-    latest publication): what ``document_of(published_row(...))`` gives, from the cache.
+    latest publication): what ``parse(published_row(...))`` gives (``parse``: a rule
+    set's :func:`document_of`, or another document's parser: the sharing agreement's),
+    from the cache, which one query a transaction checks against the publication table.
 
     Raises :class:`NotFound` when nothing of that name was in force then.
     """
-    for published_at, _, doc in _publications(session, name):
+    for published_at, _, doc in _publications(session, name, parse):
         if on is None or published_at <= on:
             return doc
     raise NotFound(f"rule set {name!r} has no published version"

@@ -66,8 +66,9 @@ class CaseHistory(MethodView):
     @blp.arguments(PurposeQuery, location="query")
     @blp.response(200, AuditEntryOut(many=True))
     def get(self, query, case_id):
-        """Every audit entry about the case, oldest first (reads included), with any fact
-        you may not see taken out; payloads need the ``audit`` group."""
+        """Every audit entry about the case, oldest first, with any fact you may not see
+        taken out; payloads need the ``audit`` group. Reads of the case are not audit
+        entries: ``GET /cases/{id}/access`` lists them. The read is recorded."""
         case, decision = read_case(case_id, "history", query)
         return [redact_entry(e, decision).as_dict() for e in case_history(g.session, case.id)]
 

@@ -24,7 +24,8 @@ AUDITORS = ("auditor", "team_lead")
 
 
 class AccessOut(Schema):
-    seq = fields.Integer()
+    seq = fields.Integer(metadata={"description": "the access log row's number (sealed in "
+                                                  "this order, docs/sharing.md)"})
     at = fields.DateTime()
     user = fields.String()
     role = fields.String(allow_none=True)
@@ -35,7 +36,6 @@ class AccessOut(Schema):
     case_id = fields.Integer(allow_none=True)
     query = fields.Dict(allow_none=True)
     case_ids = fields.List(fields.Integer(), allow_none=True)
-    hash = fields.String()
 
 
 AccessPage = page_of(AccessOut, "AccessPage")

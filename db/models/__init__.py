@@ -1,5 +1,6 @@
 """All models, imported in dependency order so metadata is complete."""
 
+from db.models.access import AccessRead
 from db.models.cases import Case, CaseAgency, Task
 from db.models.governance import (
     AGENCIES,
@@ -30,7 +31,7 @@ from db.models.tasking import COMPLIANCE_KINDS, ComplianceEvent, Notification  #
 __all__ = [
     "AGENCIES", "RESETTLEMENT_PATHWAYS", "ROLES",
     "EVENT_KINDS", "FLAG_KINDS", "SUPERVISION_PROVIDERS",
-    "AuditEntry", "ImportBatch", "RuleSetVersion", "SignInAttempt", "User",
+    "AccessRead", "AuditEntry", "ImportBatch", "RuleSetVersion", "SignInAttempt", "User",
     "Assessment", "OffendingEvent", "PartnerFlag", "Person", "Supervision",
     "Case", "CaseAgency", "Task", "RuleSetPublication",
     "DECISIONS", "PanelItem", "PanelMeeting", "SchedulerHeartbeat",

@@ -88,7 +88,12 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_entry"
     __table_args__ = (Index("ix_audit_entry_case", "case_id", "seq"),
-                      Index("ix_audit_entry_actor", "actor", "seq"))
+                      Index("ix_audit_entry_actor", "actor", "seq"),
+                      # The access log's seals (workflow/access_seal.py): the last one is
+                      # found without walking back over every entry appended since.
+                      Index("ix_audit_entry_access_seal", "seq",
+                            postgresql_where=text("kind = 'access.sealed'"),
+                            sqlite_where=text("kind = 'access.sealed'")))
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                       primary_key=True)

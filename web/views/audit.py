@@ -3,7 +3,8 @@ version, who published it, who acted), the chain's verification with its head, t
 exports to download, and the access log (who read which case when).
 
 The same workflow services as ``iom audit verify|explain|export`` (``workflow/audit*.py``,
-``workflow/explain.py``); case reads go through ``web/case_data.py`` and are audited.
+``workflow/explain.py``); case reads go through ``web/case_data.py`` and are recorded
+in the access log; the verify page also checks the access log against its seals.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from web.auth import roles
 from web.blueprint import bp
 from workflow import audit
 from workflow.access_log import recent_reads
+from workflow.access_seal import with_access
 from workflow.audit_export import CASE_FORMATS, CHAIN_FORMATS, export_chain
 from workflow.audit_signing import verify_signed
 from workflow.errors import NotFound
@@ -48,7 +50,8 @@ def audit_home():
 def audit_verify():
     """Walk the whole chain with signatures and checkpoints (``iom audit verify``)."""
     rt = g.runtime
-    result = verify_signed(g.session, rt.keyring, rt.settings.audit["checkpoint_dir"])
+    result = with_access(g.session, verify_signed(g.session, rt.keyring,
+                                                  rt.settings.audit["checkpoint_dir"]))
     return render_template("audit/verify.html", user=g.user, result=result, at=_now())
 
 

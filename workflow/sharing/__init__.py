@@ -31,7 +31,8 @@ fact). API for callers (pages, views, commands)::
     record_read(session, viewer=viewer, what="detail", purpose=purpose, now=now,
                 case_id=case.id, person_ref=case.person.partner_ref, via="page")
 
-Every read is one ``case.read`` entry of the audit chain (:mod:`.access`), so ``iom
-audit verify`` covers the access log. Nothing here imports Flask; services flush,
+Every read is one row of the access log (:mod:`.access`), sealed into the audit chain
+in signed batches by the scheduler (``workflow.access_seal``), so ``iom audit verify``
+covers it. Nothing here imports Flask; services flush,
 never commit. Format and policy: ``docs/sharing.md``.
 """

@@ -1,63 +1,67 @@
-"""Every read of case data on the record: one ``case.read`` entry in the audit chain per
-read (so ``iom audit verify`` covers the access log: hash-chained, signed, append-only),
-naming who, their role and agency, what was read, which case or query, the purpose and
-when. :func:`access_entries` lists them for auditors, by case or by user.
+"""Every read of case data on the record: one row of the access log (``access_read``)
+per read, naming who, their role and agency, what was read, which case or query, the
+purpose and when. :func:`access_entries` lists them for auditors, by case or by user.
+
+A read is a plain INSERT in the reader's transaction: readers never take the audit
+chain's lock. The rows are append-only and sealed afterwards, in batches, by a hash
+chain and a signed audit entry each (``workflow.access_seal``), so ``iom audit verify``
+still shows a read that was edited or removed once it is sealed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from db.models import AuditEntry
-from workflow import audit
+from db.models import AccessRead
+from workflow.audit import canonical_payload
 from workflow.sharing.decide import Viewer
 
-READ_KIND = "case.read"
+READ_KIND = "case.read"  # the audit kind reads had before migration 0015 (still skipped)
 MAX_IDS = 500
 
 
-def record_read(session: Session, *, viewer: Viewer, what: str, purpose: str,
+def record_read(session: Session, *, viewer: Viewer, what: str, purpose: str | None,
                 now: datetime, case_id: int | None = None, person_ref: str | None = None,
                 query: dict | None = None, case_ids: list[int] | None = None,
-                via: str = "api") -> AuditEntry:
-    """Append one access entry: ``what`` (detail, history, list, ...) of ``case_id``, or
-    of the cases a ``query`` returned (their ids, up to :data:`MAX_IDS`)."""
-    target = f"case {case_id}" if case_id is not None else "the case list"
-    payload = {"what": what, "role": viewer.role, "agency": viewer.agency,
-               "purpose": purpose, "via": via}
+                via: str = "api", extra: dict | None = None) -> None:
+    """Append one access row: ``what`` (detail, history, list, ...) of ``case_id``, or of
+    the cases a ``query`` returned (their ids, up to :data:`MAX_IDS`); ``extra``: more
+    to keep in ``detail`` (an export's format and count). Executed at once (one INSERT
+    in the caller's transaction); raises ``InvalidInput`` for a detail JSON cannot hold."""
+    detail = dict(extra or {})
     if query is not None:
-        payload["query"] = query
+        detail["query"] = query
     if case_ids is not None:
-        payload["case_ids"] = case_ids[:MAX_IDS]
-    return audit.record(session, kind=READ_KIND, actor=viewer.username, occurred_at=now,
-                        case_id=case_id, person_ref=person_ref, payload=payload,
-                        summary=f"{viewer.username} ({viewer.role}"
-                                f"{', ' + viewer.agency if viewer.agency else ''}) read the "
-                                f"{what} of {target} for {purpose.replace('_', ' ')}")
+        detail["case_ids"] = case_ids[:MAX_IDS]
+    session.execute(insert(AccessRead), [{
+        "at": now, "actor": viewer.username, "role": viewer.role, "agency": viewer.agency,
+        "what": what[:120], "purpose": purpose, "via": via, "case_id": case_id,
+        "person_ref": person_ref,
+        "detail": canonical_payload(detail, "detail")[1] if detail else None}])
 
 
 def access_entries(session: Session, *, case_id: int | None = None,
                    user: str | None = None, page: int = 1, per_page: int = 50
-                   ) -> tuple[list[AuditEntry], int]:
-    """Access entries, newest first, of one case and/or one user, and their total."""
-    query = select(AuditEntry).where(AuditEntry.kind == READ_KIND)
+                   ) -> tuple[list[AccessRead], int]:
+    """Access rows, newest first, of one case and/or one user, and their total."""
+    query = select(AccessRead)
     if case_id is not None:
-        query = query.where(AuditEntry.case_id == case_id)
+        query = query.where(AccessRead.case_id == case_id)
     if user is not None:
-        query = query.where(AuditEntry.actor == user)
+        query = query.where(AccessRead.actor == user)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(AuditEntry.seq.desc())
+    rows = session.scalars(query.order_by(AccessRead.id.desc())
                            .offset((page - 1) * per_page).limit(per_page)).all()
     return list(rows), total
 
 
-def entry_dict(entry: AuditEntry) -> dict:
-    """An access entry for auditors: who, what, which case or query, purpose, when."""
-    p = entry.payload if isinstance(entry.payload, dict) else {}
-    return {"seq": entry.seq, "at": entry.occurred_at, "user": entry.actor,
-            "role": p.get("role"), "agency": p.get("agency"), "what": p.get("what"),
-            "purpose": p.get("purpose"), "via": p.get("via"), "case_id": entry.case_id,
-            "query": p.get("query"), "case_ids": p.get("case_ids"), "hash": entry.hash}
+def entry_dict(row: AccessRead) -> dict:
+    """An access row for auditors: who, what, which case or query, purpose, when."""
+    detail = row.detail if isinstance(row.detail, dict) else {}
+    return {"seq": row.id, "at": row.at, "user": row.actor, "role": row.role,
+            "agency": row.agency, "what": row.what, "purpose": row.purpose, "via": row.via,
+            "case_id": row.case_id, "query": detail.get("query"),
+            "case_ids": detail.get("case_ids")}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -122,14 +123,33 @@ def decide(agreement: AgreementDocument, viewer: Viewer, *, purpose: str,
     """The decision for ``viewer`` reading for ``purpose`` under ``agreement`` and the
     case's active restriction/exclusion ``lists``. ``names``: the person's names, which
     redaction of free text removes when identity is not shown."""
-    levels = agreement.levels(viewer.agency, viewer.role, purpose)
+    levels, asks, general_ask = _terms(agreement, viewer, purpose)
     blocker = keeps_out(lists, viewer)
-    return Decision(agreement.version, purpose, levels,
-                    {g: agreement.ask_for(g) for g in GROUPS},
+    return Decision(agreement.version, purpose, levels, asks,
                     restricted=blocker is not None,
                     restriction_message=blocker.message if blocker else None,
                     names=frozenset(n for n in names if n and len(n) > 1),
-                    general_ask=agreement.ask_for("default"))
+                    general_ask=general_ask)
+
+
+_TERMS: dict[tuple, tuple] = {}  # (agreement version, agency, role, purpose) -> terms
+_TERMS_MAX = 4096
+
+
+def _terms(agreement: AgreementDocument, viewer: Viewer, purpose: str) -> tuple:
+    """``(levels, asks, general ask)`` of the agreement for this agency, role and purpose,
+    read-only and computed once: a stored agreement version never changes (its version
+    is its content hash), so every decision of a list shares them."""
+    key = (agreement.version, viewer.agency, viewer.role, purpose)
+    terms = _TERMS.get(key)
+    if terms is None:
+        terms = (MappingProxyType(dict(agreement.levels(viewer.agency, viewer.role, purpose))),
+                 MappingProxyType({g: agreement.ask_for(g) for g in GROUPS}),
+                 agreement.ask_for("default"))
+        if len(_TERMS) >= _TERMS_MAX:
+            _TERMS.clear()
+        _TERMS[key] = terms
+    return terms
 
 
 def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list[CaseAccessList]]:

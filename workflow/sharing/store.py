@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session
 from db.models import RuleSetVersion
 from rules.examples import ExampleResult
 from workflow.errors import NotFound
-from workflow.rulesets import SHIPPED_IN_FORCE_FROM, parsed_once, publish_shipped, published_row
+from workflow.rulesets import (
+    SHIPPED_IN_FORCE_FROM,
+    parsed_once,
+    publish_shipped,
+    published_document,
+    published_row,
+)
 from workflow.sharing.agreement import (
     AGREEMENT_NAME,
     AGREEMENT_STAGE,
@@ -46,9 +52,15 @@ def agreement_row(session: Session, *, on: datetime | None = None) -> RuleSetVer
 
 
 def agreement_in_force(session: Session, now: datetime) -> AgreementDocument:
-    """The agreement in force at ``now``; the shipped default when none was yet."""
-    row = agreement_row(session, on=now)
-    return default_agreement() if row is None else agreement_document_of(row)
+    """The agreement in force at ``now``; the shipped default when none was yet. From the
+    published-documents cache (``workflow.rulesets.published_document``: checked once a
+    transaction against the publication table, so a publication by any process is seen
+    by the next transaction), not two queries and the document's text every read."""
+    try:
+        return published_document(session, AGREEMENT_NAME, on=now,
+                                  parse=agreement_document_of)
+    except NotFound:
+        return default_agreement()
 
 
 def seed_agreement(session: Session, *, now: datetime, actor: str = "system") -> str | None:
