@@ -9,7 +9,6 @@ chain is audited (``audit.exported``).
 
 from __future__ import annotations
 
-import getpass
 import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -27,15 +26,6 @@ from workflow import audit
 from workflow.errors import InvalidInput
 
 _session = session_scope
-
-
-def _actor(args) -> str:
-    if args.actor:
-        return args.actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name in this environment
-        return "cli"
 
 
 def _print_result(result: audit.VerifyResult, what: str) -> int:
@@ -165,20 +155,31 @@ def _explain(args) -> int:
     return 0
 
 
-def _record_export(session, args, now: datetime, count: int, head: str | None) -> None:
+def _record_export(session, args, user, now: datetime, count: int, head: str | None
+                   ) -> None:
     """A case's export is a read of the case (the access log); the whole chain's export
     is an audit entry (``audit.exported``)."""
     from workflow.sharing.access import record_read
+    from workflow.sharing.decide import Viewer
 
     extra = {"format": args.format, "count": count, "head": head}
     if args.case:
-        record_read(session, viewer=_viewer(session, _actor(args)), what="audit export",
+        record_read(session, viewer=Viewer.of(user), what="audit export",
                     purpose="subject_access" if args.format in ("json", "text") else None,
                     now=now, case_id=args.case, via="cli", extra=extra)
         return
-    audit.record(session, kind="audit.exported", actor=_actor(args), occurred_at=now,
+    audit.record(session, kind="audit.exported", actor=user.username, occurred_at=now,
                  summary=f"audit exported as {args.format} ({count} entries)",
                  payload={"what": "audit export", "via": "cli", **extra})
+
+
+def _permitted(session, args, command: str):
+    """The acting user, once ``workflow.permissions`` lets their role run ``command``."""
+    from workflow.permissions import authorize_command
+
+    user = acting_user(session, args)
+    authorize_command(user, command)
+    return user
 
 
 @contextmanager
@@ -190,17 +191,6 @@ def _output(path: str, fmt: str):
         yield fh
 
 
-def _viewer(session, actor: str):
-    """The exporting user (as the agreement knows them), else the host's administrator."""
-    from sqlalchemy import select
-
-    from db.models import User
-    from workflow.sharing.decide import Viewer
-
-    user = session.scalars(select(User).where(User.username == actor)).first()
-    return Viewer.of(user) if user else Viewer(None, actor, "admin")
-
-
 def _export_access(args) -> int:
     """``--access``: the access log as JSON lines, to check offline against the seals
     of a chain export (``verify-export CHAIN --access FILE``); the export is audited."""
@@ -210,9 +200,11 @@ def _export_access(args) -> int:
         raise InvalidInput("--access exports the whole access log as --format jsonl "
                            "(without --case)")
     now = parse_now(None)
-    with _session(args) as session, _output(args.out, args.format) as out:
-        count = export_access(session, out)
-        audit.record(session, kind="audit.exported", actor=_actor(args), occurred_at=now,
+    with _session(args) as session:
+        user = _permitted(session, args, "audit export --access")  # before any file
+        with _output(args.out, args.format) as out:
+            count = export_access(session, out)
+        audit.record(session, kind="audit.exported", actor=user.username, occurred_at=now,
                      summary=f"access log exported as jsonl ({count} reads)",
                      payload={"what": "access log export", "via": "cli", "count": count})
     print(f"exported {count} reads to {args.out}; check them with 'iom audit verify-export "
@@ -220,27 +212,35 @@ def _export_access(args) -> int:
     return 0
 
 
-def _export(args) -> int:
+def _write_export(session, args, user, now: datetime) -> tuple[int, str | None]:
+    """Write the chain or one case's chronology (as ``user`` may see it) to ``--out``."""
     from workflow.audit_export import CASE_FORMATS, export_case, export_chain
-    from workflow.sharing.decide import subject_access_decision
+    from workflow.sharing.decide import Viewer, subject_access_decision
     from workflow.sharing.redact import redact_entry
+
+    with _output(args.out, args.format) as out:
+        if args.format in CASE_FORMATS:
+            decision = subject_access_decision(session, args.case, now=now,
+                                               viewer=Viewer.of(user))
+            return export_case(session, args.case, out, fmt=args.format, now=now,
+                               redact=lambda entry: redact_entry(entry, decision)), None
+        report = export_chain(session, out, fmt=args.format, case_id=args.case)
+        return report.count, report.head
+
+
+def _export(args) -> int:
+    from workflow.audit_export import CASE_FORMATS
 
     if args.access:
         return _export_access(args)
     if args.format in CASE_FORMATS and args.case is None:
         raise InvalidInput(f"--format {args.format} is one case's chronology: give --case ID")
     now = parse_now(None)
-    with _session(args) as session, _output(args.out, args.format) as out:
-        if args.format in CASE_FORMATS:
-            decision = subject_access_decision(session, args.case, now=now,
-                                               viewer=_viewer(session, _actor(args)))
-            count = export_case(session, args.case, out, fmt=args.format, now=now,
-                                redact=lambda entry: redact_entry(entry, decision))
-            head = None
-        else:
-            report = export_chain(session, out, fmt=args.format, case_id=args.case)
-            count, head = report.count, report.head
-        _record_export(session, args, now, count, head)
+    with _session(args) as session:
+        user = _permitted(session, args, "audit export --case" if args.case is not None
+                          else "audit export")  # before any file is written
+        count, head = _write_export(session, args, user, now)
+        _record_export(session, args, user, now, count, head)
     print(f"exported {count} entries to {args.out}" + (f"; head {head}" if head else ""),
           file=sys.stderr)
     if args.case and args.format in ("jsonl", "csv"):
@@ -266,7 +266,8 @@ def _purge(args) -> int:
     now = parse_now(None)
     with _session(args) as session:
         report = purge_case_data(session, older_than=_cutoff(args, now), now=now,
-                                 actor=_actor(args), dry_run=not args.yes)
+                                 actor=_permitted(session, args, "audit purge").username,
+                                 dry_run=not args.yes)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -315,7 +316,8 @@ def register(sub) -> None:
     export.add_argument("--case", type=int, help="only this case")
     export.add_argument("--access", action="store_true", help="the access log (every "
                         "read, --format jsonl) instead of the chain")
-    export.add_argument("--actor", help="who is exporting (default: login name)")
+    add_acting_args(export, what="who is exporting (a case's chronology is what the "
+                    "sharing agreement lets them see)")
     export.set_defaults(func=_export)
 
     check = cmds.add_parser("verify-export", help="verify an exported chain file offline")
@@ -336,6 +338,6 @@ def register(sub) -> None:
     when.add_argument("--retention-days", type=int, help="cases closed more than N days ago")
     purge.add_argument("--yes", action="store_true", help="really delete (else a dry run)")
     purge.add_argument("--json", action="store_true")
-    purge.add_argument("--actor", help="who is purging (default: login name)")
+    add_acting_args(purge, what="who is purging")
     purge.set_defaults(func=_purge)
 

@@ -141,9 +141,10 @@ def test_the_access_log_exported_is_checked_offline_against_the_chain_exports_se
     session.close()
     monkeypatch.setenv("IOM_DATABASE_URL", db_url)
     chain, reads = tmp_path / "chain.jsonl", tmp_path / "access.jsonl"
-    assert main([*CONFIG, "audit", "export", "--format", "jsonl", "--out", str(chain)]) == 0
+    assert main([*CONFIG, "audit", "export", "--format", "jsonl", "--out", str(chain),
+                 "--as-admin"]) == 0
     assert main([*CONFIG, "audit", "export", "--access", "--format", "jsonl",
-                 "--out", str(reads)]) == 0
+                 "--out", str(reads), "--as-admin"]) == 0
     capsys.readouterr()
     check = [*CONFIG, "audit", "verify-export", str(chain), "--access", str(reads)]
     assert main(check) == 0

@@ -148,7 +148,8 @@ def test_cli_audit_commands(session, history, db_url, tmp_path, monkeypatch, cap
     assert json.loads(capsys.readouterr().out)[-1]["kind"] == "case.read"  # reads audited
 
     out = tmp_path / "chain.jsonl"
-    assert main([*config, "audit", "export", "--format", "jsonl", "--out", str(out)]) == 0
+    assert main([*config, "audit", "export", "--format", "jsonl", "--out", str(out),
+                 "--as-admin"]) == 0
     head = capsys.readouterr().err.split("head ")[1].split()[0]
     assert main([*config, "audit", "verify-export", str(out), "--expect-head", head]) == 0
     assert capsys.readouterr().out.startswith("OK: exported chain intact")
@@ -156,9 +157,11 @@ def test_cli_audit_commands(session, history, db_url, tmp_path, monkeypatch, cap
     out.write_text("".join(_edit_summary(_lines(out))), encoding="utf-8")
     assert main([*config, "audit", "verify-export", str(out)]) == 1
     assert capsys.readouterr().out.startswith(f"FAILED: entry {edited}: content does not match")
-    assert main([*config, "audit", "export", "--format", "text", "--out", "-"]) == 2  # no --case
+    assert main([*config, "audit", "export", "--format", "text", "--out", "-",
+                 "--as-admin"]) == 2  # no --case
 
-    assert main([*config, "audit", "purge", "--retention-days", "1"]) == 0  # dry run
+    assert main([*config, "audit", "purge", "--retention-days", "1",
+                 "--as-admin"]) == 0  # dry run
     assert "would delete 0 cases" in capsys.readouterr().out
     assert main([*config, "audit", "verify"]) == 0
     assert "OK: audit chain intact" in capsys.readouterr().out
@@ -219,3 +222,36 @@ def test_cli_explain_reads_as_a_proven_user(session, history, db_url, monkeypatc
     assert main([*explain, "--as", "aud1", "--json"]) == 0
     reads = [line for line in json.loads(capsys.readouterr().out) if line["kind"] == "case.read"]
     assert [r["actor"] for r in reads] == ["aud1", "hou9"]  # each read under its reader
+
+
+@pytest.mark.parametrize(("role", "agency", "command", "allowed"), [
+    ("auditor", None, ["export", "--format", "jsonl"], True),
+    ("police", "police", ["export", "--format", "jsonl"], False),
+    ("auditor", None, ["export", "--access", "--format", "jsonl"], True),
+    ("team_lead", "police", ["export", "--access", "--format", "jsonl"], False),
+    ("police", "police", ["export", "--case", "{case}", "--format", "json"], True),
+    ("admin", None, ["purge", "--retention-days", "1"], True),
+    ("team_lead", "police", ["purge", "--retention-days", "1"], False),
+    ("auditor", None, ["purge", "--retention-days", "1"], False),
+])
+def test_cli_audit_commands_follow_the_permission_table(session, history, db_url, tmp_path,
+                                                        monkeypatch, capsys, make_user,
+                                                        role, agency, command, allowed):
+    """``iom audit export`` (chain, access log, one case) and ``purge`` run only for the
+    roles ``workflow.permissions.COMMANDS`` names, the user proven by their token."""
+    from cli.main import main
+
+    case, _ = history
+    _, token = make_user("someone", role=role, agency=agency)
+    session.commit()
+    session.close()
+    monkeypatch.setenv("IOM_DATABASE_URL", db_url)
+    monkeypatch.setenv("IOM_TOKEN", token)
+    args = [a.replace("{case}", str(case.id)) for a in command]
+    out = ["--out", str(tmp_path / "out")] if args[0] == "export" else []
+    code = main(["--config", str(ROOT / "config.toml"), "audit", *args, *out,
+                 "--as", "someone"])
+    err = capsys.readouterr().err
+    assert (code == 0) is allowed, (code, err)
+    if not allowed:  # refused before anything is written
+        assert f"is a {role}" in err and not (tmp_path / "out").exists(), err

@@ -266,7 +266,8 @@ def test_an_export_carries_signatures_and_verifies_offline_against_the_key(
     write(signed, 5)
     assert iom(capsys, "audit", "checkpoint")[0] == 0
     out = tmp_path / "chain.jsonl"
-    assert iom(capsys, "audit", "export", "--format", "jsonl", "--out", str(out))[0] == 0
+    assert iom(capsys, "audit", "export", "--format", "jsonl", "--out", str(out),
+               "--as-admin")[0] == 0
     key = ["--key-file", audit_files["IOM_AUDIT_KEY_FILE"],
            "--checkpoint-dir", audit_files["IOM_AUDIT_CHECKPOINT_DIR"]]
     code, text_ = iom(capsys, "audit", "verify-export", str(out), *key)

@@ -177,7 +177,7 @@ def test_subject_access_export_withholds_marac(scene, settings, monkeypatch, cap
     monkeypatch.setenv("IOM_DATABASE_URL", settings.database_url)
     session.close()
     assert main(["audit", "export", "--case", str(case_id), "--format", "json", "--out",
-                 "-", "--actor", "lead-sar"]) == 0
+                 "-", "--as-admin"]) == 0
     doc = json.loads(capsys.readouterr().out)
     [move] = [e for e in doc["entries"] if e["kind"] == "case.transition"]
     assert "partner flag you may not see" in move["text"]

@@ -186,6 +186,27 @@ def rule_for(operation: str) -> Rule | None:
     return PERMISSIONS.get(operation)
 
 
+# Command-line operations that read or delete across cases (no API route): the whole
+# chain and the access log are the auditors' (and the administrator's, who keeps the
+# host); one case's chronology is read through the sharing agreement by any reader;
+# deleting under retention is the administrator's.
+COMMANDS: Mapping[str, tuple[str, ...]] = {
+    "audit export": ("auditor", "admin"),
+    "audit export --access": ("auditor", "admin"),
+    "audit export --case": READERS,
+    "audit purge": ("admin",),
+}
+
+
+def authorize_command(user: User, command: str) -> None:
+    """Raise :class:`Forbidden` unless ``user``'s role may run ``command`` (a key of
+    :data:`COMMANDS`)."""
+    roles = COMMANDS[command]
+    if user.role not in roles:
+        raise Forbidden(f"{command} is for {', '.join(roles)}; {user.username} is a "
+                        f"{user.role}", details={"role": user.role, "command": command})
+
+
 def authorize(session: Session, user: User, operation: str, params: Mapping, *,
               now: datetime) -> None:
     """Raise unless ``user`` may call ``operation`` with path ``params`` (module docstring).
