@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, has_request_context, jsonify, request
+from flask import Flask, current_app, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from rules.errors import FactError, RuleSetError
@@ -81,6 +81,7 @@ def handle_http_exception(exc: HTTPException):
 def register(app: Flask) -> None:
     @app.errorhandler(wf.IOMError)
     def _iom(exc: wf.IOMError):
+        g.iom_error = exc  # the refusal's reason, for the access log (api/transactions)
         return error_response(_status_of(exc), exc.code, exc.message, exc.details)
 
     @app.errorhandler(RuleSetError)

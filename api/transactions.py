@@ -17,12 +17,14 @@ and what to do; never a 500.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from flask import Flask, g, make_response, request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
 from api import auth
+from api.auth import operation_key
 from api.errors import error_response
 from db.session import ATTEMPTS, backoff, retryable
 from workflow.runtime import Runtime
@@ -87,6 +89,29 @@ class RetryingFlask(Flask):
         raise AssertionError("unreachable")
 
 
+def _record_refused_read(session) -> None:
+    """A read of one case refused with 403 (API or page) is recorded in the access log,
+    in a transaction of its own after the request's was rolled back; a failure to record
+    it is logged and does not change the answer."""
+    from workflow.sharing.access import record_refusal
+    from workflow.sharing.decide import Viewer
+
+    case_id, user = (request.view_args or {}).get("case_id"), g.get("user")
+    if request.method not in ("GET", "HEAD") or case_id is None or user is None:
+        return
+    error = g.get("iom_error")
+    try:
+        record_refusal(session, viewer=Viewer.of(user), case_id=case_id,
+                       what=operation_key(request.method, request.url_rule.rule),
+                       reason=error.message if error is not None else "refused",
+                       now=datetime.now(UTC),
+                       via="web" if request.blueprint == "web" else "api")
+        session.commit()
+    except DBAPIError:
+        session.rollback()
+        log.exception("a refused read of case %s could not be recorded", case_id)
+
+
 def transaction_per_request(app: Flask, runtime: Runtime) -> None:
     """Each attempt gets a session and an authenticated user; the response decides:
     commit below 400, roll back otherwise (and on any unhandled exception)."""
@@ -117,6 +142,8 @@ def transaction_per_request(app: Flask, runtime: Runtime) -> None:
                 session.commit()
             else:
                 session.rollback()
+                if response.status_code == 403:
+                    _record_refused_read(session)
         except (DBAPIError, StaleDataError) as exc:
             session.rollback()
             if not retryable(exc):

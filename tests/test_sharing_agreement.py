@@ -161,6 +161,15 @@ def test_restriction_and_exclusion_lists(client, session, make_user, now):
     history = client.get(url + "/history", headers=_auth(housing))
     assert history.status_code == 403
     assert "Ask DS Patel" in history.get_json()["error"]["message"]
+    assert client.get(url + "/access", headers=_auth(housing)).status_code == 403
+    log = client.get(url + "/access", headers=_auth(lead)).get_json()["items"]
+    refused = [r for r in log if r["what"].startswith("refused:")]
+    # Both refusals are recorded (after the refused request's own rollback), with why:
+    assert [(r["user"], r["what"]) for r in refused] == [
+        ("housing1", "refused: GET /cases/{case_id}/access"),
+        ("housing1", "refused: GET /cases/{case_id}/history")]
+    assert "Ask DS Patel" in refused[1]["refused"] and "role" in refused[0]["refused"]
+    assert all(r["refused"] is None for r in log if r not in refused)
     assert client.get(url, headers=_auth(nps)).get_json()["name"] == "Quentin Oyelaran-Smythe"
 
     restr = client.put(url + "/restrictions/restriction", headers=_auth(lead), json={

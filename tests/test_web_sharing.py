@@ -154,5 +154,13 @@ def test_a_case_restricted_from_housing_shows_only_restricted_access(app, sessio
     assert_page_withholds(page.text, list(SECRETS))  # nothing at all of the person
     assert "Find a tenancy" not in text and "Moved from" not in text
     assert housing.get(f"/tasks/{scene['housing_task']}").status_code == 403
+    assert housing.get(f"/audit/cases/{scene['case_id']}").status_code == 403  # auditors'
+    from workflow.sharing.access import access_entries
+
+    session.rollback()
+    rows, _ = access_entries(session, case_id=scene["case_id"], user="housing1")
+    assert [(r.what, r.via) for r in rows][:2] == [
+        ("refused: GET /audit/cases/{case_id}", "web"), ("case page", "web")]
+    session.rollback()  # SQLite: hold no transaction while the app signs police1 in
     police = page_text(signed_in(app, "police1").get(f"/cases/{scene['case_id']}").text)
     assert "Quentin Oyelaran-Smythe" in police and "Restricted access" not in police

@@ -36,6 +36,9 @@ class AccessOut(Schema):
     case_id = fields.Integer(allow_none=True)
     query = fields.Dict(allow_none=True)
     case_ids = fields.List(fields.Integer(), allow_none=True)
+    refused = fields.String(allow_none=True, metadata={
+        "description": "set when the read was refused (403): why; ``what`` then starts "
+                       "with ``refused:``"})
 
 
 AccessPage = page_of(AccessOut, "AccessPage")

@@ -43,6 +43,16 @@ def record_read(session: Session, *, viewer: Viewer, what: str, purpose: str | N
         "detail": canonical_payload(detail, "detail")[1] if detail else None}])
 
 
+def record_refusal(session: Session, *, viewer: Viewer, what: str, case_id: int,
+                   reason: str, now: datetime, via: str = "api") -> None:
+    """Append one access row for a read of ``case_id`` that was refused (403: the
+    permission table, or a restriction list): ``what`` is ``refused: <what>`` and
+    ``detail`` keeps the reason, so auditors see attempts as well as reads. The caller
+    writes it in a transaction of its own (the refused request's is rolled back)."""
+    record_read(session, viewer=viewer, what=f"refused: {what}", purpose=None, now=now,
+                case_id=case_id, via=via, extra={"refused": reason[:300]})
+
+
 def access_entries(session: Session, *, case_id: int | None = None,
                    user: str | None = None, page: int = 1, per_page: int = 50
                    ) -> tuple[list[AccessRead], int]:
@@ -59,9 +69,10 @@ def access_entries(session: Session, *, case_id: int | None = None,
 
 
 def entry_dict(row: AccessRead) -> dict:
-    """An access row for auditors: who, what, which case or query, purpose, when."""
+    """An access row for auditors: who, what, which case or query, purpose, when; and
+    why, for a refused read."""
     detail = row.detail if isinstance(row.detail, dict) else {}
     return {"seq": row.id, "at": row.at, "user": row.actor, "role": row.role,
             "agency": row.agency, "what": row.what, "purpose": row.purpose, "via": row.via,
             "case_id": row.case_id, "query": detail.get("query"),
-            "case_ids": detail.get("case_ids")}
+            "case_ids": detail.get("case_ids"), "refused": detail.get("refused")}
