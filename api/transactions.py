@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
 from api import auth
-from api.auth import operation_key
+from api.auth import API_PREFIX, operation_key
 from api.errors import error_response
 from db.session import ATTEMPTS, backoff, retryable
 from workflow.runtime import Runtime
@@ -89,6 +89,21 @@ class RetryingFlask(Flask):
         raise AssertionError("unreachable")
 
 
+# What a refused read would have read, in the access log's words for reads that happen
+# (``detail``, ``history``, ``case page`` ...): the route's part after the case id.
+_PAGE_READS = {"": "case page", "audit": "audit chronology", "entries": "audit decision",
+               "export": "audit export"}
+_API_READS = {"": "detail", "explain": "audit explanation", "access": "access log"}
+
+
+def _read_named(rule: str) -> str:
+    head, _, tail = rule.partition("<int:case_id>")
+    part = tail.strip("/").split("/")[0].split(".")[0]
+    if head.startswith(API_PREFIX):
+        return _API_READS.get(part, part)
+    return _PAGE_READS.get(part or ("audit" if head.startswith("/audit") else ""), part)
+
+
 def _record_refused_read(session) -> None:
     """A read of one case refused with 403 (API or page) is recorded in the access log,
     in a transaction of its own after the request's was rolled back; a failure to record
@@ -102,7 +117,8 @@ def _record_refused_read(session) -> None:
     error = g.get("iom_error")
     try:
         record_refusal(session, viewer=Viewer.of(user), case_id=case_id,
-                       what=operation_key(request.method, request.url_rule.rule),
+                       what=_read_named(request.url_rule.rule),
+                       operation=operation_key(request.method, request.url_rule.rule),
                        reason=error.message if error is not None else "refused",
                        now=datetime.now(UTC),
                        via="web" if request.blueprint == "web" else "api")

@@ -165,9 +165,8 @@ def test_restriction_and_exclusion_lists(client, session, make_user, now):
     log = client.get(url + "/access", headers=_auth(lead)).get_json()["items"]
     refused = [r for r in log if r["what"].startswith("refused:")]
     # Both refusals are recorded (after the refused request's own rollback), with why:
-    assert [(r["user"], r["what"]) for r in refused] == [
-        ("housing1", "refused: GET /cases/{case_id}/access"),
-        ("housing1", "refused: GET /cases/{case_id}/history")]
+    assert [(r["user"], r["what"], r["via"]) for r in refused] == [
+        ("housing1", "refused: access log", "api"), ("housing1", "refused: history", "api")]
     assert "Ask DS Patel" in refused[1]["refused"] and "role" in refused[0]["refused"]
     assert all(r["refused"] is None for r in log if r not in refused)
     assert client.get(url, headers=_auth(nps)).get_json()["name"] == "Quentin Oyelaran-Smythe"
@@ -313,3 +312,16 @@ def test_panel_agenda_and_minutes_follow_the_agreement(client, session, make_use
     log = client.get("/api/v1/access?user=housing1", headers=_auth(aud)).get_json()["items"]
     assert {e["what"] for e in log} == {"panel agenda", "panel minutes"}
     assert all(e["case_ids"] == [case_id] and e["purpose"] == "panel" for e in log)
+
+
+def test_every_case_route_names_its_refused_read_in_words(app):
+    """A refused read is logged in the words of the reads that happen (``history``,
+    ``case page``...), for every GET route of one case, API and pages alike."""
+    from api.transactions import _read_named
+
+    rules = [r.rule for r in app.url_map.iter_rules()
+             if "<int:case_id>" in r.rule and "GET" in r.methods]
+    assert len(rules) >= 10
+    for rule in rules:
+        named = _read_named(rule)
+        assert named and not any(c in named for c in "/{<."), (rule, named)

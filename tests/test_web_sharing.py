@@ -160,7 +160,8 @@ def test_a_case_restricted_from_housing_shows_only_restricted_access(app, sessio
     session.rollback()
     rows, _ = access_entries(session, case_id=scene["case_id"], user="housing1")
     assert [(r.what, r.via) for r in rows][:2] == [
-        ("refused: GET /audit/cases/{case_id}", "web"), ("case page", "web")]
+        ("refused: audit chronology", "web"), ("case page", "web")]
+    assert rows[0].detail["operation"] == "GET /audit/cases/{case_id}"
     session.rollback()  # SQLite: hold no transaction while the app signs police1 in
     police = page_text(signed_in(app, "police1").get(f"/cases/{scene['case_id']}").text)
     assert "Quentin Oyelaran-Smythe" in police and "Restricted access" not in police

@@ -44,13 +44,19 @@ def record_read(session: Session, *, viewer: Viewer, what: str, purpose: str | N
 
 
 def record_refusal(session: Session, *, viewer: Viewer, what: str, case_id: int,
-                   reason: str, now: datetime, via: str = "api") -> None:
+                   reason: str, now: datetime, via: str = "api",
+                   operation: str | None = None) -> None:
     """Append one access row for a read of ``case_id`` that was refused (403: the
-    permission table, or a restriction list): ``what`` is ``refused: <what>`` and
-    ``detail`` keeps the reason, so auditors see attempts as well as reads. The caller
-    writes it in a transaction of its own (the refused request's is rolled back)."""
+    permission table, or a restriction list): ``what`` is ``refused: <what>`` (in the
+    words of the reads that happen: ``detail``, ``history``, ``case page`` ...) and
+    ``detail`` keeps the reason and the ``operation`` tried, so auditors see attempts as
+    well as reads. The caller writes it in a transaction of its own (the refused
+    request's is rolled back)."""
+    extra = {"refused": reason[:300]}
+    if operation:
+        extra["operation"] = operation[:120]
     record_read(session, viewer=viewer, what=f"refused: {what}", purpose=None, now=now,
-                case_id=case_id, via=via, extra={"refused": reason[:300]})
+                case_id=case_id, via=via, extra=extra)
 
 
 def access_entries(session: Session, *, case_id: int | None = None,
