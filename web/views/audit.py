@@ -12,11 +12,11 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
-from flask import Response, g, redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 
 from web import case_data
 from web.auth import roles
-from web.blueprint import bp
+from web.blueprint import attachment, bp
 from workflow import audit
 from workflow.access_log import recent_reads
 from workflow.access_seal import with_access
@@ -84,11 +84,6 @@ def audit_entry(case_id: int, seq: int):
                            rows=rows)
 
 
-def _download(text: str, fmt: str, name: str) -> Response:
-    return Response(text, mimetype=MIME[fmt], headers={
-        "Content-Disposition": f"attachment; filename={name}.{EXT[fmt]}"})
-
-
 @bp.route("/audit/cases/<int:case_id>/export.<fmt>")
 @roles(*AUDITORS)
 def audit_case_export(case_id: int, fmt: str):
@@ -96,7 +91,7 @@ def audit_case_export(case_id: int, fmt: str):
         raise NotFound(f"no export format {fmt!r}")
     out = io.StringIO()
     case_data.case_export(g.session, g.user, case_id, out, fmt=fmt, now=_now())
-    return _download(out.getvalue(), fmt, f"case-{case_id}-audit")
+    return attachment(out.getvalue(), MIME[fmt], f"case-{case_id}-audit.{EXT[fmt]}")
 
 
 @bp.route("/audit/export.<fmt>")
@@ -113,4 +108,4 @@ def audit_export(fmt: str):
                  summary=f"audit exported as {fmt} ({report.count} entries)",
                  payload={"what": "audit export", "format": fmt, "count": report.count,
                           "head": report.head, "via": "web"})
-    return _download(out.getvalue(), fmt, f"audit-chain-{now:%Y%m%d-%H%M}")
+    return attachment(out.getvalue(), MIME[fmt], f"audit-chain-{now:%Y%m%d-%H%M}.{EXT[fmt]}")

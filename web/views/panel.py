@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from flask import Response, g, redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 
 from web import case_data
 from web.auth import roles
-from web.blueprint import bp
+from web.blueprint import attachment, bp
 from workflow import panel
 from workflow.errors import Excluded, InvalidInput
 
@@ -117,6 +117,5 @@ def minutes(meeting_id: int):
 @roles(*READERS)
 def minutes_download(meeting_id: int):
     data = case_data.minutes(g.session, g.user, meeting_id, now=_now())
-    return Response(panel.minutes_markdown(data), mimetype="text/markdown",
-                    headers={"Content-Disposition": "attachment; filename="
-                             f"panel-minutes-{data['held_on']}.md"})
+    return attachment(panel.minutes_markdown(data), "text/markdown",
+                      f"panel-minutes-{data['held_on']}.md")

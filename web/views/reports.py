@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from flask import Response, g, render_template, request, url_for
+from flask import g, render_template, request, url_for
 
 from web import charts
 from web.auth import roles
-from web.blueprint import bp
+from web.blueprint import attachment, bp
 from web.report_dates import DateRange, read_range
 from workflow.errors import NotFound
 from workflow.reports.boardpack import ORDER, board_pack, options_for
@@ -91,11 +91,6 @@ def _parts(result: dict) -> list:
                             for row in rows]) for name, names, rows in sections(result)]
 
 
-def _attachment(body, fmt: str, filename: str) -> Response:
-    return Response(body, mimetype=FORMATS[fmt], headers={
-        "Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @bp.route("/reports/<name>/file.<fmt>")
 @roles(*READERS)
 def report_file(name: str, fmt: str):
@@ -109,7 +104,7 @@ def report_file(name: str, fmt: str):
     result = _report(name, dates)
     body = {"csv": to_csv, "pdf": report_pdf,
             "json": lambda r: json.dumps(plain(r), indent=2, default=str)}[fmt](result)
-    return _attachment(body, fmt, f"{name}_{dates.start}_{dates.end}.{fmt}")
+    return attachment(body, FORMATS[fmt], f"{name}_{dates.start}_{dates.end}.{fmt}")
 
 
 @bp.route("/reports/board-pack.pdf")
@@ -124,4 +119,4 @@ def board_pack_pdf_file():
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = board_pack_pdf(pack["reports"], start=dates.start, end=dates.end, generated=now,
                           method=pack["method"])
-    return _attachment(body, "pdf", f"board-pack_{dates.start}_{dates.end}.pdf")
+    return attachment(body, FORMATS["pdf"], f"board-pack_{dates.start}_{dates.end}.pdf")
