@@ -18,12 +18,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
-from db import versioning
 from db.bulk import update_rows
 from db.dialect import one_of
-from db.models import Case, Person
+from db.models import Case
 from workflow.advance import (
     AdvanceResult,
     Policy,
@@ -32,6 +31,7 @@ from workflow.advance import (
     full_facts,
     quiet_values,
 )
+from workflow.cases import lock_claimed, person_names
 
 # What evaluating a case and deciding whether it is quiet read (workflow.advance,
 # workflow.facts, workflow.tasks.facts, workflow.guards.without_overridden).
@@ -42,23 +42,17 @@ CLAIM_COLUMNS = (Case.id, Case.person_id, Case.state, Case.state_since, Case.ope
 
 def claim_rows(session: Session, case_ids: list[int]) -> list:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold) and return
-    them by id as plain rows of :data:`CLAIM_COLUMNS` (PostgreSQL; SQLite serialises
-    writers itself and the ORM path checks versions when it writes)."""
+    them by id as plain rows of :data:`CLAIM_COLUMNS` (``workflow.cases.lock_claimed``;
+    on SQLite the ORM path checks versions when it writes)."""
     query = select(*CLAIM_COLUMNS).where(one_of(session, Case.id, case_ids)).order_by(Case.id)
-    if session.get_bind().dialect.name != "postgresql":
-        return session.execute(query).all()
-    rows = session.execute(query.with_for_update(skip_locked=True, of=Case)).all()
-    versioning.hold(session, [r.id for r in rows])  # locked: their versions cannot move
-    return rows
+    return lock_claimed(session, query, objects=False)
 
 
 def _load_cases(session: Session, ids: list[int]) -> dict[int, Case]:
     """ORM objects of the claimed cases that are not quiet (rows this transaction holds)."""
     if not ids:
         return {}
-    query = (select(Case).where(one_of(session, Case.id, ids))
-             .options(joinedload(Case.person, innerjoin=True).load_only(
-                 Person.partner_ref, Person.given_name, Person.family_name))
+    query = (select(Case).where(one_of(session, Case.id, ids)).options(person_names())
              .execution_options(populate_existing=True))
     return {c.id: c for c in session.scalars(query)}
 

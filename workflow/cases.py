@@ -140,17 +140,31 @@ def lock_case(session: Session, case_id: int) -> Case:
     return case
 
 
+def person_names():
+    """Load option: a case's person, only the columns audit lines and task titles name
+    (any other loads on first use), joined in the same statement (not a second query
+    binding the ids again)."""
+    return joinedload(Case.person, innerjoin=True).load_only(
+        Person.partner_ref, Person.given_name, Person.family_name)
+
+
+def lock_claimed(session: Session, query, *, objects: bool) -> list:
+    """Run ``query`` (a select of case rows or ORM cases, with ``id``), locking the rows
+    no other transaction holds and skipping the rest (PostgreSQL ``FOR UPDATE SKIP
+    LOCKED``; SQLite serialises writers itself); the locked cases' versions are held.
+    ORM objects when ``objects``, else plain rows."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    result = session.execute(query.with_for_update(skip_locked=True, of=Case)
+                             if postgres else query)
+    claimed = list(result.scalars()) if objects else result.all()
+    if postgres:
+        versioning.hold(session, [c.id for c in claimed])  # locked: versions cannot move
+    return claimed
+
+
 def claim_many(session: Session, case_ids: list[int]) -> list[Case]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold), by id."""
     query = (select(Case).where(one_of(session, Case.id, case_ids)).order_by(Case.id)
-             # audit lines name the person, tasks raised name them: those columns only
-             # (any other loads on first use), joined in the same statement (not a
-             # second query binding the ids again)
-             .options(joinedload(Case.person, innerjoin=True).load_only(
-                 Person.partner_ref, Person.given_name, Person.family_name))
+             .options(person_names())
              .execution_options(populate_existing=True))  # the locked row, not a stale copy
-    if session.get_bind().dialect.name != "postgresql":
-        return list(session.scalars(query))
-    cases = list(session.scalars(query.with_for_update(skip_locked=True, of=Case)))
-    versioning.hold(session, [c.id for c in cases])  # locked: their versions cannot move
-    return cases
+    return lock_claimed(session, query, objects=True)
