@@ -146,7 +146,7 @@ def test_pages_check_roles_locate_problems_and_need_the_csrf_token(app, session,
 
 @pytest.mark.usefixtures("published")
 def test_access_log_lists_page_reads_newest_first(app, session, leads, make_case, now):
-    from workflow.access_log import recent_reads
+    from workflow.sharing.access import recent_reads
 
     case = make_case("mapping", ogrs=80)
     case_id = case.id

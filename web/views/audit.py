@@ -18,11 +18,11 @@ from web import case_data
 from web.auth import roles
 from web.blueprint import attachment, bp
 from workflow import audit
-from workflow.access_log import recent_reads
 from workflow.access_seal import with_access
 from workflow.audit_export import CASE_FORMATS, CHAIN_FORMATS, export_chain
 from workflow.audit_signing import verify_signed
 from workflow.errors import NotFound
+from workflow.sharing.access import recent_reads
 
 AUDITORS = ("auditor",)
 MIME = {"jsonl": "application/x-ndjson", "csv": "text/csv", "json": "application/json",

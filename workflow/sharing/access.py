@@ -1,6 +1,7 @@
 """Every read of case data on the record: one row of the access log (``access_read``)
 per read, naming who, their role and agency, what was read, which case or query, the
-purpose and when. :func:`access_entries` lists them for auditors, by case or by user.
+purpose and when. :func:`access_entries` lists them for auditors, by case or by user
+(with a total, for the API and CLI); :func:`recent_reads` the latest (for the pages).
 
 A read is a plain INSERT in the reader's transaction: readers never take the audit
 chain's lock. The rows are append-only and sealed afterwards, in batches, by a hash
@@ -10,6 +11,7 @@ still shows a read that was edited or removed once it is sealed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
@@ -59,19 +61,46 @@ def record_refusal(session: Session, *, viewer: Viewer, what: str, case_id: int,
                 case_id=case_id, via=via, extra=extra)
 
 
-def access_entries(session: Session, *, case_id: int | None = None,
-                   user: str | None = None, page: int = 1, per_page: int = 50
-                   ) -> tuple[list[AccessRead], int]:
-    """Access rows, newest first, of one case and/or one user, and their total."""
-    query = select(AccessRead)
+def _of(query, case_id: int | None, user: str | None):
+    """``query`` narrowed to one case and/or one user's reads."""
     if case_id is not None:
         query = query.where(AccessRead.case_id == case_id)
     if user is not None:
         query = query.where(AccessRead.actor == user)
+    return query
+
+
+def access_entries(session: Session, *, case_id: int | None = None,
+                   user: str | None = None, page: int = 1, per_page: int = 50
+                   ) -> tuple[list[AccessRead], int]:
+    """Access rows, newest first, of one case and/or one user, and their total."""
+    query = _of(select(AccessRead), case_id, user)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(AccessRead.id.desc())
                            .offset((page - 1) * per_page).limit(per_page)).all()
     return list(rows), total
+
+
+@dataclass(frozen=True)
+class Read:
+    """One access row as the auditor's pages list it."""
+
+    seq: int  # the access row's id
+    at: datetime
+    who: str
+    case_id: int | None
+    person_ref: str | None
+    what: str
+
+
+def recent_reads(session: Session, *, limit: int = 100, case_id: int | None = None,
+                 who: str | None = None) -> list[Read]:
+    """The latest ``limit`` reads, newest first, optionally of one case or by one user
+    (no total counted: the pages show the latest only)."""
+    query = _of(select(AccessRead.id, AccessRead.at, AccessRead.actor, AccessRead.case_id,
+                       AccessRead.person_ref, AccessRead.what), case_id, who or None)
+    rows = session.execute(query.order_by(AccessRead.id.desc()).limit(limit)).all()
+    return [Read(r.id, r.at, r.actor, r.case_id, r.person_ref, r.what) for r in rows]
 
 
 def entry_dict(row: AccessRead) -> dict:
