@@ -105,3 +105,21 @@ def marac_case(session, *, now: datetime, state: str = "mapping"):
                                 recorded_by="om-nps"))
     session.commit()
     return case
+
+
+def moved_marac_case(session, settings, *, now: datetime):
+    """:func:`marac_case`, moved from mapping to matrixing by the real engine under a
+    stage policy (published a day before ``now``) whose mapping stage also runs
+    barnet-local-flex, the set with the MARAC rule; returns the Case."""
+    from policy_helpers import publish_policy
+
+    from workflow.advance import advance
+    from workflow.policy.store import policy_in_force
+
+    publish_policy(session, settings, now=now - timedelta(days=1), edit=lambda d: d[
+        "purposes"]["mapping"]["rulesets"].append("barnet-local-flex"))
+    case = marac_case(session, now=now)
+    moved = advance(session, case, now=now, actor="scheduler",
+                    policy=policy_in_force(session, settings, now))
+    assert (moved.source, moved.target) == ("mapping", "matrixing")
+    return case

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dbsupport import BACKENDS, ROOT, _truncate_pg
-from sharing_helpers import SECRETS, assert_no_withheld, marac_case
+from sharing_helpers import SECRETS, assert_no_withheld, moved_marac_case
 
 from db.models import PanelItem, PanelMeeting, Task
 from db.session import make_session_factory
@@ -83,18 +83,9 @@ def _world_data(session, settings, now) -> dict:
     """An NPS-supervised MARAC case with distinctive data in every field group, moved
     from mapping to matrixing by the MARAC rule (real engine), with an event recorded
     through the service: its history, explanation and as-of carry every kind of fact."""
-    from policy_helpers import publish_policy
-
-    from workflow.advance import advance
-    from workflow.policy.store import policy_in_force
     from workflow.tasks.compliance import record_event
 
-    publish_policy(session, settings, now=now - timedelta(days=1), edit=lambda d: d[
-        "purposes"]["mapping"]["rulesets"].append("barnet-local-flex"))
-    case = marac_case(session, now=now, state="mapping")
-    moved = advance(session, case, now=now, actor="scheduler",
-                    policy=policy_in_force(session, settings, now))
-    assert (moved.source, moved.target) == ("mapping", "matrixing")
+    case = moved_marac_case(session, settings, now=now)
     record_event(session, case, event_id="E-ZX-2", kind="drug_test_positive",
                  occurred_at=now - timedelta(hours=2),
                  details={"note": "opiates at the DIP clinic"}, actor="om-nps", now=now)

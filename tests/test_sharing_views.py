@@ -9,13 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from policy_helpers import publish_policy
-from sharing_helpers import SECRETS, assert_no_withheld, marac_case
+from sharing_helpers import SECRETS, assert_no_withheld, moved_marac_case
 
 from db.models import Task
 from workflow import audit
-from workflow.advance import advance
-from workflow.policy.store import policy_in_force
 from workflow.sharing.agreement import default_agreement
 from workflow.sharing.groups import FLAG_GROUPS, GROUPS
 from workflow.sharing.store import seed_agreement
@@ -37,12 +34,7 @@ def scene(session, settings, published, make_user, now):
     """A published agreement, a policy whose mapping stage includes the MARAC rule, and a
     case the MARAC rule moved to matrixing (by the real engine), with a task."""
     seed_agreement(session, now=now - timedelta(days=365))
-    publish_policy(session, settings, now=now - timedelta(days=1), edit=lambda d: d[
-        "purposes"]["mapping"]["rulesets"].append("barnet-local-flex"))
-    case = marac_case(session, now=now)
-    result = advance(session, case, now=now, actor="scheduler",
-                     policy=policy_in_force(session, settings, now))
-    assert (result.source, result.target) == ("mapping", "matrixing")
+    case = moved_marac_case(session, settings, now=now)
     session.add(Task(case_id=case.id, template="panel_invite", role="offender_manager",
                      title="Invite the offender manager of Quentin Oyelaran-Smythe "
                            "(PX-4471) to panel", body="Case identified at matrixing."))

@@ -8,13 +8,10 @@ import html
 import re
 from datetime import date, timedelta
 
-from policy_helpers import publish_policy
-from sharing_helpers import SECRETS, assert_no_withheld, marac_case
+from sharing_helpers import SECRETS, assert_no_withheld, moved_marac_case
 
 from db.models import Task
-from workflow.advance import advance
 from workflow.passwords import set_password
-from workflow.policy.store import policy_in_force
 from workflow.sharing.store import seed_agreement
 
 PASSWORD = "a-long-enough-password"
@@ -32,12 +29,7 @@ def build_scene(session, settings, make_user, now, users=READERS) -> dict:
     managers' queue and one for the housing officers' queue, and ``users`` with
     passwords. Returns ids and API tokens (the session's reads ended)."""
     seed_agreement(session, now=now - timedelta(days=365))
-    publish_policy(session, settings, now=now - timedelta(days=1), edit=lambda d: d[
-        "purposes"]["mapping"]["rulesets"].append("barnet-local-flex"))
-    case = marac_case(session, now=now)
-    result = advance(session, case, now=now, actor="scheduler",
-                     policy=policy_in_force(session, settings, now))
-    assert (result.source, result.target) == ("mapping", "matrixing")
+    case = moved_marac_case(session, settings, now=now)
     om_task = Task(case_id=case.id, template="panel_invite", role="offender_manager",
                    title="Invite the offender manager of Quentin Oyelaran-Smythe "
                          "(PX-4471) to panel", body="Case identified at matrixing.",
