@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from workflow.reports.boardpack import ORDER
 
@@ -43,7 +44,8 @@ def test_index_form_and_its_error_state(page, server, borough, sign_in, check_pa
                        ("#to-day", "31"), ("#to-month", "12"), ("#to-year", "2024")):
         page.fill(box, value)
     page.click("#show-reports")
-    assert page.locator("#report-links a").count() == len(ORDER)
+    # click() returns once the navigation commits, before the new page is parsed
+    expect(page.locator("#report-links a")).to_have_count(len(ORDER))
 
 
 def test_every_report_page_then_download_and_print(page, server, borough, sign_in,

@@ -7,6 +7,7 @@ a CSRF-less post refused. axe-core on every page and error state."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 THRESHOLD = "{fact: ogrs_2yr, gte: 75}"
 
@@ -81,7 +82,7 @@ def test_draft_preview_approve_publish_moves_the_case(page, server, world, sign_
     assert f"Case {world['case_id']}" in cases and f"Case {world['other']}" not in cases
     assert "Matrixing" in cases
     assert "mapping: moves to matrixing (was mapping)\t1" in page.inner_text("#counts")
-    assert page.locator("#chart svg rect").count() == 1
+    expect(page.locator("#chart svg rect")).to_have_count(1)
     check_page(page, "rules-preview")
 
     page.goto(f"{server.url}/rules/approvals")
