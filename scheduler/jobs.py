@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Case
 from db.session import run_in_transaction, transaction
+from rules.engine import default_engine
+from scheduler.pass_workers import ChunkRunner, pass_workers
 from workflow.advance import AdvanceResult, advance, due_page
 from workflow.advance_chunk import advance_chunk
 from workflow.allocation import allocate, waiting_case_ids
@@ -45,6 +47,15 @@ class PassReport:
     evaluated: int = 0
     moved: list[AdvanceResult] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
+    engine_seconds: float = 0.0  # the rules engine's time, summed over the processes
+    workers: int = 1  # processes that advanced the pass's chunks
+
+    def add(self, part: PassReport) -> None:
+        """Add a chunk's partial report (evaluated, moved, failed, engine time)."""
+        self.evaluated += part.evaluated
+        self.moved += part.moved
+        self.failed.update(part.failed)
+        self.engine_seconds += part.engine_seconds
 
     def lines(self) -> list[str]:
         out = [f"pass at {self.now.isoformat()}: opened {self.opened}, evaluated "
@@ -146,52 +157,82 @@ def _advance_chunk(runtime: Runtime, due: list[tuple[int, int]], *, now, actor, 
     return True
 
 
-def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> PassReport:
-    """One pass: open cases for new and returning people, then advance every due case once.
+def _advance_one(session: Session, case: Case, *, now, actor, policy):
+    if case.next_due_at is None or case.next_due_at > now:
+        return None
+    return advance(session, case, now=now, actor=actor, policy=policy)
 
-    Cases are opened set-based, one transaction per chunk (``workflow.cases.open_missing``).
-    Due cases are walked by id a chunk (``chunk_size``) at a time, at most ``batch_size``
-    a pass (see :func:`_advance_chunk`); a chunk in which any case fails is redone one
-    case per transaction, isolating the failure.
-    """
-    report = PassReport(now)
-    with transaction(runtime.sessions) as session:
-        policy = policy_in_force(session, runtime.settings, now)
-    report.opened = _open_all(runtime, now=now, actor=actor)
-    report.reopened = run_in_transaction(runtime.sessions, lambda session: len(
-        reopen_returning(session, now=now, actor=actor)))
 
-    def work(session: Session, case: Case):
-        if case.next_due_at is None or case.next_due_at > now:
-            return None
-        return advance(session, case, now=now, actor=actor, policy=policy)
+def advance_chunk_isolated(runtime: Runtime, chunk: list[tuple[int, int]], *, now: datetime,
+                           actor: str, policy) -> PassReport:
+    """Advance one chunk of due ``(id, version)`` in one transaction, redone one case per
+    transaction if it fails (only the failing case fails); what it did as a partial
+    report, with the time this process's engine spent on it. Runs in the pass's process
+    or in a pass worker (``scheduler.pass_workers``)."""
+    report, engine = PassReport(now), default_engine()
+    busy = engine.busy_seconds
+    if not _advance_chunk(runtime, chunk, now=now, actor=actor, policy=policy, report=report):
+        for _, result in for_each_case(runtime, chunk, lambda s, c: _advance_one(
+                s, c, now=now, actor=actor, policy=policy), report.failed):
+            report.evaluated += 1
+            if result.moved:
+                report.moved.append(result)
+    report.engine_seconds = engine.busy_seconds - busy
+    return report
 
+
+def _due_pages(runtime: Runtime, *, now: datetime, policy) -> Iterator[list]:
+    """The due cases ``(id, version)`` by id, a chunk (``chunk_size``) at a time, at most
+    ``batch_size`` in all (keyset: a case moved in this pass is not taken again)."""
     size, left, after = runtime.settings.chunk_size, runtime.settings.batch_size, 0
     while left > 0:
         with transaction(runtime.sessions) as session:
             chunk = due_page(session, now=now, stages=tuple(policy.stages), after_id=after,
                              limit=min(size, left))
         if not chunk:
-            break
+            return
         after, left = chunk[-1][0], left - len(chunk)
-        if _advance_chunk(runtime, chunk, now=now, actor=actor, policy=policy, report=report):
-            continue
-        for _, result in for_each_case(runtime, chunk, work, report.failed):
-            report.evaluated += 1
-            if result.moved:
-                report.moved.append(result)
+        yield chunk
+
+
+def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> PassReport:
+    """One pass: open cases for new and returning people, then advance every due case once.
+
+    Cases are opened set-based, one transaction per chunk (``workflow.cases.open_missing``).
+    Due cases are walked by id a chunk (``chunk_size``) at a time, at most ``batch_size``
+    a pass; each chunk is one transaction, redone one case per transaction when a case in
+    it fails (:func:`advance_chunk_isolated`). With ``pass_workers`` > 1 (PostgreSQL) a
+    pass of more than one chunk hands its chunks to that many processes
+    (``scheduler.pass_workers``); the report sums theirs.
+    """
+    report = PassReport(now)
+    with transaction(runtime.sessions) as session:
+        policy = policy_in_force(session, runtime.settings, now)
+    with ChunkRunner(runtime, pass_workers(runtime), advance_chunk_isolated) as runner:
+        report.opened = _open_all(runtime, now=now, actor=actor, many=runner.start)
+        report.reopened = run_in_transaction(runtime.sessions, lambda session: len(
+            reopen_returning(session, now=now, actor=actor)))
+        for part in runner.map(_due_pages(runtime, now=now, policy=policy), now=now,
+                               actor=actor, policy=policy):
+            report.add(part)
+    report.workers = runner.used
+    report.moved.sort(key=lambda r: r.case_id)  # workers finish in any order
     return report
 
 
-def _open_all(runtime: Runtime, *, now: datetime, actor: str) -> int:
+def _open_all(runtime: Runtime, *, now: datetime, actor: str,
+              many: Callable[[], None] = lambda: None) -> int:
     """Open the missing cases a chunk per transaction (the audit chain is not held for
-    the whole opening, so requests can append between chunks); the number opened."""
+    the whole opening, so requests can append between chunks); the number opened.
+    ``many()`` is called once more cases than a chunk (``chunk_size``) were opened."""
     total, after = 0, 0
     while True:
         with gc_paused():
             opened, last = run_in_transaction(
                 runtime.sessions, lambda session, after=after: open_missing(
                     session, now=now, actor=actor, limit=OPEN_CHUNK, after_id=after))
+        if total <= runtime.settings.chunk_size < total + opened:
+            many()
         total += opened
         if last == after:  # no one left without a case
             run_in_transaction(runtime.sessions,

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -88,6 +96,9 @@ class _SchedulerSchema(Schema):
     interval_seconds = fields.Integer(load_default=30, validate=validate.Range(min=1))
     batch_size = fields.Integer(load_default=10_000, validate=validate.Range(min=1))
     chunk_size = fields.Integer(load_default=1000, validate=validate.Range(1, 5000))
+    # Processes a pass's chunks are advanced in (scheduler/pass_workers.py); > 1 needs
+    # PostgreSQL (checked in _SettingsSchema: SQLite has one writer at a time).
+    pass_workers = fields.Integer(load_default=1, validate=validate.Range(1, 64))
 
 
 class _FactsSchema(Schema):
@@ -244,6 +255,14 @@ class _SettingsSchema(Schema):
     logging = fields.Nested(_LoggingSchema, load_default=dict)
     metrics = fields.Nested(_MetricsSchema, load_default=dict)
 
+    @validates_schema
+    def _one_writer(self, data, **_kw):
+        workers = data.get("scheduler", {}).get("pass_workers", 1)
+        url = data.get("database", {}).get("url", "postgresql")  # absent: reported itself
+        if workers > 1 and not url.startswith("postgresql"):
+            raise ValidationError(f"{workers} pass workers need PostgreSQL: SQLite has one "
+                                  "writer at a time, set 1", "scheduler.pass_workers")
+
 
 # Sections of policy beyond the core ones, exposed as plain validated dicts on Settings.
 POLICY_SECTIONS = {"panel": _PanelSchema, "allocation": _AllocationSchema,
@@ -272,6 +291,7 @@ class Settings:
     stages: Mapping[str, StagePolicy] = field(default_factory=dict)
     source: str = ""
     chunk_size: int = 1000
+    pass_workers: int = 1  # processes advancing a pass's chunks (PostgreSQL only)
     panel: Mapping = field(default_factory=lambda: _defaults("panel"))
     allocation: Mapping = field(default_factory=lambda: _defaults("allocation"))
     capacity: Mapping = field(default_factory=lambda: _defaults("capacity"))
@@ -404,6 +424,7 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
         interval_seconds=data["scheduler"]["interval_seconds"],
         batch_size=data["scheduler"]["batch_size"],
         chunk_size=data["scheduler"]["chunk_size"],
+        pass_workers=data["scheduler"]["pass_workers"],
         newly_sentenced_days=data["facts"]["newly_sentenced_days"],
         window_days=data["facts"]["window_days"],
         stages={

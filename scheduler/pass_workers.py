@@ -1,0 +1,176 @@
+"""A pass's chunks advanced in several processes: ``[scheduler] pass_workers``.
+
+A pass is CPU-bound in Python (facts, engine, hashing) and waits on PostgreSQL between
+statements, so one process uses about one core. With ``pass_workers`` = N > 1 (PostgreSQL
+only: SQLite has one writer) the pass's process pages the due cases as before and hands
+each chunk to one of N worker processes; every chunk is still claimed, evaluated and
+committed in its own transaction by the same code (``work``, e.g.
+``scheduler.jobs.advance_chunk_isolated``), a failing chunk still redone one case per
+transaction inside the worker, so failures stay isolated per case. Results come back as
+partial reports the pass sums.
+
+* Processes are started by multiprocessing's ``forkserver``: a clean single-threaded
+  process, started on first use and kept for this process's lifetime, that imports the
+  code once (:data:`PRELOAD`) and forks each worker, so a worker starts in milliseconds
+  instead of importing everything again (about 1.3 s of CPU), and inherits nothing of
+  this process (no pooled connection, no durable-rules native state, no lock held by
+  another thread of a server). Each worker builds its own database engine, sessions and
+  durable-rules engine (``rules.engine.default_engine`` is per process, created on first
+  use). As with ``spawn``, the program's main module is imported again in the workers
+  (as ``__mp_main__``): a script running passes keeps its work under
+  ``if __name__ == "__main__"`` (``iom`` and the benchmarks do).
+* They live for one pass, and only a pass with more than one chunk of work starts them
+  (:meth:`ChunkRunner.start`; the pass calls it while it is still opening cases, so their
+  start-up overlaps the opening). An idle pass never starts a process.
+* At most two chunks per worker are in flight, so the pass's memory does not grow with
+  the number of due cases; each worker holds one chunk at a time.
+* A chunk whose worker raised, or died (``BrokenProcessPool``), is redone in the pass's
+  own process: a chunk the worker had committed is then skipped (its cases' versions
+  moved), so no case is advanced twice; after a broken pool the pass goes on alone.
+* Workers' log records are relayed to the pass's process and logged there, as its own.
+* Workers ignore SIGINT: on Ctrl-C the pass stops handing out chunks, the chunks in
+  progress commit or roll back whole, and the workers exit.
+
+The audit chain stays linear: every append takes the chain's advisory lock and reads the
+head inside its transaction (``workflow.audit``), so concurrent chunks append one after
+another, and two writers of the same ``seq`` would collide on the primary key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from logging.handlers import QueueHandler, QueueListener
+from multiprocessing import get_context, util
+
+from workflow.runtime import Runtime
+
+log = logging.getLogger("iom.scheduler")
+
+PRELOAD = ["scheduler.jobs"]  # what the fork server imports once, before any fork
+IN_FLIGHT = 2  # chunks handed to each worker at a time (one at work, one waiting)
+
+_runtime: Runtime | None = None  # a worker process's own runtime (set by _start_worker)
+
+
+def _start_worker(settings, queue, level: int) -> None:
+    """Initialise a worker process: its own runtime, its records sent to the pass."""
+    global _runtime
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pass decides when to stop
+    root = logging.getLogger()
+    root.handlers[:] = [QueueHandler(queue)]
+    root.setLevel(level)
+    _runtime = Runtime.from_settings(settings)
+    util.Finalize(None, _runtime.close, exitpriority=10)  # workers end with os._exit
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _run(work: Callable, chunk: list, kwargs: dict):
+    return work(_runtime, chunk, **kwargs)
+
+
+class _Relay(logging.Handler):
+    """Logs a worker's record in this process, through the logger that made it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+
+def pass_workers(runtime: Runtime) -> int:
+    """The configured worker count, 1 on a database other than PostgreSQL (validated
+    settings refuse more there; this guards settings built another way)."""
+    workers = runtime.settings.pass_workers
+    if workers > 1 and runtime.engine.dialect.name != "postgresql":
+        log.warning("scheduler.pass_workers = %d ignored: SQLite has one writer", workers)
+        return 1
+    return workers
+
+
+class ChunkRunner:
+    """Runs ``work(runtime, chunk, **kwargs)`` over a pass's chunks, in this process or,
+    once :meth:`start` is called with ``workers`` > 1, in that many worker processes.
+    ``work`` must be a module-level function (it is sent to the workers by name).
+    Use as a context manager: leaving it stops the workers."""
+
+    def __init__(self, runtime: Runtime, workers: int, work: Callable) -> None:
+        self.runtime, self.workers, self.work = runtime, workers, work
+        self.used = 1  # processes that advanced chunks (1: this one)
+        self._pool: ProcessPoolExecutor | None = None
+        self._listener: QueueListener | None = None
+
+    def __enter__(self) -> ChunkRunner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the worker processes now (once; nothing with one worker)."""
+        if self.workers < 2 or self._pool is not None or self.used > 1:
+            return
+        context = get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)  # read when the server starts (once)
+        queue = context.Queue()
+        self._listener = QueueListener(queue, _Relay())
+        self._listener.start()
+        self._pool = ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_start_worker,
+            initargs=(self.runtime.settings, queue, logging.getLogger().getEffectiveLevel()))
+        for _ in range(self.workers):  # one start-up task each: all of them start now
+            self._pool.submit(_ready)
+        self.used = self.workers
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+
+    def map(self, chunks: Iterable[list], **kwargs) -> Iterator:
+        """``work``'s result for each chunk, in completion order. Starts the workers when
+        there is a second chunk."""
+        chunks = iter(chunks)
+        first = next(chunks, None)
+        if first is None:
+            return
+        second = next(chunks, None)
+        if second is None:
+            yield self.work(self.runtime, first, **kwargs)
+            return
+        self.start()
+        pending: dict[Future, list] = {}
+        for chunk in itertools.chain((first, second), chunks):
+            while len(pending) >= IN_FLIGHT * self.workers:
+                yield from self._collect(pending, kwargs)
+            if self._pool is None:
+                yield self.work(self.runtime, chunk, **kwargs)
+            else:
+                pending[self._pool.submit(_run, self.work, chunk, kwargs)] = chunk
+        while pending:
+            yield from self._collect(pending, kwargs)
+
+    def _collect(self, pending: dict[Future, list], kwargs: dict) -> Iterator:
+        """Results of the chunks done (waiting for one); a failed one is redone here."""
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            chunk = pending.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - redo the chunk here: isolated per case
+                log.warning("a pass worker failed on a chunk of %d cases (%s: %s); redone "
+                            "in this process", len(chunk), type(exc).__name__, exc)
+                if isinstance(exc, BrokenProcessPool) and self._pool is not None:
+                    self._pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None  # the chunks still pending fail too: redone here
+                result = self.work(self.runtime, chunk, **kwargs)
+            yield result
