@@ -11,8 +11,8 @@ pass, and the engine's own time evaluating the same facts in the same pass
 (``RuleEngine.busy_seconds``, summed over the pass's processes: ``PassReport.
 engine_seconds``): the pass / engine ratio is how far the pass is from its floor; with
 ``--workers`` N > 1 (``scheduler.pass_workers``) the engine time is N processes' sum, so
-the pass can be shorter than it. CPU is this process's and, apart, its workers' (reaped
-at the end of the pass). Peak RSS growth: the kernel's peak mark is reset just before
+the pass can be shorter than it. CPU is this process's and, apart, its workers' (from their
+start, as they report it). Peak RSS growth: the kernel's peak mark is reset just before
 the pass (Linux); the workers' is the largest worker's peak RSS.
 ``--verify`` then walks the audit chain (not timed in the pass).
 """
@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import os
 import random
-import resource
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -133,14 +132,10 @@ def run(people: int, chunk: int | None, seed: int, check: bool, workers: int = 1
         _populate(rt, people, seed)
         load_s = time.perf_counter() - started
         rss_before = _reset_peak()
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started, cpu_started = time.perf_counter(), time.process_time()
         report = advance_due(rt, now=NOW)
         pass_s = time.perf_counter() - started
         cpu_s = time.process_time() - cpu_started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        workers_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime
-                                                             + children.ru_stime)
         engine_s = report.engine_seconds
         growth = _status_mb("VmHWM") - rss_before
         with transaction(rt.sessions) as session:
@@ -152,14 +147,14 @@ def run(people: int, chunk: int | None, seed: int, check: bool, workers: int = 1
     return {"people": people, "events": people * len(KINDS), "chunk_size": settings.chunk_size,
             "pass_workers": report.workers,
             "load_s": round(load_s, 1), "pass_s": round(pass_s, 2),
-            "pass_cpu_s": round(cpu_s, 2), "workers_cpu_s": round(workers_cpu, 2),
+            "pass_cpu_s": round(cpu_s, 2), "workers_cpu_s": round(report.worker_cpu_seconds, 2),
             "load_average": _load_average(),
             "opened": report.opened, "evaluated": report.evaluated,
             "moved": len(report.moved), "failed": len(report.failed), "cases": cases,
             "audit_entries": entries, "engine_s": round(engine_s, 2),
             "pass_over_engine": round(pass_s / engine_s, 1) if engine_s else None,
             "rss_before_pass_mb": round(rss_before, 1), "peak_rss_growth_mb": round(growth, 1),
-            "worker_peak_rss_mb": round(after.ru_maxrss / 1024, 1) if report.workers > 1
+            "worker_peak_rss_mb": round(report.worker_peak_rss_mb, 1) if report.workers > 1
             else None,
             "chain": None if chain is None else (
                 f"verifies ({chain.checked} entries)" if chain.ok

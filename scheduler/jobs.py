@@ -28,7 +28,14 @@ from scheduler.pass_workers import ChunkRunner, pass_workers
 from workflow.advance import AdvanceResult, advance, due_page
 from workflow.advance_chunk import advance_chunk
 from workflow.allocation import allocate, waiting_case_ids
-from workflow.cases import OPEN_CHUNK, after_opening, claim, claim_many, open_missing
+from workflow.cases import (
+    OPEN_CHUNK,
+    after_opening,
+    claim,
+    claim_many,
+    missing_bound,
+    open_missing,
+)
 from workflow.guards import guard_chunk, guard_due_ids
 from workflow.panel import build_agenda
 from workflow.policy.store import policy_in_force
@@ -48,7 +55,9 @@ class PassReport:
     moved: list[AdvanceResult] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     engine_seconds: float = 0.0  # the rules engine's time, summed over the processes
-    workers: int = 1  # processes that advanced the pass's chunks
+    workers: int = 1  # processes that did the pass's work (scheduler.pass_workers)
+    worker_cpu_seconds: float = 0.0  # the worker processes' CPU (0 with one process)
+    worker_peak_rss_mb: float = 0.0  # the largest worker's peak RSS
 
     def add(self, part: PassReport) -> None:
         """Add a chunk's partial report (evaluated, moved, failed, engine time)."""
@@ -198,47 +207,53 @@ def _due_pages(runtime: Runtime, *, now: datetime, policy) -> Iterator[list]:
 def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> PassReport:
     """One pass: open cases for new and returning people, then advance every due case once.
 
-    Cases are opened set-based, one transaction per chunk (``workflow.cases.open_missing``).
-    Due cases are walked by id a chunk (``chunk_size``) at a time, at most ``batch_size``
-    a pass; each chunk is one transaction, redone one case per transaction when a case in
-    it fails (:func:`advance_chunk_isolated`). With ``pass_workers`` > 1 (PostgreSQL) a
-    pass of more than one chunk hands its chunks to that many processes
-    (``scheduler.pass_workers``); the report sums theirs.
-    """
+    Cases are opened set-based, a transaction per range of people (:func:`open_range`);
+    due cases are walked by id, a transaction per chunk (``chunk_size``; at most
+    ``batch_size`` a pass), redone one case per transaction when one fails
+    (:func:`advance_chunk_isolated`). With ``pass_workers`` > 1 (PostgreSQL) the ranges
+    and chunks go to that many processes (``scheduler.pass_workers``); the report sums."""
     report = PassReport(now)
     with transaction(runtime.sessions) as session:
         policy = policy_in_force(session, runtime.settings, now)
-    with ChunkRunner(runtime, pass_workers(runtime), advance_chunk_isolated) as runner:
-        report.opened = _open_all(runtime, now=now, actor=actor, many=runner.start)
+    with ChunkRunner(runtime, pass_workers(runtime)) as runner:
+        report.opened = sum(runner.map(open_range, _missing_ranges(runtime), now=now,
+                                       actor=actor))
+        run_in_transaction(runtime.sessions, lambda session: after_opening(
+            session, report.opened))
         report.reopened = run_in_transaction(runtime.sessions, lambda session: len(
             reopen_returning(session, now=now, actor=actor)))
-        for part in runner.map(_due_pages(runtime, now=now, policy=policy), now=now,
-                               actor=actor, policy=policy):
+        pages = _due_pages(runtime, now=now, policy=policy)
+        for part in runner.map(advance_chunk_isolated, pages, now=now, actor=actor,
+                               policy=policy):
             report.add(part)
-    report.workers = runner.used
+    report.workers, (report.worker_cpu_seconds, report.worker_peak_rss_mb) = (
+        runner.used, runner.worker_usage())
     report.moved.sort(key=lambda r: r.case_id)  # workers finish in any order
     return report
 
 
-def _open_all(runtime: Runtime, *, now: datetime, actor: str,
-              many: Callable[[], None] = lambda: None) -> int:
-    """Open the missing cases a chunk per transaction (the audit chain is not held for
-    the whole opening, so requests can append between chunks); the number opened.
-    ``many()`` is called once more cases than a chunk (``chunk_size``) were opened."""
-    total, after = 0, 0
+def _missing_ranges(runtime: Runtime) -> Iterator[tuple[int, int]]:
+    """Ranges ``(after, last]`` of person ids, each with up to ``OPEN_CHUNK`` people who
+    never had a case, in order (a range is found when the one before it is handed out)."""
+    after = 0
     while True:
-        with gc_paused():
-            opened, last = run_in_transaction(
-                runtime.sessions, lambda session, after=after: open_missing(
-                    session, now=now, actor=actor, limit=OPEN_CHUNK, after_id=after))
-        if total <= runtime.settings.chunk_size < total + opened:
-            many()
-        total += opened
-        if last == after:  # no one left without a case
-            run_in_transaction(runtime.sessions,
-                               lambda session, total=total: after_opening(session, total))
-            return total
+        with transaction(runtime.sessions) as session:
+            last = missing_bound(session, after_id=after, size=OPEN_CHUNK)
+        if last is None:
+            return
+        yield after, last
         after = last
+
+
+def open_range(runtime: Runtime, people: tuple[int, int], *, now: datetime, actor: str
+               ) -> int:
+    """Open the missing cases of the people with ids in ``(after, last]`` in one
+    transaction (``workflow.cases.open_missing``: requests append to the audit chain
+    between ranges); the number opened."""
+    after, last = people
+    with gc_paused():
+        return run_in_transaction(runtime.sessions, lambda session: open_missing(
+            session, now=now, actor=actor, after_id=after, until_id=last)[0])
 
 
 def _due_job(runtime: Runtime, name: str, state: str, service, *, now, actor) -> JobReport:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import resource
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -73,8 +74,11 @@ def _ready() -> int:
     return os.getpid()
 
 
-def _run(work: Callable, chunk: list, kwargs: dict):
-    return work(_runtime, chunk, **kwargs)
+def _run(work: Callable, item, kwargs: dict):
+    """``work``'s result, with this worker's pid, CPU seconds and peak RSS (MB) so far."""
+    result = work(_runtime, item, **kwargs)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return result, os.getpid(), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 class _Relay(logging.Handler):
@@ -95,14 +99,16 @@ def pass_workers(runtime: Runtime) -> int:
 
 
 class ChunkRunner:
-    """Runs ``work(runtime, chunk, **kwargs)`` over a pass's chunks, in this process or,
-    once :meth:`start` is called with ``workers`` > 1, in that many worker processes.
-    ``work`` must be a module-level function (it is sent to the workers by name).
-    Use as a context manager: leaving it stops the workers."""
+    """Runs ``work(runtime, item, **kwargs)`` over a pass's items (chunks of cases to
+    advance, ranges of people to open), in this process or, once :meth:`start` is called
+    with ``workers`` > 1, in that many worker processes. ``work`` must be a module-level
+    function (it is sent to the workers by name). Use as a context manager: leaving it
+    stops the workers. ``usage`` holds each worker's ``(CPU seconds, peak RSS MB)``."""
 
-    def __init__(self, runtime: Runtime, workers: int, work: Callable) -> None:
-        self.runtime, self.workers, self.work = runtime, workers, work
-        self.used = 1  # processes that advanced chunks (1: this one)
+    def __init__(self, runtime: Runtime, workers: int) -> None:
+        self.runtime, self.workers = runtime, workers
+        self.used = 1  # processes that did the pass's work (1: this one)
+        self.usage: dict[int, tuple[float, float]] = {}  # worker pid -> (CPU s, peak MB)
         self._pool: ProcessPoolExecutor | None = None
         self._listener: QueueListener | None = None
 
@@ -128,6 +134,11 @@ class ChunkRunner:
             self._pool.submit(_ready)
         self.used = self.workers
 
+    def worker_usage(self) -> tuple[float, float]:
+        """The workers' CPU seconds (summed) and the largest one's peak RSS (MB)."""
+        return (sum(cpu for cpu, _ in self.usage.values()),
+                max((mb for _, mb in self.usage.values()), default=0.0))
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -136,41 +147,47 @@ class ChunkRunner:
             self._listener.stop()
             self._listener = None
 
-    def map(self, chunks: Iterable[list], **kwargs) -> Iterator:
-        """``work``'s result for each chunk, in completion order. Starts the workers when
-        there is a second chunk."""
-        chunks = iter(chunks)
-        first = next(chunks, None)
+    def map(self, work: Callable, items: Iterable, **kwargs) -> Iterator:
+        """``work``'s result for each item, in completion order. Starts the workers when
+        there is a second item."""
+        items = iter(items)
+        first = next(items, None)
         if first is None:
             return
-        second = next(chunks, None)
+        second = next(items, None)
         if second is None:
-            yield self.work(self.runtime, first, **kwargs)
+            yield work(self.runtime, first, **kwargs)
             return
         self.start()
-        pending: dict[Future, list] = {}
-        for chunk in itertools.chain((first, second), chunks):
+        pending: dict[Future, object] = {}
+        for item in itertools.chain((first, second), items):
             while len(pending) >= IN_FLIGHT * self.workers:
-                yield from self._collect(pending, kwargs)
+                yield from self._collect(pending, work, kwargs)
             if self._pool is None:
-                yield self.work(self.runtime, chunk, **kwargs)
+                yield work(self.runtime, item, **kwargs)
             else:
-                pending[self._pool.submit(_run, self.work, chunk, kwargs)] = chunk
+                pending[self._pool.submit(_run, work, item, kwargs)] = item
         while pending:
-            yield from self._collect(pending, kwargs)
+            yield from self._collect(pending, work, kwargs)
 
-    def _collect(self, pending: dict[Future, list], kwargs: dict) -> Iterator:
-        """Results of the chunks done (waiting for one); a failed one is redone here."""
+    def _collect(self, pending: dict[Future, object], work: Callable, kwargs: dict
+                 ) -> Iterator:
+        """Results of the items done (waiting for one); a failed one is redone here."""
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
-            chunk = pending.pop(future)
+            item = pending.pop(future)
             try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - redo the chunk here: isolated per case
-                log.warning("a pass worker failed on a chunk of %d cases (%s: %s); redone "
-                            "in this process", len(chunk), type(exc).__name__, exc)
+                result, pid, cpu, peak = future.result()
+                self.usage[pid] = (cpu, peak)
+            except Exception as exc:  # noqa: BLE001 - redo the item here: isolated per case
+                log.warning("a pass worker failed on %s (%s: %s); redone in this process",
+                            _what(item), type(exc).__name__, exc)
                 if isinstance(exc, BrokenProcessPool) and self._pool is not None:
                     self._pool.shutdown(wait=False, cancel_futures=True)
-                    self._pool = None  # the chunks still pending fail too: redone here
-                result = self.work(self.runtime, chunk, **kwargs)
+                    self._pool = None  # the items still pending fail too: redone here
+                result = work(self.runtime, item, **kwargs)
             yield result
+
+
+def _what(item) -> str:
+    return f"a chunk of {len(item)} cases" if isinstance(item, list) else f"people {item}"
