@@ -111,6 +111,7 @@ class ChunkRunner:
         self.usage: dict[int, tuple[float, float]] = {}  # worker pid -> (CPU s, peak MB)
         self._pool: ProcessPoolExecutor | None = None
         self._listener: QueueListener | None = None
+        self._queue = None  # the workers' log records
 
     def __enter__(self) -> ChunkRunner:
         return self
@@ -124,7 +125,7 @@ class ChunkRunner:
             return
         context = get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)  # read when the server starts (once)
-        queue = context.Queue()
+        queue = self._queue = context.Queue()
         self._listener = QueueListener(queue, _Relay())
         self._listener.start()
         self._pool = ProcessPoolExecutor(
@@ -146,6 +147,7 @@ class ChunkRunner:
         if self._listener is not None:
             self._listener.stop()
             self._listener = None
+            self._queue.close()
 
     def map(self, work: Callable, items: Iterable, **kwargs) -> Iterator:
         """``work``'s result for each item, in completion order. Starts the workers when

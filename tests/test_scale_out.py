@@ -1,8 +1,9 @@
 """Scale-out on PostgreSQL: two API servers (``iom serve``, gunicorn) and two
-``iom scheduler`` processes on one database, real sockets, load through both APIs for a
-bounded time while the schedulers move cases. Then: no 500, no lost write (every
-acknowledged event stored once), no double move (each case's transitions form one chain
-ending in its state), both schedulers beat, and ``iom audit verify`` passes.
+``iom scheduler`` processes (one of them splitting its passes over two pass workers) on
+one database, real sockets, load through both APIs for a bounded time while the
+schedulers move cases. Then: no 500, no lost write (every acknowledged event stored
+once), no double move (each case's transitions form one chain ending in its state), both
+schedulers beat, and ``iom audit verify`` passes.
 
 ``IOM_SCALE_SECONDS`` sets the load duration (default 15).
 """
@@ -206,7 +207,9 @@ def test_two_apis_and_two_schedulers_share_one_database(pg_only, session, make_u
     procs = [_start({**env, "IOM_SERVER_PORT": str(p)}, tmp_path, "serve",
                     "--no-scheduler")
              for p in ports]
-    procs += [_start(env, tmp_path, "scheduler") for _ in range(2)]
+    # One scheduler alone, one splitting its passes over two worker processes.
+    procs += [_start({**env, "IOM_SCHEDULER_PASS_WORKERS": workers}, tmp_path, "scheduler")
+              for workers in ("1", "2")]
     out = {"status": Counter(), "port": Counter(), "acked": set()}
     try:
         deadline = time.monotonic() + 90
