@@ -8,12 +8,14 @@ scheduler pass (``advance_due``) that opens a mapping case for every person and
 evaluates them all (the per-pass cap is set to ``--people``, so the whole borough fits
 one pass). Prints the pass's wall time, the growth of the process's peak RSS during the
 pass, and the engine's own time evaluating the same facts in the same pass
-(``RuleEngine.busy_seconds``, summed over the pass's processes: ``PassReport.
-engine_seconds``): the pass / engine ratio is how far the pass is from its floor; with
-``--workers`` N > 1 (``scheduler.pass_workers``) the engine time is N processes' sum, so
-the pass can be shorter than it. CPU is this process's and, apart, its workers' (from their
-start, as they report it). Peak RSS growth: the kernel's peak mark is reset just before
-the pass (Linux); the workers' is the largest worker's peak RSS.
+(``RuleEngine.busy_seconds``: CPU seconds in the engine, summed over the pass's processes
+as ``PassReport.engine_seconds``): the pass / engine ratio is how far the pass is from its
+floor; with ``--workers`` N > 1 (``scheduler.pass_workers``) the engine time is N
+processes' sum, so the pass can even be shorter than it; cpu_over_engine (all the pass's
+CPU, its workers' included, over the engine's) does not depend on the worker count. CPU
+is this process's and, apart, its workers' (from their start, as they report it). Peak
+RSS growth: the kernel's peak mark is reset just before the pass (Linux); the workers'
+is the largest worker's peak RSS.
 ``--verify`` then walks the audit chain (not timed in the pass).
 """
 
@@ -153,6 +155,8 @@ def run(people: int, chunk: int | None, seed: int, check: bool, workers: int = 1
             "moved": len(report.moved), "failed": len(report.failed), "cases": cases,
             "audit_entries": entries, "engine_s": round(engine_s, 2),
             "pass_over_engine": round(pass_s / engine_s, 1) if engine_s else None,
+            "cpu_over_engine": round((cpu_s + report.worker_cpu_seconds) / engine_s, 1)
+            if engine_s else None,
             "rss_before_pass_mb": round(rss_before, 1), "peak_rss_growth_mb": round(growth, 1),
             "worker_peak_rss_mb": round(report.worker_peak_rss_mb, 1) if report.workers > 1
             else None,
