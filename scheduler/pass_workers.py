@@ -26,7 +26,9 @@ partial reports the pass sums.
   the number of due cases; each worker holds one chunk at a time.
 * A chunk whose worker raised, or died (``BrokenProcessPool``), is redone in the pass's
   own process: a chunk the worker had committed is then skipped (its cases' versions
-  moved), so no case is advanced twice; after a broken pool the pass goes on alone.
+  moved), so no case is advanced twice; after a broken pool the pass goes on alone. (The
+  pool stops its other workers too: a chunk one of them committed but had not reported
+  is then missing from the pass's counts, not from the database.)
 * Workers' log records are relayed to the pass's process and logged there, as its own.
 * Workers ignore SIGINT: on Ctrl-C the pass stops handing out chunks, the chunks in
   progress commit or roll back whole, and the workers exit.
