@@ -31,7 +31,8 @@ partial reports the pass sums.
   is then missing from the pass's counts, not from the database.)
 * Workers' log records are relayed to the pass's process and logged there, as its own.
 * Workers ignore SIGINT: on Ctrl-C the pass stops handing out chunks, the chunks in
-  progress commit or roll back whole, and the workers exit.
+  progress commit or roll back whole, and the workers exit. A worker whose pass process
+  is killed (no shutdown) ends itself: it watches that process (a pidfd).
 
 The audit chain stays linear: every append takes the chain's advisory lock and reads the
 head inside its transaction (``workflow.audit``), so concurrent chunks append one after
@@ -44,7 +45,10 @@ import itertools
 import logging
 import os
 import resource
+import select
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -61,9 +65,34 @@ IN_FLIGHT = 2  # chunks handed to each worker at a time (one at work, one waitin
 _runtime: Runtime | None = None  # a worker process's own runtime (set by _start_worker)
 
 
-def _start_worker(settings, queue, level: int) -> None:
-    """Initialise a worker process: its own runtime, its records sent to the pass."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _end_with(parent: int) -> None:
+    """End this worker once the pass's process is gone: killed, it shut nothing down, and
+    a worker waiting for its next chunk would wait for ever (and keep the fork server)."""
+    try:
+        with open(os.pidfd_open(parent), "rb", buffering=0) as pidfd:
+            select.select([pidfd], [], [])  # readable when the process has ended
+    except OSError:  # no pidfd (or already gone): poll
+        while _alive(parent):
+            time.sleep(1)
+    os._exit(1)
+
+
+def _start_worker(settings, queue, level: int, parent: int) -> None:
+    """Initialise a worker process: its own runtime, its records sent to the pass, its
+    life bound to the pass's process (``parent``)."""
     global _runtime
+    threading.Thread(target=_end_with, args=(parent,), daemon=True,
+                     name="pass-parent-watch").start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pass decides when to stop
     root = logging.getLogger()
     root.handlers[:] = [QueueHandler(queue)]
@@ -132,7 +161,8 @@ class ChunkRunner:
         self._listener.start()
         self._pool = ProcessPoolExecutor(
             self.workers, mp_context=context, initializer=_start_worker,
-            initargs=(self.runtime.settings, queue, logging.getLogger().getEffectiveLevel()))
+            initargs=(self.runtime.settings, queue, logging.getLogger().getEffectiveLevel(),
+                      os.getpid()))
         for _ in range(self.workers):  # one start-up task each: all of them start now
             self._pool.submit(_ready)
         self.used = self.workers

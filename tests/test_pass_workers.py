@@ -165,3 +165,58 @@ def test_a_worker_that_dies_loses_no_chunk_and_repeats_none(
     assert {i for i, s in session.execute(select(Case.id, Case.state)).all()
             if s == "matrixing"} == {c.id for c in cases[::3]}
     assert verify(session).ok
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live processes below ``pid`` (from /proc: parent ids), at this moment."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit():
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(
+                int(entry.name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+@pytest.mark.usefixtures("published")
+def test_workers_end_when_the_pass_process_is_killed(db_url, session, make_case, now,
+                                                      audit_files):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("pass workers need PostgreSQL")
+    import subprocess
+    import sys
+    import time
+
+    for i in range(40):
+        make_case(ogrs=81 if i % 2 else 30)
+    env = {**os.environ, "IOM_CONFIG": str(ROOT / "config.toml"), "IOM_DATABASE_URL": db_url,
+           "IOM_SCHEDULER_CHUNK_SIZE": "2", "IOM_SCHEDULER_PASS_WORKERS": "2"}
+    tick = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())",
+         "tick", "--now", now.isoformat()], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, below = time.monotonic() + 60, set()
+    while time.monotonic() < deadline and len(below) < 3:  # the fork server and 2 workers
+        below = _descendants(tick.pid)
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the pass's chunks
+    below |= _descendants(tick.pid)
+    tick.kill()
+    tick.wait(timeout=30)
+    assert len(below) >= 3, below
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in below):
+        time.sleep(0.05)
+    left = [p for p in below if Path(f"/proc/{p}").exists()]
+    for pid in left:  # do not leave them behind even when the test fails
+        os.kill(pid, 9)
+    assert not left, "pass workers outlived the pass's process"
+    assert verify(session).ok
