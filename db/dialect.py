@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
-from sqlalchemy import ColumnElement, Integer, Table, Text, any_, cast, literal
+from sqlalchemy import ColumnElement, Date, Float, Integer, Table, Text, any_, cast, func, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,3 +33,22 @@ def one_of(session: Session, column, ids: Iterable[int]) -> ColumnElement[bool]:
         array = "{" + ",".join([str(int(i)) for i in ids]) + "}"
         return column == any_(cast(literal(array, Text), postgresql.ARRAY(Integer)))
     return column.in_(ids)
+
+
+def days_before(session: Session, day: date, column) -> ColumnElement[float]:
+    """Whole days from the date ``column`` to ``day`` (negative after it), as a float:
+    PostgreSQL ``CAST(:day - column AS FLOAT)``, SQLite ``julianday(:day) -
+    julianday(column)`` (exact: both are whole days)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(literal(day, Date) - column, Float)
+    return func.julianday(literal(day, Date)) - func.julianday(column)
+
+
+def summed_in_order(session: Session, value, *order_by) -> ColumnElement:
+    """``SUM(value)`` over a group's rows in the order of ``order_by``, so a floating
+    sum is the same whatever plan the database picks: PostgreSQL ``SUM(value ORDER BY
+    ...)``; SQLite (before 3.44 no ORDER BY in an aggregate) sums in the order its
+    input arrives, so give it an input ordered the same way (a subquery's ORDER BY)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.sum(postgresql.aggregate_order_by(value, *order_by))
+    return func.sum(value)
