@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from sqlalchemy import ColumnElement, Date, Float, Integer, Table, Text, any_, cast, func, literal
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    Table,
+    Text,
+    any_,
+    cast,
+    func,
+    literal,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,20 +46,19 @@ def one_of(session: Session, column, ids: Iterable[int]) -> ColumnElement[bool]:
     return column.in_(ids)
 
 
-def days_before(session: Session, day: date, column) -> ColumnElement[float]:
-    """Whole days from the date ``column`` to ``day`` (negative after it), as a float:
-    PostgreSQL ``CAST(:day - column AS FLOAT)``, SQLite ``julianday(:day) -
-    julianday(column)`` (exact: both are whole days)."""
+
+def day_number(session: Session, column) -> ColumnElement[int]:
+    """The date ``column`` as an integer, Python's ``date.toordinal()`` (0001-01-01 is 1):
+    PostgreSQL ``column - DATE '0001-01-01' + 1``, SQLite from ``julianday`` (exact: a
+    date's Julian day is a whole number and a half)."""
     if session.get_bind().dialect.name == "postgresql":
-        return cast(literal(day, Date) - column, Float)
-    return func.julianday(literal(day, Date)) - func.julianday(column)
+        return column - literal(date(1, 1, 1), Date) + 1
+    return cast(func.julianday(column) - 1721424.5, Integer)
 
 
-def summed_in_order(session: Session, value, *order_by) -> ColumnElement:
-    """``SUM(value)`` over a group's rows in the order of ``order_by``, so a floating
-    sum is the same whatever plan the database picks: PostgreSQL ``SUM(value ORDER BY
-    ...)``; SQLite (before 3.44 no ORDER BY in an aggregate) sums in the order its
-    input arrives, so give it an input ordered the same way (a subquery's ORDER BY)."""
+def whole(session: Session, value) -> ColumnElement[int]:
+    """``floor(value)`` as an integer, for a value >= 0 (SQLite's CAST truncates,
+    PostgreSQL's rounds)."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.sum(postgresql.aggregate_order_by(value, *order_by))
-    return func.sum(value)
+        return cast(func.floor(value), BigInteger)
+    return cast(value, Integer)

@@ -7,6 +7,7 @@ boundaries, cautions, a category the reference does not weigh, people with no ev
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import date, timedelta
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from db.models import Case, OffendingEvent
 from workflow.facts import FactWindow, facts_for_cases
 from workflow.offending import (
+    BILLION,
     CURRENT_KINDS,
     DEFAULT_GRAVITY,
     DRUG_CATEGORIES,
@@ -48,15 +50,16 @@ def _walk(events, today: date, since: date, sentenced_since: date) -> Record:
         elif kind == "arrest" and (last_arrest is None or on > last_arrest):
             last_arrest = on
         if on >= since:
-            score += (weights[kind] * gravity.get(category, DEFAULT_GRAVITY)
-                      * 0.5 ** ((today - on).days / half_life))
+            term = (weights[kind] * gravity.get(category, DEFAULT_GRAVITY)
+                    * 0.5 ** ((today - on).days / half_life))
+            score += math.floor(term * BILLION + 0.5)  # in billionths: exact sums
             arrests += kind == "arrest"
             drug += kind == "arrest" and category in DRUG_CATEGORIES
             convicted += kind == "conviction"
     if not latest and not cautions:
         return NO_RECORD
     return Record(next((latest[k][1] for k in CURRENT_KINDS if k in latest), None), newly,
-                  arrests, drug, convicted, round(score, 2), last_arrest,
+                  arrests, drug, convicted, round(score / BILLION, 2), last_arrest,
                   sanctions_of(convictions, cautions))
 
 

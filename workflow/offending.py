@@ -13,8 +13,9 @@ What a :class:`Record` holds (the window is ``since``..``today``):
   ``convictions_window``: counts over the window.
 * ``activity_score``: the sum over the window's events of ``kind_weight[kind] *
   gravity[category] * 0.5 ** (age in days / half_life_days)`` (``reference/activity.toml``,
-  sent as bound parameters; gravity 0.5 for a category it does not name), summed in event
-  id order on every backend, rounded to 2 places in Python.
+  sent as bound parameters; gravity 0.5 for a category it does not name), each term
+  rounded to the billionth (``floor(term * 1e9 + 0.5)``: integers, so the sum is exact
+  in whatever order the database adds them, on every backend), then to 2 places.
 * ``last_arrest``: the latest arrest's date (any time), or None.
 * ``sanctions``: the OGRS3 history summary (:class:`workflow.scoring.Sanctions`) of the
   convictions and cautions, or None when there are none.
@@ -29,10 +30,10 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Date, case, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, Date, Float, case, cast, func, literal, select
+from sqlalchemy.orm import Session, aliased
 
-from db.dialect import days_before, one_of, summed_in_order
+from db.dialect import day_number, one_of, whole
 from db.models import OffendingEvent
 from workflow.scoring import Sanctions
 
@@ -40,6 +41,7 @@ DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
 CURRENT_KINDS = ("conviction", "charge", "arrest")  # the current offence: first found
 SANCTION_KINDS = ("conviction", "caution")
 DEFAULT_GRAVITY = 0.5  # a category the reference does not name
+BILLION = 10**9  # activity terms are summed in billionths
 
 
 @cache
@@ -74,62 +76,70 @@ class Record:
 NO_RECORD = Record()  # a person with no event up to ``today``
 
 
-def _ranked(session: Session, person_ids: Collection[int], today: date):
-    """The people's events up to ``today``, each with its place among the person's
-    current-offence candidates and among their sanctions (1 = the one that counts)."""
-    e = OffendingEvent
-    current_order = case({k: i for i, k in enumerate(CURRENT_KINDS)}, value=e.kind,
-                         else_=len(CURRENT_KINDS))
-    not_sanction = case((e.kind.in_(SANCTION_KINDS), 0), else_=1)
-    not_conviction = case((e.kind == "conviction", 0), else_=1)
-    return (select(
-        e.id, e.person_id, e.kind, e.occurred_on, e.offence_category,
-        func.row_number().over(partition_by=e.person_id, order_by=(
-            current_order, e.occurred_on.desc(), e.id.desc())).label("current_place"),
-        func.row_number().over(partition_by=e.person_id, order_by=(
-            not_sanction, e.occurred_on.desc(), not_conviction, e.id.desc()))
-        .label("sanction_place"))
-        .where(one_of(session, e.person_id, person_ids), e.occurred_on <= today)
-        .order_by(e.person_id, e.id)  # SQLite sums in this order (summed_in_order)
-        .subquery())
+ID_BITS = 40  # a key packs (day, id) as day << ID_BITS | id: ids below 2**40
+
+
+def _keys(session: Session, e):
+    """Each event's sort key for "latest by date, then id", as one integer (a max() over
+    them finds the latest without sorting): ``day << 40 | id``; a sanction's key puts a
+    conviction after a caution of the same day: ``(day << 1 | conviction) << 40 | id``."""
+    day = day_number(session, e.occurred_on)
+    shift = literal(1 << ID_BITS, BigInteger)
+    key = day * shift + e.id
+    convicted = case((e.kind == "conviction", 1), else_=0)
+    return key, (day * 2 + convicted) * shift + e.id
 
 
 def _activity(session: Session, e, today: date):
-    """One event's activity term, the reference weights as bound parameters."""
+    """One event's activity term in billionths, rounded down (integers sum exactly, in
+    any order), the reference weights as bound parameters."""
     ref = activity_reference()
     weight = case({k: float(w) for k, w in ref["kind_weight"].items()}, value=e.kind)
     gravity = case({c: float(g) for c, g in ref["gravity"].items()},
                    value=e.offence_category, else_=DEFAULT_GRAVITY)
-    age = days_before(session, today, e.occurred_on)
-    return weight * gravity * func.power(0.5, age / float(ref["half_life_days"]))
+    age = cast(today.toordinal() - day_number(session, e.occurred_on), Float)
+    decay = func.power(0.5, age / float(ref["half_life_days"]))
+    return whole(session, weight * gravity * decay * float(BILLION) + 0.5)
 
 
 def _summary_query(session: Session, person_ids: Collection[int], today: date, since: date):
-    e = _ranked(session, person_ids, today).c
+    """One row a person with an event up to ``today``: the latest conviction, charge and
+    arrest keys, the latest sanction's key, the window counts and activity, the first
+    sanction day and the number of sanction days; with the categories of the current
+    offence and the current sanction (their events looked up by id)."""
+    e = OffendingEvent
+    key, sanction_key = _keys(session, e)
     in_window = e.occurred_on >= literal(since, Date)
     sanction = e.kind.in_(SANCTION_KINDS)
+
+    def latest(kind):
+        return func.max(case((e.kind == kind, key))).label(kind)
 
     def count(condition):
         return func.sum(case((condition, 1), else_=0))
 
-    return (select(
-        e.person_id,
-        func.max(case(((e.current_place == 1) & e.kind.in_(CURRENT_KINDS),
-                       e.offence_category))).label("current"),
-        func.max(case((e.kind == "conviction", e.occurred_on))).label("last_conviction"),
+    g = (select(
+        e.person_id, *(latest(kind) for kind in CURRENT_KINDS),
+        func.max(case((sanction, sanction_key))).label("sanction"),
+        func.min(case((sanction, day_number(session, e.occurred_on)))).label("first"),
+        func.count(case((sanction, e.occurred_on)).distinct()).label("occasions"),
         count((e.kind == "arrest") & in_window).label("arrests"),
         count((e.kind == "arrest") & in_window & e.offence_category.in_(DRUG_CATEGORIES))
         .label("drug_arrests"),
         count((e.kind == "conviction") & in_window).label("convictions"),
-        summed_in_order(session, case((in_window, _activity(session, e, today))), e.id)
-        .label("activity"),
-        func.max(case((e.kind == "arrest", e.occurred_on))).label("last_arrest"),
-        func.max(case((sanction & (e.sanction_place == 1), e.offence_category)))
-        .label("sanction_category"),
-        func.max(case((sanction, e.occurred_on))).label("last_sanction"),
-        func.min(case((sanction, e.occurred_on))).label("first_sanction"),
-        func.count(case((sanction, e.occurred_on)).distinct()).label("occasions"))
-        .group_by(e.person_id))
+        func.sum(case((in_window, _activity(session, e, today)))).label("activity"))
+        .where(one_of(session, e.person_id, person_ids), e.occurred_on <= today)
+        .group_by(e.person_id).subquery())
+    mask = literal((1 << ID_BITS) - 1, BigInteger)
+    current, sanctioned = aliased(OffendingEvent), aliased(OffendingEvent)
+    current_key = func.coalesce(*(g.c[kind] for kind in CURRENT_KINDS))
+    return (select(g, current.offence_category, sanctioned.offence_category)
+            .outerjoin(current, current.id == current_key.op("&")(mask))
+            .outerjoin(sanctioned, sanctioned.id == g.c.sanction.op("&")(mask)))
+
+
+def _day(key: int | None, shift: int = ID_BITS) -> date | None:
+    return None if key is None else date.fromordinal(key >> shift)
 
 
 def records(session: Session, person_ids: Collection[int], today: date, since: date,
@@ -140,13 +150,14 @@ def records(session: Session, person_ids: Collection[int], today: date, since: d
     if not person_ids:
         return out
     query = _summary_query(session, person_ids, today, since)
-    for (pid, current, last_conviction, arrests, drug, convictions, activity, last_arrest,
-         sanction_category, last_sanction, first_sanction, occasions) in session.execute(
-            query):
+    for (pid, conviction, _charge, arrest, sanction, first, occasions, arrests, drug,
+         convictions, activity, current, sanction_category) in session.execute(query):
+        last_conviction = _day(conviction)
         out[pid] = Record(
             current, last_conviction is not None and last_conviction >= sentenced_since,
-            int(arrests), int(drug), int(convictions), round(activity or 0.0, 2),
-            last_arrest,
-            None if last_sanction is None else Sanctions(
-                last_sanction, sanction_category, int(occasions), first_sanction))
+            int(arrests), int(drug), int(convictions),
+            round(int(activity or 0) / BILLION, 2), _day(arrest),
+            None if sanction is None else Sanctions(
+                _day(sanction, ID_BITS + 1), sanction_category, int(occasions),
+                date.fromordinal(first)))
     return out
