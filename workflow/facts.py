@@ -24,7 +24,7 @@ from db.models import (
     Person,
     Supervision,
 )
-from rules.catalogue import checked_facts
+from rules.catalogue import checked_all
 from workflow import criteria_facts as criteria_
 from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
@@ -35,6 +35,7 @@ from workflow.tasks.facts import compliance_facts
 
 _BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb", "housing_need")
 _TRUE = {"1", "true", "yes", "y", "t"}
+_NO_FLAGS = dict.fromkeys(_BOOL_FLAGS, False)
 OGRS_FACTS = ("ogrs_2yr", "ogrs_1yr", "ogrs_source")
 # Groups a caller may not need (``facts_for_cases(needed=...)``): each is computed by one
 # piece of code below whoever asks, so a fact has the same value in every path.
@@ -123,7 +124,7 @@ def _custody(session: Session, person_ids: list[int], today: date
              ) -> dict[int, list[tuple[date, str]]]:
     """``{person_id: [(day, custody_in | custody_out)]}`` from compliance events."""
     out: dict[int, list] = defaultdict(list)
-    for pid, at, kind in session.execute(select(
+    for pid, at, kind in session.connection().execute(select(
             ComplianceEvent.person_id, ComplianceEvent.occurred_at, ComplianceEvent.kind)
             .where(one_of(session, ComplianceEvent.person_id, person_ids),
                    ComplianceEvent.kind.in_(("custody_in", "custody_out")))
@@ -135,9 +136,11 @@ def _custody(session: Session, person_ids: list[int], today: date
 
 def _rows(session: Session, model, *where, columns=None):
     """Rows of ``columns`` (default: every column) of ``model``, attributes named as the
-    ORM's: plain tuples, no ORM objects, so a chunk of thousands of cases loads in a few
-    queries."""
-    return session.execute(select(*(columns or model.__table__.columns)).where(*where))
+    columns: plain tuples, no ORM objects, run as Core statements on the session's
+    connection (no ORM result processing; :func:`facts_for_cases` flushes first), so a
+    chunk of thousands of cases loads in a few queries."""
+    return session.connection().execute(
+        select(*(columns or model.__table__.columns)).where(*where)).all()
 
 
 # What the facts read of a person (:func:`_person_facts`, :func:`_ogrs`).
@@ -174,21 +177,29 @@ def _person_facts(person: Person, record: Record, sentenced_since: date,
     """The catalogue facts that depend on the person's partner data alone
     (``record``: their offending record; ``custody`` None: no OGRS facts)."""
     provider = supervision.provider if supervision else "none"
-    return {
-        **(_ogrs(person, assessment, record, custody, today) if custody is not None else {}),
-        **record.facts(),
+    age = _age(person.date_of_birth, today)
+    facts = _ogrs(person, assessment, record, custody, today) if custody is not None else {}
+    facts.update({
+        "offence_category": record.offence_category,
         "newly_sentenced": record.newly_sentenced or bool(
             supervision and supervision.provider != "none"
             and supervision.start_on >= sentenced_since),
+        "arrests_window": record.arrests_window,
+        "drug_arrests_window": record.drug_arrests_window,
+        "convictions_window": record.convictions_window,
+        "activity_score": record.activity_score,
         "mappa_level": person_flags.get("mappa_level", 0),
         "statutory": provider in ("NPS", "CRC"),
         "supervision": provider,
         "sex": person.sex,
-        "age": _age(person.date_of_birth, today),
-        "days_to_18th_birthday": days_to_18th_birthday(person.date_of_birth, today),
-        **{k: person_flags.get(k, False) for k in _BOOL_FLAGS},
-        "gang_grade": person_flags.get("gang_grade"),
-    }
+        "age": age,
+        "days_to_18th_birthday": 0 if age >= 18 else days_to_18th_birthday(
+            person.date_of_birth, today),  # 18 or more: the birthday has passed
+    })
+    facts.update({k: person_flags.get(k, False) for k in _BOOL_FLAGS} if person_flags
+                 else _NO_FLAGS)
+    facts["gang_grade"] = person_flags.get("gang_grade")
+    return facts
 
 
 def facts_for_cases(session: Session, cases: list[Case], now: datetime,
@@ -206,6 +217,8 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
     today = now.date()
     want = {group: needed is None or not needed.isdisjoint(names)
             for group, names in OPTIONAL_GROUPS.items()}
+    if session.autoflush:
+        session.flush()  # what the Core queries below read (no autoflush on them)
     persons = {p.id: p for p in _rows(session, Person, one_of(
         session, Person.id, {c.person_id for c in cases}), columns=_PERSON_COLUMNS)}
     offending, assessments, flags, supervisions = _load(
@@ -217,19 +230,21 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
     # OGRS3 start of follow-up
     custody = _custody(session, list(persons), today) if want["ogrs"] else None
     out = {}
+    no_programme = programme_facts({})
     for case in cases:
         pid = case.person_id
-        out[case.id] = {
-            **_person_facts(persons[pid], offending.get(pid, NO_RECORD), sentenced_since,
-                            assessments.get(pid), supervisions.get(pid), flags.get(pid, {}),
-                            today, None if custody is None else custody.get(pid, [])),
-            **criteria.get(pid, {}), **programme_facts(flags.get(pid, {})),
-            "days_in_state": max((now - case.state_since).days, 0),
-        }
+        person_flags = flags.get(pid, {})
+        facts = _person_facts(persons[pid], offending.get(pid, NO_RECORD), sentenced_since,
+                              assessments.get(pid), supervisions.get(pid), person_flags,
+                              today, None if custody is None else custody.get(pid, ()))
+        if criteria:
+            facts.update(criteria.get(pid, {}))
+        facts.update(programme_facts(person_flags) if person_flags else no_programme)
+        facts["days_in_state"] = max((now - case.state_since).days, 0)
+        out[case.id] = facts
     if want["compliance"]:
         last_arrest = {pid: record.last_arrest for pid, record in offending.items()}
         for case_id, compliance in compliance_facts(session, cases, now, last_arrest).items():
             out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
     # Checked against the catalogue here, once: evaluations of them check nothing.
-    return {case_id: checked_facts(facts, label=f"case {case_id}")
-            for case_id, facts in out.items()}
+    return checked_all(out, label="case")

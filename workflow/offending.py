@@ -27,13 +27,24 @@ import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Date, Float, case, cast, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    Integer,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
-from db.dialect import day_number, one_of, whole
+from db.dialect import day_number, ids_value, one_of_param, whole
 from db.models import OffendingEvent
 from workflow.scoring import Sanctions
 
@@ -79,37 +90,41 @@ NO_RECORD = Record()  # a person with no event up to ``today``
 ID_BITS = 40  # a key packs (day, id) as day << ID_BITS | id: ids below 2**40
 
 
-def _keys(session: Session, e):
+def _keys(dialect: str, e):
     """Each event's sort key for "latest by date, then id", as one integer (a max() over
     them finds the latest without sorting): ``day << 40 | id``; a sanction's key puts a
     conviction after a caution of the same day: ``(day << 1 | conviction) << 40 | id``."""
-    day = day_number(session, e.occurred_on)
+    day = day_number(dialect, e.occurred_on)
     shift = literal(1 << ID_BITS, BigInteger)
     key = day * shift + e.id
     convicted = case((e.kind == "conviction", 1), else_=0)
     return key, (day * 2 + convicted) * shift + e.id
 
 
-def _activity(session: Session, e, today: date):
+def _activity(dialect: str, e):
     """One event's activity term in billionths, rounded down (integers sum exactly, in
     any order), the reference weights as bound parameters."""
     ref = activity_reference()
     weight = case({k: float(w) for k, w in ref["kind_weight"].items()}, value=e.kind)
     gravity = case({c: float(g) for c, g in ref["gravity"].items()},
                    value=e.offence_category, else_=DEFAULT_GRAVITY)
-    age = cast(today.toordinal() - day_number(session, e.occurred_on), Float)
+    age = cast(bindparam("today_number", type_=Integer) - day_number(dialect, e.occurred_on),
+               Float)
     decay = func.power(0.5, age / float(ref["half_life_days"]))
-    return whole(session, weight * gravity * decay * float(BILLION) + 0.5)
+    return whole(dialect, weight * gravity * decay * float(BILLION) + 0.5)
 
 
-def _summary_query(session: Session, person_ids: Collection[int], today: date, since: date):
-    """One row a person with an event up to ``today``: the latest conviction, charge and
-    arrest keys, the latest sanction's key, the window counts and activity, the first
-    sanction day and the number of sanction days; with the categories of the current
-    offence and the current sanction (their events looked up by id)."""
+@lru_cache(maxsize=4)
+def _statement(dialect: str):
+    """One row a person of ``:ids`` with an event up to ``:today``: the latest
+    conviction, charge and arrest keys, the latest sanction's key, the window
+    (``:since``..) counts and activity, the first sanction day and the number of sanction
+    days; with the categories of the current offence and the current sanction (their
+    events looked up by id). Built once a dialect (building it costs more than running
+    it), parameters: :func:`_parameters`."""
     e = OffendingEvent
-    key, sanction_key = _keys(session, e)
-    in_window = e.occurred_on >= literal(since, Date)
+    key, sanction_key = _keys(dialect, e)
+    in_window = e.occurred_on >= bindparam("since", type_=Date)
     sanction = e.kind.in_(SANCTION_KINDS)
 
     def latest(kind):
@@ -121,14 +136,15 @@ def _summary_query(session: Session, person_ids: Collection[int], today: date, s
     g = (select(
         e.person_id, *(latest(kind) for kind in CURRENT_KINDS),
         func.max(case((sanction, sanction_key))).label("sanction"),
-        func.min(case((sanction, day_number(session, e.occurred_on)))).label("first"),
+        func.min(case((sanction, day_number(dialect, e.occurred_on)))).label("first"),
         func.count(case((sanction, e.occurred_on)).distinct()).label("occasions"),
         count((e.kind == "arrest") & in_window).label("arrests"),
         count((e.kind == "arrest") & in_window & e.offence_category.in_(DRUG_CATEGORIES))
         .label("drug_arrests"),
         count((e.kind == "conviction") & in_window).label("convictions"),
-        func.sum(case((in_window, _activity(session, e, today)))).label("activity"))
-        .where(one_of(session, e.person_id, person_ids), e.occurred_on <= today)
+        func.sum(case((in_window, _activity(dialect, e)))).label("activity"))
+        .where(one_of_param(dialect, e.person_id, "ids"),
+               e.occurred_on <= bindparam("today", type_=Date))
         .group_by(e.person_id).subquery())
     mask = literal((1 << ID_BITS) - 1, BigInteger)
     current, sanctioned = aliased(OffendingEvent), aliased(OffendingEvent)
@@ -145,13 +161,18 @@ def _day(key: int | None, shift: int = ID_BITS) -> date | None:
 def records(session: Session, person_ids: Collection[int], today: date, since: date,
             sentenced_since: date) -> dict[int, Record]:
     """``{person_id: Record}`` for those of ``person_ids`` with an event up to ``today``
-    (others: :data:`NO_RECORD`), from one grouped query."""
+    (others: :data:`NO_RECORD`), from one grouped query. Runs on the session's
+    connection as a Core statement: flush what the caller needs it to see first
+    (``workflow.facts`` does)."""
     out = {}
     if not person_ids:
         return out
-    query = _summary_query(session, person_ids, today, since)
+    dialect = session.get_bind().dialect.name
+    rows = session.connection().execute(_statement(dialect), {
+        "ids": ids_value(dialect, person_ids), "today": today,
+        "today_number": today.toordinal(), "since": since}).all()
     for (pid, conviction, _charge, arrest, sanction, first, occasions, arrests, drug,
-         convictions, activity, current, sanction_category) in session.execute(query):
+         convictions, activity, current, sanction_category) in rows:
         last_conviction = _day(conviction)
         out[pid] = Record(
             current, last_conviction is not None and last_conviction >= sentenced_since,

@@ -105,6 +105,8 @@ def _follow_up_start(current_on: date, custody: list[tuple[date, str]], today: d
                      ) -> tuple[date, str | None]:
     """Release from the custody the person was in at, or went into after, the current
     sanction; else the sanction date. ``(start, gap or None)``."""
+    if not custody:
+        return current_on, None
     events = sorted(custody)
     before = [kind for day, kind in events if day <= current_on]
     held = bool(before) and before[-1] == "custody_in"
