@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import date
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -61,9 +61,9 @@ def activity_reference() -> dict:
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A person's offending record as the facts read it (see the module docstring)."""
+class Record(NamedTuple):
+    """A person's offending record as the facts read it (see the module docstring); a
+    named tuple: one is made for every person of a pass."""
 
     offence_category: str | None = None
     newly_sentenced: bool = False
@@ -73,15 +73,6 @@ class Record:
     activity_score: float = 0.0
     last_arrest: date | None = None
     sanctions: Sanctions | None = None
-
-    def facts(self) -> dict:
-        """The catalogue facts of the record."""
-        return {"offence_category": self.offence_category,
-                "newly_sentenced": self.newly_sentenced,
-                "arrests_window": self.arrests_window,
-                "drug_arrests_window": self.drug_arrests_window,
-                "convictions_window": self.convictions_window,
-                "activity_score": self.activity_score}
 
 
 NO_RECORD = Record()  # a person with no event up to ``today``

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 @dataclass(frozen=True)
@@ -72,13 +72,13 @@ class History:
     gaps: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Sanctions:
+class Sanctions(NamedTuple):
     """What :func:`history_inputs` reads of a record's sanctions (convictions and
     cautions): the latest sentencing occasion ``last_on`` and its offence ``category`` (a
     conviction that day before a caution; among several, the last recorded), how many
     ``occasions`` (distinct dates) and the first ``first_on``. The fact builder gets it
-    from one grouped query (``workflow.offending``); :func:`sanctions_of` from lists."""
+    from one grouped query (``workflow.offending``); :func:`sanctions_of` from lists.
+    A named tuple: one is made for every person of a pass."""
 
     last_on: date
     category: str
@@ -170,8 +170,8 @@ def sanction_inputs(*, sex: str, date_of_birth: date, first_sanction_on: date | 
         first = min(first_sanction_on, sanctions.first_on)
         if first < sanctions.first_on:
             previous += 1
-            gaps.append(f"first sanction on {first} is not in the record: previous sanctions "
-                        f"are at least {previous}")
+            gaps.append(f"first sanction on {first.isoformat()} is not in the record: "
+                        f"previous sanctions are at least {previous}")
     start, gap = _follow_up_start(current_on, list(custody), today)
     if gap:
         gaps.append(gap)
