@@ -78,7 +78,8 @@ class Record(NamedTuple):
 NO_RECORD = Record()  # a person with no event up to ``today``
 
 
-ID_BITS = 40  # a key packs (day, id) as day << ID_BITS | id: ids below 2**40
+ID_BITS = 40  # a key packs (day, id) as day << ID_BITS | id: ids below 2**40, and days
+# (date.toordinal(), about 2**20 today) small enough that a key fits 63 bits
 
 
 def _keys(dialect: str, e):
@@ -93,7 +94,7 @@ def _keys(dialect: str, e):
 
 
 def _activity(dialect: str, e):
-    """One event's activity term in billionths, rounded down (integers sum exactly, in
+    """One event's activity term in billionths, to the nearest (integers sum exactly, in
     any order), the reference weights as bound parameters."""
     ref = activity_reference()
     weight = case({k: float(w) for k, w in ref["kind_weight"].items()}, value=e.kind)
@@ -112,7 +113,7 @@ def _statement(dialect: str):
     (``:since``..) counts and activity, the first sanction day and the number of sanction
     days; with the categories of the current offence and the current sanction (their
     events looked up by id). Built once a dialect (building it costs more than running
-    it), parameters: :func:`_parameters`."""
+    it); parameters ``ids``, ``today``, ``today_number`` and ``since`` (:func:`records`)."""
     e = OffendingEvent
     key, sanction_key = _keys(dialect, e)
     in_window = e.occurred_on >= bindparam("since", type_=Date)
