@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import Date, bindparam, select
 from sqlalchemy.orm import Session
 
-from db.dialect import one_of
+from db.dialect import ids_value, one_of_param
 from db.models import (
     Assessment,
     Case,
@@ -124,27 +124,46 @@ def _custody(session: Session, person_ids: list[int], today: date
              ) -> dict[int, list[tuple[date, str]]]:
     """``{person_id: [(day, custody_in | custody_out)]}`` from compliance events."""
     out: dict[int, list] = defaultdict(list)
-    for pid, at, kind in session.connection().execute(select(
-            ComplianceEvent.person_id, ComplianceEvent.occurred_at, ComplianceEvent.kind)
-            .where(one_of(session, ComplianceEvent.person_id, person_ids),
-                   ComplianceEvent.kind.in_(("custody_in", "custody_out")))
-            .order_by(ComplianceEvent.occurred_at, ComplianceEvent.id)):
+    for pid, at, kind in _rows(session, "custody", person_ids, today):
         if at.date() <= today:
             out[pid].append((at.date(), kind))
     return out
 
 
-def _rows(session: Session, model, *where, columns=None):
-    """Rows of ``columns`` (default: every column) of ``model``, attributes named as the
-    columns: plain tuples, no ORM objects, run as Core statements on the session's
-    connection (no ORM result processing; :func:`facts_for_cases` flushes first), so a
-    chunk of thousands of cases loads in a few queries."""
-    return session.connection().execute(
-        select(*(columns or model.__table__.columns)).where(*where)).all()
+@lru_cache(maxsize=4)
+def _statements(dialect: str) -> dict:
+    """The chunk's fact queries other than the offending summary, built once a dialect
+    (building a statement costs more than running it), of table columns (no ORM
+    annotations); parameters ``ids`` and ``today`` (:func:`_rows`)."""
+    today = bindparam("today", type_=Date)
+
+    def of(model, *where, columns=None):
+        return (select(*(columns or model.__table__.columns))
+                .where(one_of_param(dialect, model.__table__.c.person_id, "ids"), *where))
+
+    person, custody = Person.__table__.c, ComplianceEvent.__table__.c
+    return {
+        # what the facts read of a person (_person_facts, _ogrs)
+        "persons": select(person.id, person.sex, person.date_of_birth,
+                          person.first_sanction_on).where(
+            one_of_param(dialect, person.id, "ids")),
+        "assessments": of(Assessment, Assessment.__table__.c.assessed_on <= today),
+        "flags": of(PartnerFlag, PartnerFlag.__table__.c.recorded_on <= today),
+        "supervisions": of(Supervision, Supervision.__table__.c.start_on <= today),
+        "custody": of(ComplianceEvent, custody.kind.in_(("custody_in", "custody_out")),
+                      columns=(custody.person_id, custody.occurred_at, custody.kind))
+        .order_by(custody.occurred_at, custody.id),
+    }
 
 
-# What the facts read of a person (:func:`_person_facts`, :func:`_ogrs`).
-_PERSON_COLUMNS = (Person.id, Person.sex, Person.date_of_birth, Person.first_sanction_on)
+def _rows(session: Session, name: str, person_ids, today: date) -> list:
+    """Rows of the fact query ``name`` (:func:`_statements`) for ``person_ids``, as of
+    ``today``: plain tuples named as the columns, no ORM objects, run as Core statements
+    on the session's connection (no ORM result processing; :func:`facts_for_cases`
+    flushes first), so a chunk of thousands of cases loads in a few queries."""
+    dialect = session.get_bind().dialect.name
+    return session.connection().execute(_statements(dialect)[name], {
+        "ids": ids_value(dialect, person_ids), "today": today}).all()
 
 
 def _load(session: Session, person_ids: list[int], today: date, window: FactWindow,
@@ -152,19 +171,15 @@ def _load(session: Session, person_ids: list[int], today: date, window: FactWind
     since = today - timedelta(days=window.window_days)
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
     offending = records(session, person_ids, today, since, sentenced_since)
-    assessments = _latest_by_person(_rows(
-        session, Assessment, one_of(session, Assessment.person_id, person_ids),
-        Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id)) if ogrs else {}
+    assessments = _latest_by_person(
+        _rows(session, "assessments", person_ids, today),
+        key=lambda a: (a.assessed_on, a.id)) if ogrs else {}
     flags: dict[int, dict] = defaultdict(dict)
-    flag_rows = sorted(_rows(session, PartnerFlag,
-                             one_of(session, PartnerFlag.person_id, person_ids),
-                             PartnerFlag.recorded_on <= today),
-                       key=lambda f: (f.recorded_on, f.id))
-    for f in flag_rows:
+    for f in sorted(_rows(session, "flags", person_ids, today),
+                    key=lambda f: (f.recorded_on, f.id)):
         flags[f.person_id][f.kind] = _flag_value(f.kind, f.value)
     supervisions = _latest_by_person(
-        (s for s in _rows(session, Supervision, one_of(session, Supervision.person_id, person_ids),
-                          Supervision.start_on <= today)
+        (s for s in _rows(session, "supervisions", person_ids, today)
          if s.end_on is None or s.end_on >= today),
         key=lambda s: (s.start_on, s.id))
     return offending, assessments, flags, supervisions
@@ -219,8 +234,8 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
             for group, names in OPTIONAL_GROUPS.items()}
     if session.autoflush:
         session.flush()  # what the Core queries below read (no autoflush on them)
-    persons = {p.id: p for p in _rows(session, Person, one_of(
-        session, Person.id, {c.person_id for c in cases}), columns=_PERSON_COLUMNS)}
+    persons = {p.id: p for p in _rows(session, "persons", {c.person_id for c in cases},
+                                      today)}
     offending, assessments, flags, supervisions = _load(
         session, list(persons), today, window, ogrs=want["ogrs"])
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)

@@ -134,7 +134,8 @@ def _statement(dialect: str):
         count((e.kind == "arrest") & in_window & e.offence_category.in_(DRUG_CATEGORIES))
         .label("drug_arrests"),
         count((e.kind == "conviction") & in_window).label("convictions"),
-        func.sum(case((in_window, _activity(dialect, e)))).label("activity"))
+        cast(func.sum(case((in_window, _activity(dialect, e)))), BigInteger)
+        .label("activity"))  # PostgreSQL: a bigint, not a numeric (Decimal) sum
         .where(one_of_param(dialect, e.person_id, "ids"),
                e.occurred_on <= bindparam("today", type_=Date))
         .group_by(e.person_id).subquery())
