@@ -6,11 +6,11 @@ any date. Facts are built for many cases with a fixed number of queries.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from sqlalchemy import Date, bindparam, select
 from sqlalchemy.orm import Session
@@ -162,8 +162,18 @@ def _rows(session: Session, name: str, person_ids, today: date) -> list:
     on the session's connection (no ORM result processing; :func:`facts_for_cases`
     flushes first), so a chunk of thousands of cases loads in a few queries."""
     dialect = session.get_bind().dialect.name
-    return session.connection().execute(_statements(dialect)[name], {
-        "ids": ids_value(dialect, person_ids), "today": today}).all()
+    statement, row = _statements(dialect)[name], _row_types()[name]
+    return [row._make(r) for r in session.connection().execute(statement, {
+        "ids": ids_value(dialect, person_ids), "today": today})]
+
+
+@cache
+def _row_types() -> dict:
+    """A named tuple a fact query (:func:`_statements`, the same columns on every
+    dialect): reading a field of a SQLAlchemy Row by name costs about 1 us, of a named
+    tuple 30 ns."""
+    return {name: namedtuple(f"{name}_row", [c.key for c in statement.selected_columns])
+            for name, statement in _statements("sqlite").items()}
 
 
 def _load(session: Session, person_ids: list[int], today: date, window: FactWindow,
