@@ -210,14 +210,16 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
     Cases are opened set-based, a transaction per range of people (:func:`open_range`);
     due cases are walked by id, a transaction per chunk (``chunk_size``; at most
     ``batch_size`` a pass), redone one case per transaction when one fails
-    (:func:`advance_chunk_isolated`). With ``pass_workers`` > 1 (PostgreSQL) the ranges
-    and chunks go to that many processes (``scheduler.pass_workers``); the report sums."""
+    (:func:`advance_chunk_isolated`). With ``pass_workers`` > 1 (PostgreSQL) the chunks
+    go to that many processes (``scheduler.pass_workers``); the report sums theirs."""
     report = PassReport(now)
     with transaction(runtime.sessions) as session:
         policy = policy_in_force(session, runtime.settings, now)
     with ChunkRunner(runtime, pass_workers(runtime)) as runner:
-        report.opened = sum(runner.map(open_range, _missing_ranges(runtime), now=now,
-                                       actor=actor))
+        # Opening stays in this process: split over the workers it was not measurably
+        # faster (7.3 s either way at 100k: the database's work, serialised on the chain).
+        report.opened = sum(open_range(runtime, people, now=now, actor=actor)
+                            for people in _missing_ranges(runtime))
         run_in_transaction(runtime.sessions, lambda session: after_opening(
             session, report.opened))
         report.reopened = run_in_transaction(runtime.sessions, lambda session: len(

@@ -131,7 +131,7 @@ def pass_workers(runtime: Runtime) -> int:
 
 class ChunkRunner:
     """Runs ``work(runtime, item, **kwargs)`` over a pass's items (chunks of cases to
-    advance, ranges of people to open), in this process or, once :meth:`start` is called
+    advance), in this process or, once :meth:`start` is called
     with ``workers`` > 1, in that many worker processes. ``work`` must be a module-level
     function (it is sent to the workers by name). Use as a context manager: leaving it
     stops the workers. ``usage`` holds each worker's ``(CPU seconds, peak RSS MB)``."""
