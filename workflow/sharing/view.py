@@ -14,11 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from db.models import Case, ComplianceEvent, Task, User
+from db.models import Case, ComplianceEvent, Person, Task, User
 from workflow.errors import Forbidden
-from workflow.sharing.decide import Decision, Viewer, decision_for, decisions
+from workflow.sharing.decide import (
+    Decision,
+    Viewer,
+    decision_for,
+    decisions,
+    decisions_by_names,
+)
 from workflow.sharing.groups import FLAG_GROUPS, MASK, flag_group
 from workflow.sharing.redact import event_view, task_view
 
@@ -44,9 +50,17 @@ def _group(decision: Decision, group: str, build) -> tuple[bool, object]:
 
 def case_summary(case: Case, decision: Decision) -> dict:
     """The list row of ``case``: state, name, cohort and risk as ``decision`` allows."""
+    person = case.person
+    return _summary(case, person.partner_ref, person.given_name, person.family_name,
+                    decision)
+
+
+def _summary(case, person_ref: str, given: str, family: str, decision: Decision) -> dict:
+    """The list row of ``case`` (a Case, or a listed row: anything with the case's
+    attributes) whose person has ``person_ref`` and these names."""
     data = {name: getattr(case, name) for name in _ALWAYS}
-    data["person_ref"] = MASK if decision.restricted else case.person.partner_ref
-    data["name"] = decision.display_name(f"{case.person.given_name} {case.person.family_name}")
+    data["person_ref"] = MASK if decision.restricted else person_ref
+    data["name"] = decision.display_name(f"{given} {family}")
     data["restricted"] = decision.restriction()
     for key, group in (("cohort", "supervision"), ("intensity", "risk"),
                        ("activity_score", "risk"), ("last_error", "audit")):
@@ -111,11 +125,16 @@ def case_view(session: Session, case: Case, *, viewer: Viewer, now: datetime,
     return CaseView(case.id, data, decision)
 
 
-def case_summaries(session: Session, cases: list[Case], *, viewer: Viewer, now: datetime,
+def case_summaries(session: Session, rows: list, *, viewer: Viewer, now: datetime,
                    purpose: str) -> list[dict]:
-    """List rows for ``cases`` (one agreement lookup and one list query for all)."""
-    by_case = decisions(session, cases, viewer=viewer, now=now, purpose=purpose)
-    return [case_summary(c, by_case[c.id]) for c in cases]
+    """List rows for the listed case ``rows`` of ``workflow.case_list.list_cases`` (plain
+    rows with the case's listed columns and the person's ``partner_ref``, ``given_name``
+    and ``family_name``): one agreement lookup and one list query for all."""
+    by_case = decisions_by_names(
+        session, {r.id: (r.given_name, r.family_name) for r in rows}, viewer=viewer,
+        now=now, purpose=purpose)
+    return [_summary(r, r.partner_ref, r.given_name, r.family_name, by_case[r.id])
+            for r in rows]
 
 
 def require_unrestricted(decision: Decision) -> None:
@@ -151,20 +170,21 @@ def panel_rows(session: Session, rows: list[dict], *, viewer: Viewer, now: datet
 
 def tasks_as_seen(session: Session, tasks: list, *, viewer: Viewer, now: datetime,
                   purpose: str | None = None) -> list[dict]:
-    """Task rows as ``viewer`` may see them (``task_view`` under each case's decision,
-    one agreement lookup for all): titles masked or the person's name scrubbed; tasks
-    withheld are left out. Each dict also carries ``reminded_at`` and ``escalated_at``."""
+    """Tasks (Task objects or plain rows with a task's columns) as ``viewer`` may see
+    them (``task_view`` under each case's decision, one agreement lookup for all):
+    titles masked or the person's name scrubbed; tasks withheld are left out. Each dict
+    also carries ``reminded_at`` and ``escalated_at``."""
     from workflow.sharing.decide import check_purpose
 
     if not tasks:
         return []
-    # The tasks' cases and their people in one query (the identity map then answers
-    # each ``task.case``), not two queries a task.
-    cases = {c.id: c for c in session.scalars(
-        select(Case).where(Case.id.in_({t.case_id for t in tasks}))
-        .options(joinedload(Case.person)))}
-    by_case = decisions(session, cases.values(), viewer=viewer, now=now,
-                        purpose=check_purpose(purpose, viewer))
+    # The names of the tasks' people in one query: all a decision needs of a case.
+    names = {row.id: (row.given_name, row.family_name) for row in session.execute(
+        select(Case.id, Person.given_name, Person.family_name)
+        .join_from(Case, Person, Case.person_id == Person.id)
+        .where(Case.id.in_(sorted({t.case_id for t in tasks}))))}
+    by_case = decisions_by_names(session, names, viewer=viewer, now=now,
+                                 purpose=check_purpose(purpose, viewer))
     out = []
     for task in tasks:
         view = task_view(task, by_case[task.case_id])
