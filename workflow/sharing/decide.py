@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from db.models import Case, CaseAccessList
@@ -152,9 +152,13 @@ def _terms(agreement: AgreementDocument, viewer: Viewer, purpose: str) -> tuple:
     return terms
 
 
-# What a decision reads of a list (plain rows: a list is never changed through them).
-_LIST_COLUMNS = (CaseAccessList.id, CaseAccessList.case_id, CaseAccessList.kind,
-                 CaseAccessList.users, CaseAccessList.agencies, CaseAccessList.message)
+# What a decision reads of a case's lists (plain rows: a list is never changed through
+# them); every case read runs it, so it is built once.
+_LISTS = CaseAccessList.__table__.c
+_ACTIVE_LISTS = (select(_LISTS.id, _LISTS.case_id, _LISTS.kind, _LISTS.users, _LISTS.agencies,
+                        _LISTS.message)
+                 .where(_LISTS.case_id.in_(bindparam("ids", expanding=True)),
+                        _LISTS.removed_at.is_(None)).order_by(_LISTS.id))
 
 
 def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list]:
@@ -163,9 +167,7 @@ def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list]:
     ids = sorted(set(case_ids))
     out: dict[int, list] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
-        for row in session.execute(select(*_LIST_COLUMNS).where(
-                CaseAccessList.case_id.in_(ids[start:start + 500]),
-                CaseAccessList.removed_at.is_(None)).order_by(CaseAccessList.id)):
+        for row in session.execute(_ACTIVE_LISTS, {"ids": ids[start:start + 500]}):
             out[row.case_id].append(row)
     return out
 
