@@ -44,6 +44,7 @@ def test_chair_records_decisions_and_prints_the_minutes(page, server, meeting, s
     page.goto(f"{server.url}/panel")
     check_page(page, "panel-meetings")
     page.click("#meetings a >> nth=0")
+    page.wait_for_load_state("load")  # click() returns at commit; all_inner_texts waits not
     headings = page.locator("#agenda h2").all_inner_texts()
     assert [h.split(".")[0] for h in headings] == ["1", "2", "3"]
     assert [f"case {c}" in h for h, c in zip(headings, (high, mid, low), strict=True)] == [

@@ -4,6 +4,7 @@ refused with a clear message, the right one leads to My tasks, sign-out ends it.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def test_sign_in_page_and_its_error_state(page, server, om, sign_in, check_page)
     assert page.url.endswith("/sign-in")
     check_page(page, "sign-in")
     page.click("#sign-in")  # nothing entered
-    assert page.locator(".govuk-error-summary").is_visible()
+    expect(page.locator(".govuk-error-summary")).to_be_visible()  # waits for the new page
     assert "Enter your username" in page.locator(".govuk-error-summary").inner_text()
     check_page(page, "sign-in-errors")
     sign_in(page, server, om, "not-the-password")
