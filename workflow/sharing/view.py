@@ -103,6 +103,8 @@ _COMPLIANCE = select(*(getattr(ComplianceEvent, c.key) for c in ComplianceEvent.
 _TASKS = select(*(getattr(Task, c.key) for c in Task.__table__.c)).where(
     Task.case_id == _CASE).order_by(Task.id)
 _LEAD = select(User.display_name).where(User.id == bindparam("user"))
+_NAMES = select(Case.id, Person.given_name, Person.family_name).join_from(
+    Case, Person, Case.person_id == Person.id).where(Case.id.in_(bindparam("ids", expanding=True)))
 
 
 def _flags(session: Session, case: Case, decision: Decision) -> dict:
@@ -218,9 +220,7 @@ def tasks_as_seen(session: Session, tasks: list, *, viewer: Viewer, now: datetim
         return []
     # The names of the tasks' people in one query: all a decision needs of a case.
     names = {row.id: (row.given_name, row.family_name) for row in session.execute(
-        select(Case.id, Person.given_name, Person.family_name)
-        .join_from(Case, Person, Case.person_id == Person.id)
-        .where(Case.id.in_(sorted({t.case_id for t in tasks}))))}
+        _NAMES, {"ids": sorted({t.case_id for t in tasks})})}
     by_case = decisions_by_names(session, names, viewer=viewer, now=now,
                                  purpose=check_purpose(purpose, viewer))
     out = []
