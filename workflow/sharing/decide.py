@@ -153,12 +153,12 @@ def _terms(agreement: AgreementDocument, viewer: Viewer, purpose: str) -> tuple:
 
 
 # What a decision reads of a case's lists (plain rows: a list is never changed through
-# them); every case read runs it, so it is built once.
-_LISTS = CaseAccessList.__table__.c
-_ACTIVE_LISTS = (select(_LISTS.id, _LISTS.case_id, _LISTS.kind, _LISTS.users, _LISTS.agencies,
-                        _LISTS.message)
-                 .where(_LISTS.case_id.in_(bindparam("ids", expanding=True)),
-                        _LISTS.removed_at.is_(None)).order_by(_LISTS.id))
+# them); every case read runs it, so it is built once. ORM columns: it autoflushes, so a
+# list set earlier in the same transaction counts.
+_L = CaseAccessList
+_ACTIVE_LISTS = (select(_L.id, _L.case_id, _L.kind, _L.users, _L.agencies, _L.message)
+                 .where(_L.case_id.in_(bindparam("ids", expanding=True)),
+                        _L.removed_at.is_(None)).order_by(_L.id))
 
 
 def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list]:
