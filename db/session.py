@@ -21,6 +21,7 @@ unit of work again on a fresh transaction, a bounded number of times.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +52,13 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache: large imports
     cursor.close()
+    # SQL power() as PostgreSQL's and Python's ``**`` compute it (C pow()): not every
+    # SQLite build has the math functions, and the activity score must not depend on it.
+    dbapi_connection.create_function("power", 2, _power, deterministic=True)
+
+
+def _power(base, exponent):
+    return None if base is None or exponent is None else math.pow(base, exponent)
 
 
 def _sqlite_begin(connection) -> None:

@@ -285,3 +285,14 @@ def checked_facts(facts: dict, *, label: str = "facts") -> CheckedFacts:
     if type(facts) is not dict or not fact_check().fits(facts):
         validate_facts(facts, label=label)  # raises, or accepts e.g. 3.0 for an integer
     return CheckedFacts(facts)
+
+
+def checked_all(facts_by_key: dict, *, label: str = "facts") -> dict:
+    """``{key: checked_facts(facts)}`` for many facts objects (the label of one that does
+    not fit: ``"{label} {key}"``), with one look-up of the catalogue's check for all."""
+    check, out = fact_check(), {}
+    for key, facts in facts_by_key.items():
+        if type(facts) is not dict or not check.fits(facts):
+            validate_facts(facts, label=f"{label} {key}")
+        out[key] = CheckedFacts(facts)
+    return out

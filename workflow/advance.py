@@ -281,9 +281,11 @@ def quiet_values(case, ev: Evaluation, *, now: datetime, policy: Policy) -> dict
     """What :func:`apply_evaluation` would write to ``case`` (a Case or a claimed row of
     its columns), when that is all it would do (no move, no audit entry, no task, no
     intensity); else None. ``workflow.advance_chunk`` writes these set-based."""
-    if ev.event or case.last_outcome != ev.outcome or any(
-            d.action == "set_intensity" or d.action in TASK_ACTIONS for d in ev.decisions):
+    if ev.event or case.last_outcome != ev.outcome:
         return None
+    for d in ev.decisions:
+        if d.action == "set_intensity" or d.action in TASK_ACTIONS:
+            return None
     if (case.last_versions or []) != sorted({f"{d.ruleset}@{d.version}"
                                              for d in ev.decisions}):
         return None

@@ -15,6 +15,7 @@ transaction (one a chunk).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import datetime
 
 from sqlalchemy import select
@@ -40,12 +41,18 @@ CLAIM_COLUMNS = (Case.id, Case.person_id, Case.state, Case.state_since, Case.ope
                  Case.intensity, Case.guard_override, Case.activity_score, Case.last_error)
 
 
-def claim_rows(session: Session, case_ids: list[int]) -> list:
+# A claimed row: a named tuple (reading a field of a SQLAlchemy Row by name costs about
+# 1 us, of a named tuple 30 ns; a chunk's path reads about 20 of each row).
+ClaimedCase = namedtuple("ClaimedCase", [c.key for c in CLAIM_COLUMNS])
+
+
+def claim_rows(session: Session, case_ids: list[int]) -> list[ClaimedCase]:
     """Lock the unlocked rows among ``case_ids`` (skipping rows others hold) and return
-    them by id as plain rows of :data:`CLAIM_COLUMNS` (``workflow.cases.lock_claimed``;
-    on SQLite the ORM path checks versions when it writes)."""
+    them by id as :class:`ClaimedCase` tuples of :data:`CLAIM_COLUMNS`
+    (``workflow.cases.lock_claimed``; on SQLite the ORM path checks versions when it
+    writes)."""
     query = select(*CLAIM_COLUMNS).where(one_of(session, Case.id, case_ids)).order_by(Case.id)
-    return lock_claimed(session, query, objects=False)
+    return [ClaimedCase._make(row) for row in lock_claimed(session, query, objects=False)]
 
 
 def _load_cases(session: Session, ids: list[int]) -> dict[int, Case]:

@@ -154,8 +154,9 @@ def lock_claimed(session: Session, query, *, objects: bool) -> list:
     LOCKED``; SQLite serialises writers itself); the locked cases' versions are held.
     ORM objects when ``objects``, else plain rows."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    result = session.execute(query.with_for_update(skip_locked=True, of=Case)
-                             if postgres else query)
+    # Plain rows: a Core statement on the session's connection (no ORM result processing)
+    execute = session.execute if objects else session.connection().execute
+    result = execute(query.with_for_update(skip_locked=True, of=Case) if postgres else query)
     claimed = list(result.scalars()) if objects else result.all()
     if postgres:
         versioning.hold(session, [c.id for c in claimed])  # locked: versions cannot move

@@ -72,7 +72,7 @@ def offence_groups() -> dict[str, tuple[str, ...]]:
 
 def _harm_points():
     """An arrest's gravity weight in hundredths (integers sum exactly in SQL)."""
-    from workflow.facts import activity_reference  # the harm weights live there
+    from workflow.offending import activity_reference  # the harm weights live there
 
     gravity = activity_reference()["gravity"]
     return case({c: round(float(w) * 100) for c, w in gravity.items()},

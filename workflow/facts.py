@@ -6,38 +6,36 @@ any date. Facts are built for many cases with a fixed number of queries.
 
 from __future__ import annotations
 
-import tomllib
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
-from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Date, bindparam, select
 from sqlalchemy.orm import Session
 
-from db.dialect import one_of
+from db.dialect import ids_value, one_of_param
 from db.models import (
     Assessment,
     Case,
     ComplianceEvent,
-    OffendingEvent,
     PartnerFlag,
     Person,
     Supervision,
 )
-from rules.catalogue import checked_facts
+from rules.catalogue import checked_all
 from workflow import criteria_facts as criteria_
 from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
-from workflow.scoring import default_scorer, history_inputs
+from workflow.offending import NO_RECORD, Record, records
+from workflow.scoring import default_scorer, sanction_inputs
 from workflow.tasks import facts as compliance_
 from workflow.tasks.facts import compliance_facts
 
-DRUG_CATEGORIES = ("drug_import_production", "drug_possession_supply")
 _BOOL_FLAGS = ("ppo", "dtoa", "marac_repeat", "yos_referral", "asb", "housing_need")
 _TRUE = {"1", "true", "yes", "y", "t"}
+_NO_FLAGS = dict.fromkeys(_BOOL_FLAGS, False)
 OGRS_FACTS = ("ogrs_2yr", "ogrs_1yr", "ogrs_source")
 # Groups a caller may not need (``facts_for_cases(needed=...)``): each is computed by one
 # piece of code below whoever asks, so a fact has the same value in every path.
@@ -51,12 +49,6 @@ class FactWindow:
 
     newly_sentenced_days: int = 182
     window_days: int = 730
-
-
-@cache
-def activity_reference() -> dict:
-    path = Path(__file__).resolve().parent / "reference" / "activity.toml"
-    return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
 def _age(dob: date, today: date) -> int:
@@ -93,50 +85,6 @@ def _flag_value(kind: str, value: str):
     return value.strip().lower() in _TRUE
 
 
-_CURRENT_KINDS = ("conviction", "charge", "arrest")  # the current offence: first found
-
-
-def _offending(events, today: date, since: date, sentenced_since: date) -> tuple[dict, dict]:
-    """One walk over a person's offending events (dated up to ``today``, in load order):
-    ``(facts, record)``. Facts: ``offence_category`` (the latest conviction's, else
-    charge's, else arrest's, latest by date then id), ``newly_sentenced`` by conviction
-    since ``sentenced_since``, the window counts (``since``..``today``) and
-    ``activity_score``: the sum over the window's events of
-    ``kind_weight[kind] * gravity[category] * 0.5 ** (age in days / half_life_days)``
-    (``reference/activity.toml``; gravity 0.5 for a category it does not name), to 2
-    places. Record: ``convictions`` and ``cautions`` as ``(day, category)`` (the OGRS3
-    history) and ``last_arrest`` (day or None)."""
-    ref = activity_reference()
-    weights, gravity, half_life = ref["kind_weight"], ref["gravity"], ref["half_life_days"]
-    score, arrests, drug, convicted, newly = 0.0, 0, 0, 0, False
-    latest: dict[str, tuple] = {}
-    convictions, cautions, last_arrest = [], [], None
-    for e in events:
-        kind, on, category = e.kind, e.occurred_on, e.offence_category
-        if kind in _CURRENT_KINDS and (kind not in latest or (on, e.id) > latest[kind][0]):
-            latest[kind] = ((on, e.id), category)
-        if kind == "conviction":
-            convictions.append((on, category))
-            newly = newly or on >= sentenced_since
-        elif kind == "caution":
-            cautions.append((on, category))
-        elif kind == "arrest" and (last_arrest is None or on > last_arrest):
-            last_arrest = on
-        if on >= since:
-            score += (weights[kind] * gravity.get(category, 0.5)
-                      * 0.5 ** (max((today - on).days, 0) / half_life))
-            if kind == "arrest":
-                arrests += 1
-                drug += category in DRUG_CATEGORIES
-            elif kind == "conviction":
-                convicted += 1
-    current = next((latest[k][1] for k in _CURRENT_KINDS if k in latest), None)
-    return ({"offence_category": current, "newly_sentenced": newly,
-             "arrests_window": arrests, "drug_arrests_window": drug,
-             "convictions_window": convicted, "activity_score": round(score, 2)},
-            {"convictions": convictions, "cautions": cautions, "last_arrest": last_arrest})
-
-
 @lru_cache(maxsize=1 << 16)
 def _score(inputs):
     """The default scorer's score of ``inputs`` (pure: the same inputs recur across a
@@ -144,23 +92,23 @@ def _score(inputs):
     return default_scorer().score(inputs)
 
 
-def _ogrs(person: Person, assessment: Assessment | None, record: dict,
+def _ogrs(person: Person, assessment: Assessment | None, record: Record,
           custody: list[tuple[date, str]], today: date) -> dict:
     """The latest assessment's scores, else OGRS3 computed from the record (no writes).
 
     ``ogrs_source``: ``supplied``; ``computed`` from a record that looks complete; or
     ``computed_partial`` when the record cannot tell an input (no first-sanction date,
     a first sanction before every recorded one, still in custody): see
-    :func:`workflow.scoring.history_inputs`.
+    :func:`workflow.scoring.history_inputs` (here from the record's summary,
+    :func:`workflow.scoring.sanction_inputs`).
     """
     if assessment is not None:
         source = "computed" if assessment.source == "computed" else "supplied"
         return {"ogrs_2yr": assessment.ogrs_2yr, "ogrs_1yr": assessment.ogrs_1yr,
                 "ogrs_source": source}
-    history = history_inputs(
+    history = sanction_inputs(
         sex=person.sex, date_of_birth=person.date_of_birth,
-        first_sanction_on=person.first_sanction_on,
-        convictions=record["convictions"], cautions=record["cautions"],
+        first_sanction_on=person.first_sanction_on, sanctions=record.sanctions,
         custody=custody, today=today)
     try:
         score = _score(history.inputs) if history else None
@@ -176,78 +124,107 @@ def _custody(session: Session, person_ids: list[int], today: date
              ) -> dict[int, list[tuple[date, str]]]:
     """``{person_id: [(day, custody_in | custody_out)]}`` from compliance events."""
     out: dict[int, list] = defaultdict(list)
-    for pid, at, kind in session.execute(select(
-            ComplianceEvent.person_id, ComplianceEvent.occurred_at, ComplianceEvent.kind)
-            .where(one_of(session, ComplianceEvent.person_id, person_ids),
-                   ComplianceEvent.kind.in_(("custody_in", "custody_out")))
-            .order_by(ComplianceEvent.occurred_at, ComplianceEvent.id)):
+    for pid, at, kind in _rows(session, "custody", person_ids, today):
         if at.date() <= today:
             out[pid].append((at.date(), kind))
     return out
 
 
-def _rows(session: Session, model, *where, columns=None):
-    """Rows of ``columns`` (default: every column) of ``model``, attributes named as the
-    ORM's: plain tuples, no ORM objects, so a chunk of thousands of cases loads in a few
-    queries."""
-    return session.execute(select(*(columns or model.__table__.columns)).where(*where))
+@lru_cache(maxsize=4)
+def _statements(dialect: str) -> dict:
+    """The chunk's fact queries other than the offending summary, built once a dialect
+    (building a statement costs more than running it), of table columns (no ORM
+    annotations); parameters ``ids`` and ``today`` (:func:`_rows`)."""
+    today = bindparam("today", type_=Date)
+
+    def of(model, *where, columns=None):
+        return (select(*(columns or model.__table__.columns))
+                .where(one_of_param(dialect, model.__table__.c.person_id, "ids"), *where))
+
+    person, custody = Person.__table__.c, ComplianceEvent.__table__.c
+    return {
+        # what the facts read of a person (_person_facts, _ogrs)
+        "persons": select(person.id, person.sex, person.date_of_birth,
+                          person.first_sanction_on).where(
+            one_of_param(dialect, person.id, "ids")),
+        "assessments": of(Assessment, Assessment.__table__.c.assessed_on <= today),
+        "flags": of(PartnerFlag, PartnerFlag.__table__.c.recorded_on <= today),
+        "supervisions": of(Supervision, Supervision.__table__.c.start_on <= today),
+        "custody": of(ComplianceEvent, custody.kind.in_(("custody_in", "custody_out")),
+                      columns=(custody.person_id, custody.occurred_at, custody.kind))
+        .order_by(custody.occurred_at, custody.id),
+    }
 
 
-# What the facts read of a person (:func:`_person_facts`, :func:`_ogrs`).
-_PERSON_COLUMNS = (Person.id, Person.sex, Person.date_of_birth, Person.first_sanction_on)
-# What the facts read of an offending event (:func:`_offending`).
-_EVENT_COLUMNS = (OffendingEvent.id, OffendingEvent.person_id, OffendingEvent.kind,
-                  OffendingEvent.occurred_on, OffendingEvent.offence_category)
+def _rows(session: Session, name: str, person_ids, today: date) -> list:
+    """Rows of the fact query ``name`` (:func:`_statements`) for ``person_ids``, as of
+    ``today``: plain tuples named as the columns, no ORM objects, run as Core statements
+    on the session's connection (no ORM result processing; :func:`facts_for_cases`
+    flushes first), so a chunk of thousands of cases loads in a few queries."""
+    dialect = session.get_bind().dialect.name
+    statement, row = _statements(dialect)[name], _row_types()[name]
+    return [row._make(r) for r in session.connection().execute(statement, {
+        "ids": ids_value(dialect, person_ids), "today": today})]
+
+
+@cache
+def _row_types() -> dict:
+    """A named tuple a fact query (:func:`_statements`, the same columns on every
+    dialect): reading a field of a SQLAlchemy Row by name costs about 1 us, of a named
+    tuple 30 ns."""
+    return {name: namedtuple(f"{name}_row", [c.key for c in statement.selected_columns])
+            for name, statement in _statements("sqlite").items()}
 
 
 def _load(session: Session, person_ids: list[int], today: date, window: FactWindow,
           ogrs: bool = True):
     since = today - timedelta(days=window.window_days)
-    events = defaultdict(list)
-    for e in _rows(session, OffendingEvent, one_of(session, OffendingEvent.person_id, person_ids),
-                   OffendingEvent.occurred_on <= today, columns=_EVENT_COLUMNS):
-        events[e.person_id].append(e)
-    assessments = _latest_by_person(_rows(
-        session, Assessment, one_of(session, Assessment.person_id, person_ids),
-        Assessment.assessed_on <= today), key=lambda a: (a.assessed_on, a.id)) if ogrs else {}
+    sentenced_since = today - timedelta(days=window.newly_sentenced_days)
+    offending = records(session, person_ids, today, since, sentenced_since)
+    assessments = _latest_by_person(
+        _rows(session, "assessments", person_ids, today),
+        key=lambda a: (a.assessed_on, a.id)) if ogrs else {}
     flags: dict[int, dict] = defaultdict(dict)
-    flag_rows = sorted(_rows(session, PartnerFlag,
-                             one_of(session, PartnerFlag.person_id, person_ids),
-                             PartnerFlag.recorded_on <= today),
-                       key=lambda f: (f.recorded_on, f.id))
-    for f in flag_rows:
+    for f in sorted(_rows(session, "flags", person_ids, today),
+                    key=lambda f: (f.recorded_on, f.id)):
         flags[f.person_id][f.kind] = _flag_value(f.kind, f.value)
     supervisions = _latest_by_person(
-        (s for s in _rows(session, Supervision, one_of(session, Supervision.person_id, person_ids),
-                          Supervision.start_on <= today)
+        (s for s in _rows(session, "supervisions", person_ids, today)
          if s.end_on is None or s.end_on >= today),
         key=lambda s: (s.start_on, s.id))
-    return since, events, assessments, flags, supervisions
+    return offending, assessments, flags, supervisions
 
 
-def _person_facts(person: Person, offending: tuple[dict, dict], sentenced_since: date,
+def _person_facts(person: Person, record: Record, sentenced_since: date,
                   assessment: Assessment | None, supervision: Supervision | None,
                   person_flags: dict, today: date, custody: list[tuple[date, str]] | None
                   ) -> dict:
     """The catalogue facts that depend on the person's partner data alone
-    (``offending``: :func:`_offending` of their events; ``custody`` None: no OGRS facts)."""
-    facts, record = offending
+    (``record``: their offending record; ``custody`` None: no OGRS facts)."""
     provider = supervision.provider if supervision else "none"
-    return {
-        **(_ogrs(person, assessment, record, custody, today) if custody is not None else {}),
-        **facts,
-        "newly_sentenced": facts["newly_sentenced"] or bool(
+    age = _age(person.date_of_birth, today)
+    facts = _ogrs(person, assessment, record, custody, today) if custody is not None else {}
+    facts.update({
+        "offence_category": record.offence_category,
+        "newly_sentenced": record.newly_sentenced or bool(
             supervision and supervision.provider != "none"
             and supervision.start_on >= sentenced_since),
+        "arrests_window": record.arrests_window,
+        "drug_arrests_window": record.drug_arrests_window,
+        "convictions_window": record.convictions_window,
+        "activity_score": record.activity_score,
         "mappa_level": person_flags.get("mappa_level", 0),
         "statutory": provider in ("NPS", "CRC"),
         "supervision": provider,
         "sex": person.sex,
-        "age": _age(person.date_of_birth, today),
-        "days_to_18th_birthday": days_to_18th_birthday(person.date_of_birth, today),
-        **{k: person_flags.get(k, False) for k in _BOOL_FLAGS},
-        "gang_grade": person_flags.get("gang_grade"),
-    }
+        "age": age,
+        "days_to_18th_birthday": 0 if age >= 18 else days_to_18th_birthday(
+            person.date_of_birth, today),  # 18 or more: the birthday has passed
+    })
+    facts.update({k: person_flags.get(k, False) for k in _BOOL_FLAGS} if person_flags
+                 else _NO_FLAGS)
+    facts["gang_grade"] = person_flags.get("gang_grade")
+    return facts
 
 
 def facts_for_cases(session: Session, cases: list[Case], now: datetime,
@@ -265,9 +242,11 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
     today = now.date()
     want = {group: needed is None or not needed.isdisjoint(names)
             for group, names in OPTIONAL_GROUPS.items()}
-    persons = {p.id: p for p in _rows(session, Person, one_of(
-        session, Person.id, {c.person_id for c in cases}), columns=_PERSON_COLUMNS)}
-    since, events, assessments, flags, supervisions = _load(
+    if session.autoflush:
+        session.flush()  # what the Core queries below read (no autoflush on them)
+    persons = {p.id: p for p in _rows(session, "persons", {c.person_id for c in cases},
+                                      today)}
+    offending, assessments, flags, supervisions = _load(
         session, list(persons), today, window, ogrs=want["ogrs"])
     sentenced_since = today - timedelta(days=window.newly_sentenced_days)
     # Seed criteria: borough ranks, offence-type counts (workflow/criteria_facts.py).
@@ -275,22 +254,22 @@ def facts_for_cases(session: Session, cases: list[Case], now: datetime,
                               window.window_days) if want["criteria"] else {}
     # OGRS3 start of follow-up
     custody = _custody(session, list(persons), today) if want["ogrs"] else None
-    offending = {pid: _offending(events.get(pid, ()), today, since, sentenced_since)
-                 for pid in persons}
     out = {}
+    no_programme = programme_facts({})
     for case in cases:
         pid = case.person_id
-        out[case.id] = {
-            **_person_facts(persons[pid], offending[pid], sentenced_since,
-                            assessments.get(pid), supervisions.get(pid), flags.get(pid, {}),
-                            today, None if custody is None else custody.get(pid, [])),
-            **criteria.get(pid, {}), **programme_facts(flags.get(pid, {})),
-            "days_in_state": max((now - case.state_since).days, 0),
-        }
+        person_flags = flags.get(pid, {})
+        facts = _person_facts(persons[pid], offending.get(pid, NO_RECORD), sentenced_since,
+                              assessments.get(pid), supervisions.get(pid), person_flags,
+                              today, None if custody is None else custody.get(pid, ()))
+        if criteria:
+            facts.update(criteria.get(pid, {}))
+        facts.update(programme_facts(person_flags) if person_flags else no_programme)
+        facts["days_in_state"] = max((now - case.state_since).days, 0)
+        out[case.id] = facts
     if want["compliance"]:
-        last_arrest = {pid: record["last_arrest"] for pid, (_, record) in offending.items()}
+        last_arrest = {pid: record.last_arrest for pid, record in offending.items()}
         for case_id, compliance in compliance_facts(session, cases, now, last_arrest).items():
             out[case_id].update(compliance)  # one more batched query (workflow/tasks/facts.py)
     # Checked against the catalogue here, once: evaluations of them check nothing.
-    return {case_id: checked_facts(facts, label=f"case {case_id}")
-            for case_id, facts in out.items()}
+    return checked_all(out, label="case")

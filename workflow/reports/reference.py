@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from workflow.errors import ConfigError, InvalidInput
-from workflow.facts import activity_reference
+from workflow.offending import activity_reference
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 @dataclass(frozen=True)
@@ -72,19 +72,41 @@ class History:
     gaps: tuple[str, ...] = ()
 
 
-def _current(sanctions: list[tuple[date, str, str]]) -> tuple[date, str]:
-    """The latest sentencing occasion and its offence: a conviction that day before a
-    caution, else the last recorded."""
+class Sanctions(NamedTuple):
+    """What :func:`history_inputs` reads of a record's sanctions (convictions and
+    cautions): the latest sentencing occasion ``last_on`` and its offence ``category`` (a
+    conviction that day before a caution; among several, the last recorded), how many
+    ``occasions`` (distinct dates) and the first ``first_on``. The fact builder gets it
+    from one grouped query (``workflow.offending``); :func:`sanctions_of` from lists.
+    A named tuple: one is made for every person of a pass."""
+
+    last_on: date
+    category: str
+    occasions: int
+    first_on: date
+
+
+def sanctions_of(convictions: list[tuple[date, str]], cautions: list[tuple[date, str]] = ()
+                 ) -> Sanctions | None:
+    """The :class:`Sanctions` of ``(date, offence_category)`` lists, each in recorded
+    order; None when both are empty."""
+    sanctions = ([(d, c, "conviction") for d, c in convictions]
+                 + [(d, c, "caution") for d, c in cautions])
+    if not sanctions:
+        return None
     day = max(s[0] for s in sanctions)
     same = [s for s in sanctions if s[0] == day]
     convicted = [s for s in same if s[2] == "conviction"]
-    return day, (convicted or same)[-1][1]
+    occasions = {s[0] for s in sanctions}
+    return Sanctions(day, (convicted or same)[-1][1], len(occasions), min(occasions))
 
 
 def _follow_up_start(current_on: date, custody: list[tuple[date, str]], today: date | None
                      ) -> tuple[date, str | None]:
     """Release from the custody the person was in at, or went into after, the current
     sanction; else the sanction date. ``(start, gap or None)``."""
+    if not custody:
+        return current_on, None
     events = sorted(custody)
     before = [kind for day, kind in events if day <= current_on]
     held = bool(before) and before[-1] == "custody_in"
@@ -125,23 +147,31 @@ def history_inputs(*, sex: str, date_of_birth: date, first_sanction_on: date | N
 
     None when there is no sanction or the person was under 10 at the latest.
     """
-    sanctions = ([(d, c, "conviction") for d, c in convictions]
-                 + [(d, c, "caution") for d, c in cautions])
-    if not sanctions:
+    return sanction_inputs(sex=sex, date_of_birth=date_of_birth,
+                           first_sanction_on=first_sanction_on,
+                           sanctions=sanctions_of(convictions, cautions), custody=custody,
+                           today=today)
+
+
+def sanction_inputs(*, sex: str, date_of_birth: date, first_sanction_on: date | None,
+                    sanctions: Sanctions | None, custody: list[tuple[date, str]] = (),
+                    today: date | None = None) -> History | None:
+    """:func:`history_inputs` from the record's :class:`Sanctions` summary (None: no
+    sanction, unscoreable)."""
+    if sanctions is None:
         return None
-    current_on, category = _current(sanctions)
-    occasions = sorted({s[0] for s in sanctions})
-    previous = len(occasions) - 1
+    current_on, category = sanctions.last_on, sanctions.category
+    previous = sanctions.occasions - 1
     gaps = []
     if first_sanction_on is None:
-        first = occasions[0]
+        first = sanctions.first_on
         gaps.append("first sanction date not supplied: the earliest recorded sanction used")
     else:
-        first = min(first_sanction_on, occasions[0])
-        if first < occasions[0]:
+        first = min(first_sanction_on, sanctions.first_on)
+        if first < sanctions.first_on:
             previous += 1
-            gaps.append(f"first sanction on {first} is not in the record: previous sanctions "
-                        f"are at least {previous}")
+            gaps.append(f"first sanction on {first.isoformat()} is not in the record: "
+                        f"previous sanctions are at least {previous}")
     start, gap = _follow_up_start(current_on, list(custody), today)
     if gap:
         gaps.append(gap)
