@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from api.dumping import FastDumpSchema
 from api.edge import MAX_ID, BoundedAwareDateTime, BoundedDate
 from workflow.lifecycle import STATES
 from workflow.partners.formats import KINDS
@@ -65,7 +66,7 @@ def _withheld(description: str) -> fields.Raw:
                                 "label, text, ask} when masked, or absent"})
 
 
-class CaseOut(Schema):
+class CaseOut(FastDumpSchema):
     """A case as the caller may see it (``workflow.sharing``)."""
 
     id = fields.Integer()
@@ -101,7 +102,7 @@ class CaseOut(Schema):
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:
     """A page of ``item``: ``{items, next, total, page, per_page}``, named for the doc."""
-    return Schema.from_dict({
+    return FastDumpSchema.from_dict({
         "items": fields.List(fields.Nested(item)),
         "next": fields.String(allow_none=True, metadata={
             "description": "cursor of the next page (send as after); null on the last"}),
@@ -125,7 +126,7 @@ def page_args(query: dict) -> dict:
 CasePage = page_of(CaseOut, "CasePage")
 
 
-class AuditEntryOut(Schema):
+class AuditEntryOut(FastDumpSchema):
     seq = fields.Integer()
     occurred_at = fields.DateTime()
     actor = fields.String()
@@ -135,7 +136,7 @@ class AuditEntryOut(Schema):
     hash = fields.String()
 
 
-class ExplainLineOut(Schema):
+class ExplainLineOut(FastDumpSchema):
     seq = fields.Integer()
     at = fields.String(metadata={"description": "ISO 8601 time of the entry"})
     kind = fields.String()
@@ -157,7 +158,7 @@ class EvaluateIn(Schema):
     facts = fields.List(fields.Dict(), required=True)
 
 
-class DecisionOut(Schema):
+class DecisionOut(FastDumpSchema):
     rule = fields.String()
     ruleset = fields.String()
     version = fields.String()
@@ -166,7 +167,7 @@ class DecisionOut(Schema):
     matched = fields.Dict()
 
 
-class EvaluateOut(Schema):
+class EvaluateOut(FastDumpSchema):
     id = fields.Raw()
     outcome = fields.String(allow_none=True)
     decisions = fields.List(fields.Nested(DecisionOut))

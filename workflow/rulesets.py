@@ -127,6 +127,12 @@ def publications_changed(session: Session) -> None:
         _pubs["mark"], _pubs["names"] = None, {}
 
 
+# Read once a transaction by every request that uses a published document: built once.
+# An ORM statement, so that it autoflushes: a publication added in this transaction is
+# counted (the cache below must never hold an uncommitted list under a committed mark).
+_MARK_QUERY = select(func.count(), func.max(RuleSetPublication.id))
+
+
 def _mark(session: Session) -> tuple:
     """``(count, max id)`` of the publication table, read once per transaction (an
     insert by any process changes it, whatever order ids were taken in)."""
@@ -135,7 +141,7 @@ def _mark(session: Session) -> tuple:
     seen = session.info.get(_MARK)
     if seen is not None and seen[0] is root:
         return seen[1]
-    mark = tuple(session.execute(select(func.count(), func.max(RuleSetPublication.id))).one())
+    mark = tuple(session.execute(_MARK_QUERY).one())
     session.info[_MARK] = (root, mark)
     return mark
 

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -15,6 +15,8 @@ from workflow.agencies import check_user_agency
 from workflow.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 
 DEFAULT_TOKEN_DAYS = 90  # [server] token_days
+# Every API request runs it: built once (its SQL and cache key are then reused).
+_BY_TOKEN = select(User).where(User.token_hash == bindparam("token_hash"))
 
 
 def hash_token(token: str) -> str:
@@ -62,7 +64,7 @@ def authenticate(session: Session, token: str | None, *, now: datetime | None = 
     :class:`Unauthenticated` (missing, unknown, revoked or expired)."""
     if not token:
         raise Unauthenticated("missing bearer token")
-    user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
+    user = session.scalar(_BY_TOKEN, {"token_hash": hash_token(token)})
     if user is None or not user.active:
         raise Unauthenticated("invalid or revoked token")
     if user.token_expires_at is None or user.token_expires_at <= (now or utcnow()):

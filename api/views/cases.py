@@ -22,7 +22,7 @@ from api.schemas import (
 from api.viewing import PurposeQuery, purpose_of, read_case, record_case_read, viewer
 from workflow.case_list import list_cases
 from workflow.explain import explain_case
-from workflow.history import case_history
+from workflow.history import history_rows
 from workflow.sharing.access import record_read
 from workflow.sharing.redact import redact_entry
 from workflow.sharing.view import case_summaries, case_view
@@ -70,7 +70,7 @@ class CaseHistory(MethodView):
         taken out; payloads need the ``audit`` group. Reads of the case are not audit
         entries: ``GET /cases/{id}/access`` lists them. The read is recorded."""
         case, decision = read_case(case_id, "history", query)
-        return [redact_entry(e, decision).as_dict() for e in case_history(g.session, case.id)]
+        return [redact_entry(e, decision).as_dict() for e in history_rows(g.session, case.id)]
 
 
 @blp.route("/cases/<int:case_id>/explain")

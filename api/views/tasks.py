@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from api.dumping import FastDumpSchema
 from api.edge import MAX_ID
 from api.schemas import PAGE_ARGS, PageQuery, page_args, page_body, page_of
 from db.models import User
@@ -30,7 +31,7 @@ class TaskQuery(PageQuery):
     template = fields.String(validate=validate.Length(1, 60))
 
 
-class TaskOut(Schema):
+class TaskOut(FastDumpSchema):
     id = fields.Integer()
     case_id = fields.Integer()
     template = fields.String()

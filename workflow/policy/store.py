@@ -59,11 +59,14 @@ def policy_row(session: Session, *, on: datetime | None = None) -> RuleSetVersio
 
 def policy_in_force(session: Session, settings: Settings, now: datetime) -> Policy:
     """The policy in force at ``now``; the ``config.toml`` seed when none is published
-    yet (a database not yet upgraded with ``iom db upgrade``)."""
-    row = policy_row(session, on=now)
-    if row is None:
+    yet (a database not yet upgraded with ``iom db upgrade``). From the published-documents
+    cache (``workflow.rulesets.published_document``: one check a transaction against the
+    publication table), not two queries every call."""
+    try:
+        document = published_document(session, POLICY_NAME, on=now, parse=policy_document_of)
+    except NotFound:
         return Policy.from_settings(settings)
-    return Policy.from_document(policy_document_of(row), FactWindow(
+    return Policy.from_document(document, FactWindow(
         settings.newly_sentenced_days, settings.window_days))
 
 

@@ -23,6 +23,8 @@ from workflow.sharing.decide import Viewer
 
 READ_KIND = "case.read"  # the audit kind reads had before migration 0015 (still skipped)
 MAX_IDS = 500
+# Every read runs it: a plain Core INSERT built once (no ORM bulk machinery, no RETURNING).
+_INSERT_READ = insert(AccessRead.__table__)
 
 
 def record_read(session: Session, *, viewer: Viewer, what: str, purpose: str | None,
@@ -38,11 +40,11 @@ def record_read(session: Session, *, viewer: Viewer, what: str, purpose: str | N
         detail["query"] = query
     if case_ids is not None:
         detail["case_ids"] = case_ids[:MAX_IDS]
-    session.execute(insert(AccessRead), [{
+    session.connection().execute(_INSERT_READ, {
         "at": now, "actor": viewer.username, "role": viewer.role, "agency": viewer.agency,
         "what": what[:120], "purpose": purpose, "via": via, "case_id": case_id,
         "person_ref": person_ref,
-        "detail": canonical_payload(detail, "detail")[1] if detail else None}])
+        "detail": canonical_payload(detail, "detail")[1] if detail else None})
 
 
 def record_refusal(session: Session, *, viewer: Viewer, what: str, case_id: int,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from db.models import Case, CaseAccessList
@@ -152,14 +152,22 @@ def _terms(agreement: AgreementDocument, viewer: Viewer, purpose: str) -> tuple:
     return terms
 
 
-def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list[CaseAccessList]]:
-    """The active restriction and exclusion lists of each case (one query)."""
+# What a decision reads of a case's lists (plain rows: a list is never changed through
+# them); every case read runs it, so it is built once. ORM columns: it autoflushes, so a
+# list set earlier in the same transaction counts.
+_L = CaseAccessList
+_ACTIVE_LISTS = (select(_L.id, _L.case_id, _L.kind, _L.users, _L.agencies, _L.message)
+                 .where(_L.case_id.in_(bindparam("ids", expanding=True)),
+                        _L.removed_at.is_(None)).order_by(_L.id))
+
+
+def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list]:
+    """The active restriction and exclusion lists of each case (one query), as rows with
+    ``id``, ``case_id``, ``kind``, ``users``, ``agencies`` and ``message``."""
     ids = sorted(set(case_ids))
-    out: dict[int, list[CaseAccessList]] = {i: [] for i in ids}
+    out: dict[int, list] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
-        for row in session.scalars(select(CaseAccessList).where(
-                CaseAccessList.case_id.in_(ids[start:start + 500]),
-                CaseAccessList.removed_at.is_(None)).order_by(CaseAccessList.id)):
+        for row in session.execute(_ACTIVE_LISTS, {"ids": ids[start:start + 500]}):
             out[row.case_id].append(row)
     return out
 
@@ -169,12 +177,21 @@ def decisions(session: Session, cases: Iterable, *, viewer: Viewer, now: datetim
               ) -> dict[int, Decision]:
     """``{case id: Decision}`` for ``cases`` (Case rows) under the agreement in force at
     ``now`` (or ``agreement``)."""
-    cases = list(cases)
+    return decisions_by_names(
+        session, {c.id: (c.person.given_name, c.person.family_name) for c in cases},
+        viewer=viewer, now=now, purpose=purpose, agreement=agreement)
+
+
+def decisions_by_names(session: Session, names: Mapping[int, tuple[str, str]], *,
+                       viewer: Viewer, now: datetime, purpose: str,
+                       agreement: AgreementDocument | None = None) -> dict[int, Decision]:
+    """``{case id: Decision}`` for the cases ``names`` maps to their person's given and
+    family names (no Case objects needed: listings read plain rows)."""
     agreement = agreement or agreement_in_force(session, now)
-    lists = active_lists(session, [c.id for c in cases])
-    return {c.id: decide(agreement, viewer, purpose=purpose, lists=lists[c.id],
-                         names=(c.person.given_name, c.person.family_name))
-            for c in cases}
+    lists = active_lists(session, names)
+    return {case_id: decide(agreement, viewer, purpose=purpose, lists=lists[case_id],
+                            names=person_names)
+            for case_id, person_names in names.items()}
 
 
 def decision_for(session: Session, case, *, viewer: Viewer, now: datetime, purpose: str

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from workflow.sharing.decide import Decision
 from workflow.sharing.groups import ENTRY_KIND_GROUPS, FACT_GROUPS, MASK, phrase
@@ -169,19 +170,19 @@ def task_view(task, decision: Decision) -> dict | None:
         return data
     data["title"] = scrub_names(task.title, decision)
     data["body"] = scrub_names(task.body or "", decision)
-    hidden = _template_groups(task.template) - {g for g in _template_groups(task.template)
-                                                if decision.shows(g)}
+    hidden = {g for g in _template_groups(task.template) if not decision.shows(g)}
     if hidden:
         data["body"] = decision.marker(sorted(hidden)[0])
     return data
 
 
-def _template_groups(name: str) -> set[str]:
+@cache  # the templates are read once per process (``load_templates``)
+def _template_groups(name: str) -> frozenset[str]:
     """The field groups of the facts a task template's wording names (``$fact``)."""
     found = template(name)
     text = f"{found.get('title', '')} {found.get('body', '')}"
-    return {FACT_GROUPS[n] for n in re.findall(r"\$\{?([a-z0-9_]+)", text)
-            if n in FACT_GROUPS}
+    return frozenset(FACT_GROUPS[n] for n in re.findall(r"\$\{?([a-z0-9_]+)", text)
+                     if n in FACT_GROUPS)
 
 
 # A masked event keeps its row id, case and times; its partner reference (``E-ZX-1``

@@ -13,12 +13,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, selectinload
 
-from db.models import Case, ComplianceEvent, Task, User
+from db.models import (
+    Assessment,
+    Case,
+    ComplianceEvent,
+    OffendingEvent,
+    PartnerFlag,
+    Person,
+    Supervision,
+    Task,
+    User,
+)
 from workflow.errors import Forbidden
-from workflow.sharing.decide import Decision, Viewer, decision_for, decisions
+from workflow.sharing.decide import (
+    Decision,
+    Viewer,
+    decision_for,
+    decisions,
+    decisions_by_names,
+)
 from workflow.sharing.groups import FLAG_GROUPS, MASK, flag_group
 from workflow.sharing.redact import event_view, task_view
 
@@ -44,9 +60,17 @@ def _group(decision: Decision, group: str, build) -> tuple[bool, object]:
 
 def case_summary(case: Case, decision: Decision) -> dict:
     """The list row of ``case``: state, name, cohort and risk as ``decision`` allows."""
+    person = case.person
+    return _summary(case, person.partner_ref, person.given_name, person.family_name,
+                    decision)
+
+
+def _summary(case, person_ref: str, given: str, family: str, decision: Decision) -> dict:
+    """The list row of ``case`` (a Case, or a listed row: anything with the case's
+    attributes) whose person has ``person_ref`` and these names."""
     data = {name: getattr(case, name) for name in _ALWAYS}
-    data["person_ref"] = MASK if decision.restricted else case.person.partner_ref
-    data["name"] = decision.display_name(f"{case.person.given_name} {case.person.family_name}")
+    data["person_ref"] = MASK if decision.restricted else person_ref
+    data["name"] = decision.display_name(f"{given} {family}")
     data["restricted"] = decision.restriction()
     for key, group in (("cohort", "supervision"), ("intensity", "risk"),
                        ("activity_score", "risk"), ("last_error", "audit")):
@@ -58,41 +82,71 @@ def case_summary(case: Case, decision: Decision) -> dict:
     return data
 
 
-def _flags(case: Case, decision: Decision) -> dict:
+# The detail's groups, each read as plain rows by a statement built once (a lazy load
+# per relation built mapped objects for a read-only answer); ``:person`` / ``:case``.
+_PERSON, _CASE = bindparam("person"), bindparam("case")
+_SUPERVISIONS = select(Supervision.provider, Supervision.offender_manager,
+                       Supervision.start_on, Supervision.end_on).where(
+    Supervision.person_id == _PERSON).order_by(Supervision.id)
+_EVENTS = select(OffendingEvent.kind, OffendingEvent.occurred_on,
+                 OffendingEvent.offence_category).where(
+    OffendingEvent.person_id == _PERSON).order_by(OffendingEvent.occurred_on,
+                                                  OffendingEvent.id)
+_ASSESSMENTS = select(Assessment.tool, Assessment.assessed_on, Assessment.ogrs_1yr,
+                      Assessment.ogrs_2yr, Assessment.source).where(
+    Assessment.person_id == _PERSON).order_by(Assessment.id)
+_FLAGS = select(PartnerFlag.kind, PartnerFlag.value, PartnerFlag.recorded_on).where(
+    PartnerFlag.person_id == _PERSON).order_by(PartnerFlag.recorded_on, PartnerFlag.id)
+_COMPLIANCE = select(*(getattr(ComplianceEvent, c.key) for c in ComplianceEvent.__table__.c)
+                     ).where(ComplianceEvent.case_id == _CASE).order_by(
+    ComplianceEvent.occurred_at, ComplianceEvent.id)
+_TASKS = select(*(getattr(Task, c.key) for c in Task.__table__.c)).where(
+    Task.case_id == _CASE).order_by(Task.id)
+_LEAD = select(User.display_name).where(User.id == bindparam("user"))
+_NAMES = select(Case.id, Person.given_name, Person.family_name).join_from(
+    Case, Person, Case.person_id == Person.id).where(Case.id.in_(bindparam("ids", expanding=True)))
+
+
+def _flags(session: Session, case: Case, decision: Decision) -> dict:
     out = {}
+    flags = (_rows(session, _FLAGS, person=case.person_id)  # read once, if a group is shown
+             if any(decision.shows(group) for group in FLAG_GROUPS) else [])
     for group in FLAG_GROUPS:
         present, value = _group(decision, group, lambda g=group: [
             {"kind": f.kind, "value": f.value, "recorded_on": f.recorded_on}
-            for f in sorted(case.person.flags, key=lambda f: (f.recorded_on, f.id))
-            if flag_group(f.kind) == g])
+            for f in flags if flag_group(f.kind) == g])
         if present:
             out[group] = value
     return out
 
 
+def _rows(session: Session, statement, **params) -> list:
+    return session.execute(statement, params).all()
+
+
 def _builders(session: Session, case: Case, decision: Decision) -> dict:
     person = case.person
-    lead = session.get(User, case.lead_user_id) if case.lead_user_id else None
     return {
         "identity": lambda: {"name": f"{person.given_name} {person.family_name}",
                              "date_of_birth": person.date_of_birth, "sex": person.sex},
-        "supervision": lambda: {"cohort": case.cohort, "lead": lead.display_name if lead
-                                else None, "providers": [
-            {"provider": s.provider, "offender_manager": s.offender_manager,
-             "start_on": s.start_on, "end_on": s.end_on} for s in person.supervisions]},
+        "supervision": lambda: {"cohort": case.cohort, "lead": session.scalar(
+            _LEAD, {"user": case.lead_user_id}) if case.lead_user_id else None,
+            "providers": [{"provider": s.provider, "offender_manager": s.offender_manager,
+                           "start_on": s.start_on, "end_on": s.end_on}
+                          for s in _rows(session, _SUPERVISIONS, person=person.id)]},
         "offending": lambda: [{"kind": e.kind, "occurred_on": e.occurred_on,
                                "offence_category": e.offence_category}
-                              for e in sorted(person.events, key=lambda e: (e.occurred_on,
-                                                                            e.id))],
+                              for e in _rows(session, _EVENTS, person=person.id)],
         "risk": lambda: {"activity_score": case.activity_score, "intensity": case.intensity,
                          "assessments": [{"tool": a.tool, "assessed_on": a.assessed_on,
                                           "ogrs_1yr": a.ogrs_1yr, "ogrs_2yr": a.ogrs_2yr,
-                                          "source": a.source} for a in person.assessments]},
-        "compliance": lambda: [event_view(e, decision) for e in session.scalars(
-            select(ComplianceEvent).where(ComplianceEvent.case_id == case.id)
-            .order_by(ComplianceEvent.occurred_at, ComplianceEvent.id))],
-        "tasks": lambda: [t for t in (task_view(t, decision) for t in session.scalars(
-            select(Task).where(Task.case_id == case.id).order_by(Task.id))) if t],
+                                          "source": a.source}
+                                         for a in _rows(session, _ASSESSMENTS,
+                                                        person=person.id)]},
+        "compliance": lambda: [event_view(e, decision)
+                               for e in _rows(session, _COMPLIANCE, case=case.id)],
+        "tasks": lambda: [t for t in (task_view(t, decision)
+                                      for t in _rows(session, _TASKS, case=case.id)) if t],
     }
 
 
@@ -107,15 +161,20 @@ def case_view(session: Session, case: Case, *, viewer: Viewer, now: datetime,
             present, value = _group(decision, group, build)
             if present:
                 data[group] = value
-        data["flags"] = _flags(case, decision)
+        data["flags"] = _flags(session, case, decision)
     return CaseView(case.id, data, decision)
 
 
-def case_summaries(session: Session, cases: list[Case], *, viewer: Viewer, now: datetime,
+def case_summaries(session: Session, rows: list, *, viewer: Viewer, now: datetime,
                    purpose: str) -> list[dict]:
-    """List rows for ``cases`` (one agreement lookup and one list query for all)."""
-    by_case = decisions(session, cases, viewer=viewer, now=now, purpose=purpose)
-    return [case_summary(c, by_case[c.id]) for c in cases]
+    """List rows for the listed case ``rows`` of ``workflow.case_list.list_cases`` (plain
+    rows with the case's listed columns and the person's ``partner_ref``, ``given_name``
+    and ``family_name``): one agreement lookup and one list query for all."""
+    by_case = decisions_by_names(
+        session, {r.id: (r.given_name, r.family_name) for r in rows}, viewer=viewer,
+        now=now, purpose=purpose)
+    return [_summary(r, r.partner_ref, r.given_name, r.family_name, by_case[r.id])
+            for r in rows]
 
 
 def require_unrestricted(decision: Decision) -> None:
@@ -151,20 +210,19 @@ def panel_rows(session: Session, rows: list[dict], *, viewer: Viewer, now: datet
 
 def tasks_as_seen(session: Session, tasks: list, *, viewer: Viewer, now: datetime,
                   purpose: str | None = None) -> list[dict]:
-    """Task rows as ``viewer`` may see them (``task_view`` under each case's decision,
-    one agreement lookup for all): titles masked or the person's name scrubbed; tasks
-    withheld are left out. Each dict also carries ``reminded_at`` and ``escalated_at``."""
+    """Tasks (Task objects or plain rows with a task's columns) as ``viewer`` may see
+    them (``task_view`` under each case's decision, one agreement lookup for all):
+    titles masked or the person's name scrubbed; tasks withheld are left out. Each dict
+    also carries ``reminded_at`` and ``escalated_at``."""
     from workflow.sharing.decide import check_purpose
 
     if not tasks:
         return []
-    # The tasks' cases and their people in one query (the identity map then answers
-    # each ``task.case``), not two queries a task.
-    cases = {c.id: c for c in session.scalars(
-        select(Case).where(Case.id.in_({t.case_id for t in tasks}))
-        .options(joinedload(Case.person)))}
-    by_case = decisions(session, cases.values(), viewer=viewer, now=now,
-                        purpose=check_purpose(purpose, viewer))
+    # The names of the tasks' people in one query: all a decision needs of a case.
+    names = {row.id: (row.given_name, row.family_name) for row in session.execute(
+        _NAMES, {"ids": sorted({t.case_id for t in tasks})})}
+    by_case = decisions_by_names(session, names, viewer=viewer, now=now,
+                                 purpose=check_purpose(purpose, viewer))
     out = []
     for task in tasks:
         view = task_view(task, by_case[task.case_id])

@@ -94,9 +94,12 @@ def inbox_page(session: Session, user: User, *, now: datetime, per_page: int = 5
                after: str | None = None, page: int | None = None, total: bool = False,
                **filters) -> Page:
     """One page of the inbox, most urgent first (due date, undated last, then id), by
-    keyset: ``after`` is the previous page's ``next`` cursor."""
-    return seek_page(session, task_query(user, now=now, **filters), TASK_KEYS,
-                     per_page=per_page, after=after, page=page, total=total)
+    keyset: ``after`` is the previous page's ``next`` cursor. The rows are plain rows
+    with every column of a task as attributes (read-only: no ORM instances)."""
+    query = task_query(user, now=now, **filters).with_only_columns(
+        *Task.__table__.columns, maintain_column_froms=True)
+    return seek_page(session, query, TASK_KEYS, per_page=per_page, after=after, page=page,
+                     total=total, scalars=False)
 
 
 def task_counts(session: Session, user: User, *, now: datetime) -> dict[str, int]:
