@@ -51,7 +51,7 @@ fuzz: install
 
 bench: install
 	$(BIN)/python -m bench.rules_bench
-	$(BIN)/python -m bench.mapping_bench --people 1000000
+	$(BIN)/python -m bench.mapping_bench --people 1000000 --workers 2
 	$(BIN)/python -m bench.import_bench --rows 1000000 --backend both
 	$(BIN)/python -m bench.tick_bench --cases 100000 --due 10000 --backend sqlite
 	$(BIN)/python -m bench.tick_bench --cases 100000 --due 10000 --backend postgresql
