@@ -33,7 +33,6 @@ from workflow.cases import (
     after_opening,
     claim,
     claim_many,
-    missing_bound,
     open_missing,
 )
 from workflow.guards import guard_chunk, guard_due_ids
@@ -207,7 +206,7 @@ def _due_pages(runtime: Runtime, *, now: datetime, policy) -> Iterator[list]:
 def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> PassReport:
     """One pass: open cases for new and returning people, then advance every due case once.
 
-    Cases are opened set-based, a transaction per range of people (:func:`open_range`);
+    Cases are opened set-based, a transaction per chunk of people (:func:`_open_all`);
     due cases are walked by id, a transaction per chunk (``chunk_size``; at most
     ``batch_size`` a pass), redone one case per transaction when one fails
     (:func:`advance_chunk_isolated`). With ``pass_workers`` > 1 (PostgreSQL) the chunks
@@ -218,8 +217,7 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
     with ChunkRunner(runtime, pass_workers(runtime)) as runner:
         # Opening stays in this process: split over the workers it was not measurably
         # faster (7.3 s either way at 100k: the database's work, serialised on the chain).
-        report.opened = sum(open_range(runtime, people, now=now, actor=actor)
-                            for people in _missing_ranges(runtime))
+        report.opened = _open_all(runtime, now=now, actor=actor)
         run_in_transaction(runtime.sessions, lambda session: after_opening(
             session, report.opened))
         report.reopened = run_in_transaction(runtime.sessions, lambda session: len(
@@ -234,28 +232,19 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
     return report
 
 
-def _missing_ranges(runtime: Runtime) -> Iterator[tuple[int, int]]:
-    """Ranges ``(after, last]`` of person ids, each with up to ``OPEN_CHUNK`` people who
-    never had a case, in order (a range is found when the one before it is handed out)."""
-    after = 0
+def _open_all(runtime: Runtime, *, now: datetime, actor: str) -> int:
+    """Open the missing cases a chunk per transaction (the audit chain is not held for
+    the whole opening, so requests can append between chunks); the number opened."""
+    total, after = 0, 0
     while True:
-        with transaction(runtime.sessions) as session:
-            last = missing_bound(session, after_id=after, size=OPEN_CHUNK)
-        if last is None:
-            return
-        yield after, last
+        with gc_paused():
+            opened, last = run_in_transaction(
+                runtime.sessions, lambda session, after=after: open_missing(
+                    session, now=now, actor=actor, limit=OPEN_CHUNK, after_id=after))
+        total += opened
+        if last == after:  # no one left without a case
+            return total
         after = last
-
-
-def open_range(runtime: Runtime, people: tuple[int, int], *, now: datetime, actor: str
-               ) -> int:
-    """Open the missing cases of the people with ids in ``(after, last]`` in one
-    transaction (``workflow.cases.open_missing``: requests append to the audit chain
-    between ranges); the number opened."""
-    after, last = people
-    with gc_paused():
-        return run_in_transaction(runtime.sessions, lambda session: open_missing(
-            session, now=now, actor=actor, after_id=after, until_id=last)[0])
 
 
 def _due_job(runtime: Runtime, name: str, state: str, service, *, now, actor) -> JobReport:

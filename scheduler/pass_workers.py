@@ -20,8 +20,8 @@ partial reports the pass sums.
   (as ``__mp_main__``): a script running passes keeps its work under
   ``if __name__ == "__main__"`` (``iom`` and the benchmarks do).
 * They live for one pass, and only a pass with more than one chunk of work starts them
-  (:meth:`ChunkRunner.start`; the pass calls it while it is still opening cases, so their
-  start-up overlaps the opening). An idle pass never starts a process.
+  (:meth:`ChunkRunner.map` starts them when it meets a second chunk). An idle pass never
+  starts a process.
 * At most two chunks per worker are in flight, so the pass's memory does not grow with
   the number of due cases; each worker holds one chunk at a time.
 * A chunk whose worker raised, or died (``BrokenProcessPool``), is redone in the pass's
@@ -224,4 +224,4 @@ class ChunkRunner:
 
 
 def _what(item) -> str:
-    return f"a chunk of {len(item)} cases" if isinstance(item, list) else f"people {item}"
+    return f"a chunk of {len(item)} cases" if isinstance(item, list) else repr(item)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, func, literal, select
+from sqlalchemy import exists, literal, select
 from sqlalchemy.orm import Session, joinedload
 
 from db import versioning
@@ -36,30 +36,13 @@ def open_missing_cases(session: Session, *, now: datetime, actor: str,
     return list(session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id)))
 
 
-def _missing(after: int, until: int | None):
-    """People with id above ``after`` (and at most ``until``) who never had a case."""
-    query = select(Person.id, Person.partner_ref).where(
-        Person.id > after, ~exists().where(Case.person_id == Person.id,
-                                           Case.person_id > after))  # the case side bounded
-    return query if until is None else query.where(Person.id <= until)  # (_insert_cases)
-
-
-def missing_bound(session: Session, *, after_id: int, size: int = OPEN_CHUNK) -> int | None:
-    """The id of the ``size``-th person above ``after_id`` without a case (the last such
-    one when fewer; None when there is none): ``(after_id, bound]`` is a range of people
-    that :func:`open_missing` can open (``until_id``) apart from the next one."""
-    ids = _missing(after_id, None).with_only_columns(Person.id).order_by(Person.id).limit(size)
-    return session.scalar(select(func.max(ids.subquery().c.id)))
-
-
 def open_missing(session: Session, *, now: datetime, actor: str, limit: int | None = None,
-                 chunk: int = OPEN_CHUNK, into: list[int] | None = None, after_id: int = 0,
-                 until_id: int | None = None) -> tuple[int, int]:
+                 chunk: int = OPEN_CHUNK, into: list[int] | None = None, after_id: int = 0
+                 ) -> tuple[int, int]:
     """Open a mapping case, due now, for every person who has never had one (at most
-    ``limit``; None: all of them) with an id above ``after_id`` (and at most ``until_id``
-    when given). Returns ``(how many were opened, the last person id looked at)`` (pass
-    it back as ``after_id`` to go on); the ids of the cases opened are added to ``into``
-    when given.
+    ``limit``; None: all of them) with an id above ``after_id``. Returns ``(how many were
+    opened, the last person id looked at)`` (pass it back as ``after_id`` to go on); the
+    ids of the cases opened are added to ``into`` when given.
 
     Mapping identifies every nominal the partners share; whether the person is in scope
     is then for the mapping rule sets. Set-based: up to ``chunk`` people at a time, in
@@ -74,8 +57,11 @@ def open_missing(session: Session, *, now: datetime, actor: str, limit: int | No
     opened, after = 0, after_id
     while limit is None or opened < limit:
         size = chunk if limit is None else min(chunk, limit - opened)
-        people = session.execute(_missing(after, until_id).order_by(Person.id)
-                                 .limit(size)).all()
+        people = session.execute(  # the case side bounded too (see _insert_cases)
+            select(Person.id, Person.partner_ref)
+            .where(Person.id > after, ~exists().where(Case.person_id == Person.id,
+                                                       Case.person_id > after))
+            .order_by(Person.id).limit(size)).all()
         if not people:
             break
         first, after = people[0].id, people[-1].id
