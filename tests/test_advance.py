@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from db.models import AuditEntry, RuleSetVersion
 from workflow.advance import advance, evaluate_cases
-from workflow.history import case_history
+from workflow.history import history_rows
 
 
 @pytest.mark.usefixtures("published")
@@ -27,7 +27,7 @@ def test_mapping_stage_moves_exactly_the_in_scope_cases(session, make_case, now,
     session.commit()
     assert case.state == target
     assert result.moved == (target != "mapping")
-    entries = case_history(session, case.id)
+    entries = history_rows(session, case.id)
     if rule:
         last = entries[-1]
         decision_rules = [d["rule"] for d in last.payload["cause"]["decisions"]]
@@ -48,7 +48,7 @@ def test_unchanged_outcome_is_audited_once(session, make_case, now, policy):
     advance(session, case, now=now, actor="scheduler", policy=policy)
     advance(session, case, now=now + timedelta(days=7), actor="scheduler", policy=policy)
     session.commit()
-    evaluated = [e for e in case_history(session, case.id) if e.kind == "case.evaluated"]
+    evaluated = [e for e in history_rows(session, case.id) if e.kind == "case.evaluated"]
     assert len(evaluated) == 1
     assert evaluated[0].payload["cause"]["outcome"] == "exclude"
 
@@ -95,4 +95,4 @@ def test_a_newly_published_version_applies_at_the_next_evaluation(session, make_
     advance(session, case, now=now + timedelta(minutes=1), actor="scheduler", policy=policy)
     session.commit()
     assert case.state == "matrixing"
-    assert row.version[:12] in case_history(session, case.id)[-1].summary
+    assert row.version[:12] in history_rows(session, case.id)[-1].summary

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models import AccessRead
-from workflow.history import case_history
+from workflow.history import history_rows
 
 
 def _auth(token):
@@ -60,7 +60,7 @@ def test_cases_list_detail_history_and_reads_are_audited(client, make_user, make
     assert detail["state"] == "mapping" and detail["person_ref"] == mapping.person.partner_ref
     history = client.get(f"/api/v1/cases/{mapping.id}/history", headers=_auth(token))
     assert history.status_code == 200
-    assert [e.kind for e in case_history(session, mapping.id)] == []  # reads not in it
+    assert [e.kind for e in history_rows(session, mapping.id)] == []  # reads not in it
     reads = session.scalars(select(AccessRead).where(AccessRead.case_id == mapping.id)
                             .order_by(AccessRead.id)).all()
     assert [(r.actor, r.what, r.via) for r in reads] == [("police1", "detail", "api"),

@@ -33,7 +33,7 @@ def test_terminal_states_have_no_way_out():
 
 @pytest.mark.parametrize("state", ["mapping", "matrixing", "panel", "allocated"])
 def test_fire_moves_state_and_audits(session, make_case, now, state):
-    from workflow.history import case_history
+    from workflow.history import history_rows
     from workflow.lifecycle import fire
 
     case = make_case(state=state)
@@ -43,7 +43,7 @@ def test_fire_moves_state_and_audits(session, make_case, now, state):
                       cause={"kind": "human", "reason": "test"})
     session.commit()
     assert case.state == transition.target
-    entry = case_history(session, case.id)[-1]
+    entry = history_rows(session, case.id)[-1]
     assert entry.kind == "case.transition"
     assert entry.payload["from"] == state and entry.payload["to"] == transition.target
     assert entry.actor == "lead1"

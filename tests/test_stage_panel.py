@@ -12,7 +12,7 @@ from sqlalchemy import select
 from db.models import AuditEntry, Case, PanelItem, Supervision
 from workflow.audit import verify
 from workflow.errors import Conflict, Forbidden, InvalidInput
-from workflow.history import case_history
+from workflow.history import history_rows
 from workflow.panel import build_agenda, decide, minutes, minutes_markdown, next_meeting_on
 
 # NOW is Monday 3 March 2025: the first Thursday is 6 March, its agenda opens 27 February.
@@ -106,7 +106,7 @@ def test_decisions_fire_audited_transitions_by_role(session, settings, make_case
     accepted = session.get(Case, a.id)
     assert accepted.lead_user_id == om.id  # statutory CRC case: its CRC offender manager
     assert accepted.next_due_at > now  # first review scheduled
-    entry = [e for e in case_history(session, a.id) if e.kind == "case.transition"][-1]
+    entry = [e for e in history_rows(session, a.id) if e.kind == "case.transition"][-1]
     assert entry.actor == "lead1"
     assert entry.payload["cause"] == {"kind": "human", "reason": "prolific burglar",
                                       "decision": "accept", "meeting": meeting.id,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from db.models import Case, Supervision, Task
 from workflow.advance import advance
-from workflow.history import case_history
+from workflow.history import history_rows
 from workflow.tasks.compliance import record_event
 
 
@@ -29,7 +29,7 @@ def test_matrixing_raises_one_panel_invite_for_the_offender_manager(session, mak
     assert task.rule_id == "invite-offender-manager" and task.ruleset == "stage-prompts"
     assert task.assignee_id == om.id and task.due_at > now
     assert case.person.partner_ref in task.title
-    kinds = [e.kind for e in case_history(session, case.id)]
+    kinds = [e.kind for e in history_rows(session, case.id)]
     assert "task.created" in kinds and "case.transition" in kinds
 
 
@@ -49,7 +49,7 @@ def test_custody_events_suspend_and_resume_an_active_case(session, make_case):
                  details={}, actor="police1", now=now)
     session.commit()
     assert session.get(Case, case.id).state == "allocated" and case.next_due_at == now
-    moves = [e.payload["event"] for e in case_history(session, case.id)
+    moves = [e.payload["event"] for e in history_rows(session, case.id)
              if e.kind == "case.transition"]
     assert moves == ["custody_in", "custody_out"]
 

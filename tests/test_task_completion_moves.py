@@ -9,7 +9,7 @@ import pytest
 
 from db.models import Case, Supervision
 from scheduler.jobs import advance_due
-from workflow.history import case_history
+from workflow.history import history_rows
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_confirmed_attendance_sends_a_quiet_case_to_panel(client, session, make_
     assert [r.case_id for r in report.moved] == [case.id]
     session.expire_all()
     assert session.get(Case, case.id).state == "panel"
-    last = [e for e in case_history(session, case.id) if e.kind == "case.transition"][-1]
+    last = [e for e in history_rows(session, case.id) if e.kind == "case.transition"][-1]
     assert [d["rule"] for d in last.payload["cause"]["decisions"]
             if d["action"] == "forward_to_panel"] == ["presenter-confirmed"]
     assert last.payload["cause"]["facts"]["panel_attendance_confirmed"] is True

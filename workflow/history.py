@@ -50,15 +50,6 @@ def audit_transition(session: Session, case: Case, transition: Transition, *, so
     )
 
 
-def case_history(session: Session, case_id: int) -> list[AuditEntry]:
-    """Every audit entry about the case, oldest first, without reads: those are the
-    access log's (``workflow.sharing.access``; the ``case.read`` entries written before
-    migration 0015 were copied there), so a history does not grow with its readers."""
-    return list(session.scalars(
-        select(AuditEntry).where(AuditEntry.case_id == case_id,
-                                 AuditEntry.kind != "case.read").order_by(AuditEntry.seq)))
-
-
 # What a reader is shown of an entry (``workflow.sharing.redact.redact_entry``), as plain
 # rows: the history endpoint reads it on every request, so it is built once.
 _SHOWN = select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.actor, AuditEntry.kind,
@@ -69,7 +60,10 @@ _SHOWN = select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.actor, AuditE
 
 
 def history_rows(session: Session, case_id: int) -> list:
-    """:func:`case_history` as plain rows of the columns a reader is shown (``seq``,
-    ``occurred_at``, ``actor``, ``kind``, ``case_id``, ``person_ref``, ``summary``,
-    ``payload``, ``hash``): no mapped objects for a read-only answer."""
+    """Every audit entry about the case, oldest first, without reads: those are the
+    access log's (``workflow.sharing.access``; the ``case.read`` entries written before
+    migration 0015 were copied there), so a history does not grow with its readers. Plain
+    rows of the columns a reader is shown (``seq``, ``occurred_at``, ``actor``, ``kind``,
+    ``case_id``, ``person_ref``, ``summary``, ``payload``, ``hash``): no mapped objects
+    for a read-only answer."""
     return session.execute(_SHOWN, {"case": case_id}).all()
