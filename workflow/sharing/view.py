@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from db.models import (
     Assessment,
@@ -32,7 +32,6 @@ from workflow.sharing.decide import (
     Decision,
     Viewer,
     decision_for,
-    decisions,
     decisions_by_names,
 )
 from workflow.sharing.groups import FLAG_GROUPS, MASK, flag_group
@@ -177,6 +176,15 @@ def case_summaries(session: Session, rows: list, *, viewer: Viewer, now: datetim
             for r in rows]
 
 
+def _decisions_by_id(session: Session, case_ids: set[int], *, viewer: Viewer,
+                     now: datetime, purpose: str) -> dict[int, Decision]:
+    """``{case id: Decision}`` for ``case_ids``, their people's names read in one query
+    (all a decision needs of a case: no Case objects)."""
+    names = {row.id: (row.given_name, row.family_name)
+             for row in session.execute(_NAMES, {"ids": sorted(case_ids)})}
+    return decisions_by_names(session, names, viewer=viewer, now=now, purpose=purpose)
+
+
 def require_unrestricted(decision: Decision) -> None:
     """Raise :class:`Forbidden` (with the list's message) when the case is restricted
     for this viewer: its history, events and explanation are not shown at all."""
@@ -190,10 +198,8 @@ def panel_rows(session: Session, rows: list[dict], *, viewer: Viewer, now: datet
     """Panel agenda or minutes rows (dicts with ``case_id``, ``person_ref``,
     ``activity_score`` and ``reason``) as ``viewer`` may see them: the score needs the
     ``risk`` group, the reason ``notes``; a restricted case's reference is masked."""
-    ids = sorted({row["case_id"] for row in rows})
-    cases = list(session.scalars(select(Case).where(Case.id.in_(ids))
-                                 .options(selectinload(Case.person))))
-    by_case = decisions(session, cases, viewer=viewer, now=now, purpose=purpose)
+    by_case = _decisions_by_id(session, {row["case_id"] for row in rows}, viewer=viewer,
+                               now=now, purpose=purpose)
     out = []
     for row in rows:
         decision = by_case[row["case_id"]]
@@ -218,11 +224,8 @@ def tasks_as_seen(session: Session, tasks: list, *, viewer: Viewer, now: datetim
 
     if not tasks:
         return []
-    # The names of the tasks' people in one query: all a decision needs of a case.
-    names = {row.id: (row.given_name, row.family_name) for row in session.execute(
-        _NAMES, {"ids": sorted({t.case_id for t in tasks})})}
-    by_case = decisions_by_names(session, names, viewer=viewer, now=now,
-                                 purpose=check_purpose(purpose, viewer))
+    by_case = _decisions_by_id(session, {t.case_id for t in tasks}, viewer=viewer, now=now,
+                               purpose=check_purpose(purpose, viewer))
     out = []
     for task in tasks:
         view = task_view(task, by_case[task.case_id])
