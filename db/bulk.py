@@ -14,7 +14,19 @@ from contextlib import closing
 from datetime import date, datetime
 from operator import itemgetter
 
-from sqlalchemy import Table, bindparam, insert, text, update
+from sqlalchemy import (
+    JSON,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 
@@ -71,6 +83,38 @@ def update_rows(session: Session, table: Table, rows: list[dict], key: str = "id
            f'v({shape}) WHERE t."{key}" = v."{key}"')
     with connection.connection.dbapi_connection.cursor() as cursor:
         cursor.execute(sql, [records])
+
+
+def insert_returning(session: Session, statement, table: Table, rows: list[dict],
+                     returning: Sequence) -> list:
+    """Run ``statement`` (an ``INSERT`` into ``table``, e.g. ``ON CONFLICT DO NOTHING``:
+    ``db.dialect.insert_on_conflict_do_nothing``) of ``rows`` (dicts with the same keys,
+    columns of ``table``; no JSON columns) and return the ``returning`` columns of the
+    rows it inserted. PostgreSQL: ONE statement, ``INSERT ... SELECT`` from the rows sent
+    as one JSON text parameter (``json_to_recordset``, as :func:`update_rows`), in the
+    order given; other backends: multi-row ``VALUES`` in batches (SQLite's bound-variable
+    limit)."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    dialect = session.connection().dialect
+    if dialect.name != "postgresql":
+        out: list = []
+        for start in range(0, len(rows), 500):
+            out += session.execute(statement.values(rows[start:start + 500])
+                                   .returning(*returning)).all()
+        return out
+    if any(isinstance(table.c[n].type, JSON) for n in names):
+        raise ValueError(f"insert_returning: JSON columns are not supported ({table.name})")
+    source = (func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON))
+              .table_valued(*(column(n, table.c[n].type) for n in names), name="v")
+              .render_derived(with_types=True))
+    query = select(*(source.c[n] for n in names))
+    records = json.dumps([dict(zip(names, values, strict=True))
+                          for values in _db_values(table, names, rows, dialect)],
+                         default=_json_scalar, allow_nan=False)
+    return session.execute(statement.from_select(names, query).returning(*returning),
+                           {"rows": records}).all()
 
 
 def _json_scalar(value):

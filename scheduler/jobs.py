@@ -11,10 +11,8 @@ in time, a deadlock, a unique-key race) is run again from the start
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,17 +22,13 @@ from sqlalchemy.orm import Session
 from db.models import Case
 from db.session import run_in_transaction, transaction
 from rules.engine import default_engine
+from scheduler.opening import open_chunk_isolated, people_pages
+from scheduler.pass_parts import PassReport, gc_paused
 from scheduler.pass_workers import ChunkRunner, pass_workers
-from workflow.advance import AdvanceResult, advance, due_page
+from workflow.advance import advance, due_page
 from workflow.advance_chunk import advance_chunk
 from workflow.allocation import allocate, waiting_case_ids
-from workflow.cases import (
-    OPEN_CHUNK,
-    after_opening,
-    claim,
-    claim_many,
-    open_missing,
-)
+from workflow.cases import after_opening, claim, claim_many
 from workflow.guards import guard_chunk, guard_due_ids
 from workflow.panel import build_agenda
 from workflow.policy.store import policy_in_force
@@ -43,39 +37,6 @@ from workflow.runtime import Runtime
 from workflow.tasks.jobs import run_task_jobs
 
 log = logging.getLogger("iom.scheduler")
-
-
-@dataclass
-class PassReport:
-    now: datetime
-    opened: int = 0
-    reopened: int = 0
-    evaluated: int = 0
-    moved: list[AdvanceResult] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-    engine_seconds: float = 0.0  # the rules engine's time, summed over the processes
-    workers: int = 1  # processes that did the pass's work (scheduler.pass_workers)
-    worker_cpu_seconds: float = 0.0  # the worker processes' CPU (0 with one process)
-    worker_peak_rss_mb: float = 0.0  # the largest worker's peak RSS
-
-    def add(self, part: PassReport) -> None:
-        """Add a chunk's partial report (evaluated, moved, failed, engine time)."""
-        self.evaluated += part.evaluated
-        self.moved += part.moved
-        self.failed.update(part.failed)
-        self.engine_seconds += part.engine_seconds
-
-    def lines(self) -> list[str]:
-        out = [f"pass at {self.now.isoformat()}: opened {self.opened}, evaluated "
-               f"{self.evaluated}, moved {len(self.moved)}, failed {len(self.failed)}"]
-        if self.reopened:
-            out[0] += f", reopened {self.reopened}"
-        for r in self.moved:
-            rules = ", ".join(f"{d.ruleset}/{d.rule}@{d.version[:12]}" for d in r.decisions)
-            out.append(f"  case {r.case_id}: {r.source} -> {r.target} ({rules})")
-        for case_id, error in self.failed.items():
-            out.append(f"  case {case_id}: FAILED {error}")
-        return out
 
 
 @dataclass
@@ -130,22 +91,6 @@ def for_each_case(runtime: Runtime, ids: list, work: Callable[[Session, Case], o
     return out
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a chunk runs (then as before). A chunk
-    allocates hundreds of thousands of short-lived rows, dicts and facts, freed by
-    reference counting; the collector's passes over them (and over every long-lived
-    object, at each full collection) were 10-15% of a mapping pass. Cycles a chunk
-    leaves are collected after it, so memory stays bounded by the chunk."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _advance_chunk(runtime: Runtime, due: list[tuple[int, int]], *, now, actor, policy,
                    report: PassReport) -> bool:
     """Advance a chunk in one transaction: claim its rows, evaluate them together, apply.
@@ -189,62 +134,56 @@ def advance_chunk_isolated(runtime: Runtime, chunk: list[tuple[int, int]], *, no
     return report
 
 
-def _due_pages(runtime: Runtime, *, now: datetime, policy) -> Iterator[list]:
+def _due_pages(runtime: Runtime, *, now: datetime, policy, left: int,
+               skip: set[int]) -> Iterator[list]:
     """The due cases ``(id, version)`` by id, a chunk (``chunk_size``) at a time, at most
-    ``batch_size`` in all (keyset: a case moved in this pass is not taken again)."""
-    size, left, after = runtime.settings.chunk_size, runtime.settings.batch_size, 0
+    ``left`` in all (keyset: a case moved in this pass is not taken again), less those in
+    ``skip`` (opened and moved in this pass)."""
+    size, after = runtime.settings.chunk_size, 0
     while left > 0:
         with transaction(runtime.sessions) as session:
-            chunk = due_page(session, now=now, stages=tuple(policy.stages), after_id=after,
-                             limit=min(size, left))
-        if not chunk:
+            page = due_page(session, now=now, stages=tuple(policy.stages), after_id=after,
+                            limit=min(size, left + len(skip)))
+        if not page:
             return
-        after, left = chunk[-1][0], left - len(chunk)
-        yield chunk
+        after = page[-1][0]
+        chunk = [item for item in page if item[0] not in skip][:left]
+        left -= len(chunk)
+        if chunk:
+            yield chunk
 
 
 def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") -> PassReport:
     """One pass: open cases for new and returning people, then advance every due case once.
 
-    Cases are opened set-based, a transaction per chunk of people (:func:`_open_all`);
-    due cases are walked by id, a transaction per chunk (``chunk_size``; at most
-    ``batch_size`` a pass), redone one case per transaction when one fails
+    Cases for people who never had one are opened and evaluated together, a transaction
+    per chunk of people (``scheduler.opening``); then due cases are walked by id, a
+    transaction per chunk (``chunk_size``; at most ``batch_size`` evaluations a pass,
+    those at opening included), redone one case per transaction when one fails
     (:func:`advance_chunk_isolated`). With ``pass_workers`` > 1 (PostgreSQL) the chunks
     go to that many processes (``scheduler.pass_workers``); the report sums theirs."""
     report = PassReport(now)
     with transaction(runtime.sessions) as session:
         policy = policy_in_force(session, runtime.settings, now)
     with ChunkRunner(runtime, pass_workers(runtime)) as runner:
-        # Opening stays in this process: split over the workers it was not measurably
-        # faster (7.3 s either way at 100k: the database's work, serialised on the chain).
-        report.opened = _open_all(runtime, now=now, actor=actor)
+        for part in runner.map(open_chunk_isolated, people_pages(
+                runtime, now=now, policy=policy), now=now, actor=actor, policy=policy):
+            report.add(part)
         run_in_transaction(runtime.sessions, lambda session: after_opening(
             session, report.opened))
         report.reopened = run_in_transaction(runtime.sessions, lambda session: len(
             reopen_returning(session, now=now, actor=actor)))
-        pages = _due_pages(runtime, now=now, policy=policy)
+        pages = _due_pages(runtime, now=now, policy=policy,
+                           left=runtime.settings.batch_size - report.evaluated,
+                           skip=set(report.due_again))
         for part in runner.map(advance_chunk_isolated, pages, now=now, actor=actor,
                                policy=policy):
             report.add(part)
     report.workers, (report.worker_cpu_seconds, report.worker_peak_rss_mb) = (
         runner.used, runner.worker_usage())
     report.moved.sort(key=lambda r: r.case_id)  # workers finish in any order
+    report.due_again = []
     return report
-
-
-def _open_all(runtime: Runtime, *, now: datetime, actor: str) -> int:
-    """Open the missing cases a chunk per transaction (the audit chain is not held for
-    the whole opening, so requests can append between chunks); the number opened."""
-    total, after = 0, 0
-    while True:
-        with gc_paused():
-            opened, last = run_in_transaction(
-                runtime.sessions, lambda session, after=after: open_missing(
-                    session, now=now, actor=actor, limit=OPEN_CHUNK, after_id=after))
-        total += opened
-        if last == after:  # no one left without a case
-            return total
-        after = last
 
 
 def _due_job(runtime: Runtime, name: str, state: str, service, *, now, actor) -> JobReport:

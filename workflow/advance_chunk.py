@@ -55,7 +55,7 @@ def claim_rows(session: Session, case_ids: list[int]) -> list[ClaimedCase]:
     return [ClaimedCase._make(row) for row in lock_claimed(session, query, objects=False)]
 
 
-def _load_cases(session: Session, ids: list[int]) -> dict[int, Case]:
+def load_cases(session: Session, ids: list[int]) -> dict[int, Case]:
     """ORM objects of the claimed cases that are not quiet (rows this transaction holds)."""
     if not ids:
         return {}
@@ -89,7 +89,7 @@ def advance_chunk(session: Session, due: list[tuple[int, int]], *, now: datetime
             updates.append({"id": row.id, **values, "version": row.version + 1})
     update_rows(session, Case.__table__, updates)  # one statement a chunk on PostgreSQL
     full_facts(session, loud_rows, loud, now=now, policy=policy)  # what audit records
-    cases = _load_cases(session, [ev.case_id for ev in loud])
+    cases = load_cases(session, [ev.case_id for ev in loud])
     for ev in loud:
         results[ev.case_id] = apply_evaluation(session, cases[ev.case_id], ev, now=now,
                                                actor=actor, policy=policy, flush=False)

@@ -57,30 +57,56 @@ def open_missing(session: Session, *, now: datetime, actor: str, limit: int | No
     opened, after = 0, after_id
     while limit is None or opened < limit:
         size = chunk if limit is None else min(chunk, limit - opened)
-        people = session.execute(  # the case side bounded too (see _insert_cases)
-            select(Person.id, Person.partner_ref)
-            .where(Person.id > after, ~exists().where(Case.person_id == Person.id,
-                                                       Case.person_id > after))
-            .order_by(Person.id).limit(size)).all()
+        people = people_without_case(session, after_id=after, limit=size)
         if not people:
             break
-        first, after = people[0].id, people[-1].id
-        refs = dict(people)
-        rows = sorted(session.execute(_insert_cases(session, first, after, now)).all())
-        missing = {pid for _, pid in rows if pid not in refs}  # appeared since the read
-        if missing:
-            refs.update(session.execute(select(Person.id, Person.partner_ref)
-                                        .where(Person.id.in_(missing))).all())
-        payload = {"state": "mapping", "episode": 1}  # one object: encoded once a chunk
-        if rows:
-            audit.append_chunk(session, [audit.Pending(
-                kind="case.opened", actor=actor, occurred_at=now, case_id=case_id,
-                person_ref=refs[pid], summary=f"Case opened in mapping for {refs[pid]}",
-                payload=payload) for case_id, pid in rows])
+        after = people[-1][0]
+        rows = open_people(session, people, now=now, actor=actor)
         opened += len(rows)
         if into is not None:
             into.extend(case_id for case_id, _ in rows)
     return opened, after
+
+
+def people_without_case(session: Session, *, after_id: int, limit: int
+                        ) -> list[tuple[int, str]]:
+    """``(id, partner_ref)`` of up to ``limit`` people with id above ``after_id`` who
+    have never had a case, by id (keyset: pass the last id back to go on)."""
+    return [tuple(row) for row in session.execute(  # the case side bounded too (_insert_cases)
+        select(Person.id, Person.partner_ref)
+        .where(Person.id > after_id, ~exists().where(Case.person_id == Person.id,
+                                                      Case.person_id > after_id))
+        .order_by(Person.id).limit(limit)).all()]
+
+
+def open_people(session: Session, people: list[tuple[int, str]], *, now: datetime,
+                actor: str) -> list[tuple[int, int]]:
+    """Open a mapping case, due now, for each person without one whose id is in the range
+    of ``people`` (``(id, partner_ref)`` by id, from :func:`people_without_case`), by one
+    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, and append their ``case.opened``
+    entries as one audit chunk. Returns ``(case id, person id)`` of the cases opened."""
+    refs = dict(people)
+    rows = sorted(session.execute(_insert_cases(session, people[0][0], people[-1][0],
+                                                now)).all())
+    missing = {pid for _, pid in rows if pid not in refs}  # appeared since the read
+    if missing:
+        refs.update(session.execute(select(Person.id, Person.partner_ref)
+                                    .where(Person.id.in_(missing))).all())
+    append_opened(session, [(case_id, pid, refs[pid]) for case_id, pid in rows],
+                  now=now, actor=actor)
+    return [tuple(row) for row in rows]
+
+
+def append_opened(session: Session, opened: list[tuple[int, int, str]], *, now: datetime,
+                  actor: str) -> None:
+    """Append the ``case.opened`` entries of ``opened`` (``(case id, person id, partner
+    ref)``, in this order) as one audit chunk (:func:`workflow.audit.append_chunk`)."""
+    payload = {"state": "mapping", "episode": 1}  # one object: encoded once a chunk
+    if opened:
+        audit.append_chunk(session, [audit.Pending(
+            kind="case.opened", actor=actor, occurred_at=now, case_id=case_id,
+            person_ref=ref, summary=f"Case opened in mapping for {ref}",
+            payload=payload) for case_id, _, ref in opened])
 
 
 def _insert_cases(session: Session, first: int, last: int, now: datetime):
