@@ -226,10 +226,12 @@ def _record_outcome_change(session: Session, case: Case, ev: Evaluation, *, now,
         summary = f"Evaluated in {case.state}: outcome {ev.outcome or 'none'} because {why}"
     else:
         summary = f"Evaluated in {case.state}: no rule matched"
+    # Set before the entry: a first append reads the chain head, autoflushing the case,
+    # which must then be complete (one version bump an evaluation, however flushed).
+    case.last_versions = versions
     audit.record(session, kind="case.evaluated", actor=actor, occurred_at=now,
                  case_id=case.id, person_ref=case.person.partner_ref, summary=summary,
                  payload={"state": case.state, "cause": _cause(ev, policy)})
-    case.last_versions = versions
 
 
 def advance(session: Session, case: Case, *, now: datetime, actor: str, policy: Policy,
