@@ -23,6 +23,7 @@ from sqlalchemy import (
     column,
     func,
     insert,
+    literal,
     select,
     text,
     update,
@@ -86,22 +87,23 @@ def update_rows(session: Session, table: Table, rows: list[dict], key: str = "id
 
 
 def insert_returning(session: Session, statement, table: Table, rows: list[dict],
-                     returning: Sequence) -> list:
+                     returning: Sequence, constants: dict | None = None) -> list:
     """Run ``statement`` (an ``INSERT`` into ``table``, e.g. ``ON CONFLICT DO NOTHING``:
     ``db.dialect.insert_on_conflict_do_nothing``) of ``rows`` (dicts with the same keys,
     columns of ``table``; no JSON columns) and return the ``returning`` columns of the
     rows it inserted. PostgreSQL: ONE statement, ``INSERT ... SELECT`` from the rows sent
     as one JSON text parameter (``json_to_recordset``, as :func:`update_rows`), in the
     order given; other backends: multi-row ``VALUES`` in batches (SQLite's bound-variable
-    limit)."""
+    limit). ``constants``: column values the same in every row, bound once."""
     if not rows:
         return []
-    names = list(rows[0])
+    names, constants = list(rows[0]), constants or {}
     dialect = session.connection().dialect
     if dialect.name != "postgresql":
         out: list = []
         for start in range(0, len(rows), 500):
-            out += session.execute(statement.values(rows[start:start + 500])
+            out += session.execute(statement.values([{**constants, **row} for row in
+                                                     rows[start:start + 500]])
                                    .returning(*returning)).all()
         return out
     if any(isinstance(table.c[n].type, JSON) for n in names):
@@ -109,11 +111,13 @@ def insert_returning(session: Session, statement, table: Table, rows: list[dict]
     source = (func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON))
               .table_valued(*(column(n, table.c[n].type) for n in names), name="v")
               .render_derived(with_types=True))
-    query = select(*(source.c[n] for n in names))
+    query = select(*(source.c[n] for n in names),
+                   *(literal(v, table.c[n].type).label(n) for n, v in constants.items()))
     records = json.dumps([dict(zip(names, values, strict=True))
                           for values in _db_values(table, names, rows, dialect)],
                          default=_json_scalar, allow_nan=False)
-    return session.execute(statement.from_select(names, query).returning(*returning),
+    return session.execute(statement.from_select([*names, *constants], query)
+                           .returning(*returning),
                            {"rows": records}).all()
 
 

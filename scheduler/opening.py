@@ -27,10 +27,10 @@ log = logging.getLogger("iom.scheduler")
 
 
 def people_pages(runtime: Runtime, *, now: datetime, policy) -> Iterator[tuple[list, bool]]:
-    """``(people, evaluate)``: the people without a case, by id, a chunk at a time
-    (``chunk_size`` to evaluate, else :data:`OPEN_CHUNK`); ``evaluate`` while the pass's
-    budget lasts: ``batch_size`` less the cases already due, which the due walk takes
-    first (as when it took every case opened too)."""
+    """``(people, evaluate)``: the people without a case, by id, read :data:`OPEN_CHUNK`
+    at a time, in chunks of ``chunk_size`` to evaluate (else whole); ``evaluate`` while
+    the pass's budget lasts: ``batch_size`` less the cases already due, which the due
+    walk takes first (as when it took every case opened too)."""
     settings, after = runtime.settings, 0
     budget = 0
     if STAGE in policy.stages:
@@ -39,13 +39,18 @@ def people_pages(runtime: Runtime, *, now: datetime, policy) -> Iterator[tuple[l
                 session, now=now, stages=tuple(policy.stages), limit=settings.batch_size)
     while True:
         evaluate = budget > 0
-        size = min(settings.chunk_size, budget) if evaluate else OPEN_CHUNK
-        with transaction(runtime.sessions) as session:
-            people = people_without_case(session, after_id=after, limit=size)
+        with transaction(runtime.sessions) as session:  # one read, split: fewer queries
+            people = people_without_case(session, after_id=after, limit=min(
+                OPEN_CHUNK, budget) if evaluate else OPEN_CHUNK)
         if not people:
             return
-        after, budget = people[-1][0], budget - (len(people) if evaluate else 0)
-        yield people, evaluate
+        after = people[-1][0]
+        if not evaluate:
+            yield people, False
+            continue
+        budget -= len(people)
+        for start in range(0, len(people), settings.chunk_size):
+            yield people[start:start + settings.chunk_size], True
 
 
 def open_chunk_isolated(runtime: Runtime, page: tuple[list, bool], *, now: datetime,

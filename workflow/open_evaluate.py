@@ -58,16 +58,22 @@ def fresh_rows(people: list[tuple[int, str]], now: datetime) -> list[ClaimedCase
 
 
 def _row(case: ClaimedCase, values: dict | None) -> dict:
-    """The column values to insert for ``case``: the fresh case's, with a quiet
-    evaluation's ``values`` applied as ``advance_chunk`` would (a version more when any
-    differs); ``values`` None (loud): the fresh case, due now."""
-    row = {"person_id": case.person_id, "state": case.state, "state_since": case.state_since,
-           "opened_at": case.opened_at, "episode": 1, "next_due_at": case.next_due_at,
+    """The column values to insert for ``case`` other than :func:`_constants`: the fresh
+    case's, with a quiet evaluation's ``values`` applied as ``advance_chunk`` would (a
+    version more when any differs); ``values`` None (loud): the fresh case, due now."""
+    row = {"person_id": case.person_id, "next_due_at": case.next_due_at,
            "activity_score": case.activity_score, "last_outcome": case.last_outcome,
-           "last_error": case.last_error, "version": case.version}
+           "version": case.version}
     if values is not None and any(getattr(case, k) != v for k, v in values.items()):
         row.update(values, version=case.version + 1)
+        row.pop("last_error", None)  # None either way (a constant)
     return row
+
+
+def _constants(now: datetime) -> dict:
+    """What every new case has (:func:`fresh_rows`), bound once for the chunk."""
+    return {"state": STAGE, "state_since": now, "opened_at": now, "episode": 1,
+            "last_error": None}
 
 
 def open_evaluated(session: Session, people: list[tuple[int, str]], *, now: datetime,
@@ -95,7 +101,7 @@ def open_evaluated(session: Session, people: list[tuple[int, str]], *, now: date
                                                index_where=table.c.closed_at.is_(None)),
         table, [_row(case, quiet[case.person_id][0] if case.person_id in quiet else None)
                 for case in fresh],
-        [table.c.id, table.c.person_id]))
+        [table.c.id, table.c.person_id], constants=_constants(now)))
     refs = dict(people)
     append_opened(session, [(cid, pid, refs[pid]) for cid, pid in inserted], now=now,
                   actor=actor)
