@@ -26,9 +26,11 @@ partial reports the pass sums.
   the number of due cases; each worker holds one chunk at a time.
 * A chunk whose worker raised, or died (``BrokenProcessPool``), is redone in the pass's
   own process: a chunk the worker had committed is then skipped (its cases' versions
-  moved), so no case is advanced twice; after a broken pool the pass goes on alone. (The
-  pool stops its other workers too: a chunk one of them committed but had not reported
-  is then missing from the pass's counts, not from the database.)
+  moved), so no case is advanced twice (a chunk of people to open and evaluate,
+  ``scheduler.opening``, finds their cases opened and skips them: ON CONFLICT DO
+  NOTHING); after a broken pool the pass goes on alone. (The pool stops its other
+  workers too: a chunk one of them committed but had not reported is then missing from
+  the pass's counts, not from the database.)
 * Workers' log records are relayed to the pass's process and logged there, as its own.
 * Workers ignore SIGINT: on Ctrl-C the pass stops handing out chunks, the chunks in
   progress commit or roll back whole, and the workers exit. A worker whose pass process
@@ -130,8 +132,8 @@ def pass_workers(runtime: Runtime) -> int:
 
 
 class ChunkRunner:
-    """Runs ``work(runtime, item, **kwargs)`` over a pass's items (chunks of cases to
-    advance), in this process or, once :meth:`start` is called
+    """Runs ``work(runtime, item, **kwargs)`` over a pass's items (chunks of people to
+    open, of cases to advance), in this process or, once :meth:`start` is called
     with ``workers`` > 1, in that many worker processes. ``work`` must be a module-level
     function (it is sent to the workers by name). Use as a context manager: leaving it
     stops the workers. ``usage`` holds each worker's ``(CPU seconds, peak RSS MB)``."""
@@ -224,4 +226,6 @@ class ChunkRunner:
 
 
 def _what(item) -> str:
+    if isinstance(item, tuple) and item and isinstance(item[0], list):  # people to open
+        return f"a chunk of {len(item[0])} people"
     return f"a chunk of {len(item)} cases" if isinstance(item, list) else repr(item)
