@@ -27,6 +27,7 @@ from db.models import (
     Task,
     User,
 )
+from db.session import read_rows
 from workflow.errors import Forbidden
 from workflow.sharing.decide import (
     Decision,
@@ -120,7 +121,7 @@ def _flags(session: Session, case: Case, decision: Decision) -> dict:
 
 
 def _rows(session: Session, statement, **params) -> list:
-    return session.execute(statement, params).all()
+    return read_rows(session, statement, params).all()
 
 
 def _builders(session: Session, case: Case, decision: Decision) -> dict:
@@ -181,7 +182,7 @@ def _decisions_by_id(session: Session, case_ids: set[int], *, viewer: Viewer,
     """``{case id: Decision}`` for ``case_ids``, their people's names read in one query
     (all a decision needs of a case: no Case objects)."""
     names = {row.id: (row.given_name, row.family_name)
-             for row in session.execute(_NAMES, {"ids": sorted(case_ids)})}
+             for row in read_rows(session, _NAMES, {"ids": sorted(case_ids)})}
     return decisions_by_names(session, names, viewer=viewer, now=now, purpose=purpose)
 
 
@@ -219,13 +220,20 @@ def tasks_as_seen(session: Session, tasks: list, *, viewer: Viewer, now: datetim
     """Tasks (Task objects or plain rows with a task's columns) as ``viewer`` may see
     them (``task_view`` under each case's decision, one agreement lookup for all):
     titles masked or the person's name scrubbed; tasks withheld are left out. Each dict
-    also carries ``reminded_at`` and ``escalated_at``."""
+    also carries ``reminded_at`` and ``escalated_at``. Rows that carry the case's
+    person's ``given_name`` and ``family_name`` (the inbox's) spare the query for them."""
     from workflow.sharing.decide import check_purpose
 
     if not tasks:
         return []
-    by_case = _decisions_by_id(session, {t.case_id for t in tasks}, viewer=viewer, now=now,
-                               purpose=check_purpose(purpose, viewer))
+    purpose = check_purpose(purpose, viewer)
+    if all(hasattr(t, "given_name") and hasattr(t, "family_name") for t in tasks):
+        by_case = decisions_by_names(
+            session, {t.case_id: (t.given_name, t.family_name) for t in tasks},
+            viewer=viewer, now=now, purpose=purpose)
+    else:
+        by_case = _decisions_by_id(session, {t.case_id for t in tasks}, viewer=viewer,
+                                   now=now, purpose=purpose)
     out = []
     for task in tasks:
         view = task_view(task, by_case[task.case_id])
