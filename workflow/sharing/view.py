@@ -220,20 +220,13 @@ def tasks_as_seen(session: Session, tasks: list, *, viewer: Viewer, now: datetim
     """Tasks (Task objects or plain rows with a task's columns) as ``viewer`` may see
     them (``task_view`` under each case's decision, one agreement lookup for all):
     titles masked or the person's name scrubbed; tasks withheld are left out. Each dict
-    also carries ``reminded_at`` and ``escalated_at``. Rows that carry the case's
-    person's ``given_name`` and ``family_name`` (the inbox's) spare the query for them."""
+    also carries ``reminded_at`` and ``escalated_at``."""
     from workflow.sharing.decide import check_purpose
 
     if not tasks:
         return []
-    purpose = check_purpose(purpose, viewer)
-    if all(hasattr(t, "given_name") and hasattr(t, "family_name") for t in tasks):
-        by_case = decisions_by_names(
-            session, {t.case_id: (t.given_name, t.family_name) for t in tasks},
-            viewer=viewer, now=now, purpose=purpose)
-    else:
-        by_case = _decisions_by_id(session, {t.case_id for t in tasks}, viewer=viewer,
-                                   now=now, purpose=purpose)
+    by_case = _decisions_by_id(session, {t.case_id for t in tasks}, viewer=viewer, now=now,
+                               purpose=check_purpose(purpose, viewer))
     out = []
     for task in tasks:
         view = task_view(task, by_case[task.case_id])

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Case, Person, Task, User
+from db.models import Task, User
 from workflow.errors import InvalidInput, NotFound
 from workflow.pages import Key, Page, page_of_rows, seek_page
 from workflow.tasks.routing import OUTSTANDING
@@ -95,13 +95,9 @@ def inbox_page(session: Session, user: User, *, now: datetime, per_page: int = 5
                **filters) -> Page:
     """One page of the inbox, most urgent first (due date, undated last, then id), by
     keyset: ``after`` is the previous page's ``next`` cursor. The rows are plain rows
-    with every column of a task as attributes, and the case's person's ``given_name``
-    and ``family_name`` (what a sharing decision needs: no query of its own for them;
-    read-only: no ORM instances)."""
+    with every column of a task as attributes (read-only: no ORM instances)."""
     query = task_query(user, now=now, **filters).with_only_columns(
-        *Task.__table__.columns, Person.given_name, Person.family_name,
-        maintain_column_froms=True).outerjoin(Case, Case.id == Task.case_id).outerjoin(
-        Person, Person.id == Case.person_id)
+        *Task.__table__.columns, maintain_column_froms=True)
     return seek_page(session, query, TASK_KEYS, per_page=per_page, after=after, page=page,
                      total=total, scalars=False)
 
