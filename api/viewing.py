@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from flask import g
 from marshmallow import Schema, fields, validate
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from db.models import Case
@@ -16,6 +17,11 @@ from workflow.sharing.decide import Decision, Viewer, check_purpose, decide, dec
 from workflow.sharing.groups import PURPOSES
 from workflow.sharing.store import agreement_in_force
 from workflow.sharing.view import require_unrestricted
+
+# Every case read runs it: the case and its person in one query, built once (``get``
+# with a loader option builds and compiles it again at each call).
+_CASE_AND_PERSON = select(Case).options(joinedload(Case.person)).where(
+    Case.id == bindparam("case_id"))
 
 
 class PurposeQuery(Schema):
@@ -42,7 +48,7 @@ def read_case(case_id: int, what: str, query: dict, *, allow_restricted: bool = 
     the read with :func:`record_case_read` once it is made."""
     now, who = datetime.now(UTC), viewer()
     purpose = check_purpose(query.get("purpose"), who)
-    case = g.session.get(Case, case_id, options=[joinedload(Case.person)])  # one query
+    case = g.session.execute(_CASE_AND_PERSON, {"case_id": case_id}).scalar_one_or_none()
     if case is None and not allow_missing:
         raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
     decision = (decision_for(g.session, case, viewer=who, now=now, purpose=purpose) if case

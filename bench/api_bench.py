@@ -184,18 +184,19 @@ class _Pool:
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         writer.write(f"{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: "
                      f"{len(body)}\r\n{head}\r\n".encode() + body)
-        try:
-            status_line = await reader.readline()
-            status = int(status_line.split()[1])
+        try:  # the head in one read, not a read a line: the same parse, less client CPU
+            head = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+            status = int(head[0].split()[1])
             length, close = 0, False
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
+            for line in head[1:]:
+                name, _, value = line.partition(":")
                 if name.lower() == "content-length":
                     length = int(value)
                 elif name.lower() == "connection" and "close" in value.lower():
                     close = True
             await reader.readexactly(length)
-        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError):
             writer.close()
             return -1
         if close:
@@ -216,9 +217,9 @@ async def _drive(port: int, make, rate: float, seconds: float) -> dict:
     async def one(n: int, due: float):
         await asyncio.sleep(max(0.0, due - loop.time()))
         method, path, headers, body = make(n)
-        try:
-            status = await asyncio.wait_for(pool.request(method, path, headers, body),
-                                            TIMEOUT_S)
+        try:  # a timeout scope, not wait_for's extra task per request: less client CPU
+            async with asyncio.timeout(TIMEOUT_S):
+                status = await pool.request(method, path, headers, body)
         except TimeoutError:
             status = -2  # counted as failed, with its latency
         latencies.append((loop.time() - due) * 1000)

@@ -159,3 +159,20 @@ def run_in_transaction(factory: sessionmaker[Session], work: Callable[[Session],
             log.info("transaction retried (attempt %d): %s", attempt, exc)
             backoff(attempt)
     raise AssertionError("unreachable")
+
+
+# What the ORM sets on every statement it runs: a result's columns are matched to a
+# statement built anew (same SQL, cached) by position, not by comparing every column
+# object of the two statements (which builds an expression per comparison).
+_AS_THE_ORM = {"_result_disable_adapt_to_context": True}
+
+
+def read_rows(session: Session, statement, params: dict | None = None):
+    """The result of a SELECT of plain columns (no mapped entities) in ``session``'s
+    transaction: what ``session.execute`` returns (pending changes flushed first, as its
+    autoflush would; the same rows, read by name or position), run on the session's
+    connection without the ORM's per-statement machinery, which costs more than the
+    query on hot read paths."""
+    if session.autoflush:
+        session.flush()  # a no-op unless something is pending
+    return session.connection().execute(statement, params, execution_options=_AS_THE_ORM)

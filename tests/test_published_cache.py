@@ -62,3 +62,34 @@ def test_a_publication_by_another_session_is_seen_at_the_next_request(
     assert after and all(doc.version.startswith(v) for v in after), (after, doc.version)
     # As of before the new publication, the earlier version is still the one in force.
     assert _versions(client, token, now - timedelta(days=2)) == before
+
+
+def test_a_case_read_checks_publications_in_its_token_lookup_and_sees_a_new_agreement(
+        client, session, make_user, runtime, now):
+    """The publication mark comes with the token lookup (no query of its own), and an
+    agreement published by another session between two reads governs the second."""
+    from sharing_helpers import marac_case
+
+    from workflow.sharing.agreement import AGREEMENT_NAME, default_agreement, load_agreement
+
+    case = marac_case(session, now=now)
+    _, token = make_user("om1", role="offender_manager", agency="NPS")
+    first = client.get(f"/api/v1/cases/{case.id}", headers=_auth(token))
+    assert first.status_code == 200, first.get_json()
+    seen, stop = _publication_reads(runtime.engine)
+    try:
+        again = client.get(f"/api/v1/cases/{case.id}", headers=_auth(token))
+    finally:
+        stop()
+    assert again.get_json()["sharing"] == first.get_json()["sharing"]
+    assert len(seen) == 1 and "app_user" in seen[0], seen  # the token lookup, only
+    text = default_agreement().text.replace("description: >-",
+                                            "description: >-\n  A local copy.", 1)
+    doc = load_agreement(text)
+    assert doc.version != first.get_json()["sharing"]["agreement"]
+    publish_shipped(session, name=AGREEMENT_NAME, version=doc.version, stage="sharing",
+                    text=text, in_force=now - timedelta(days=1), now=now, actor="t",
+                    reason="a new agreement", summary="new agreement")
+    session.commit()
+    after = client.get(f"/api/v1/cases/{case.id}", headers=_auth(token))
+    assert after.get_json()["sharing"]["agreement"] == doc.version

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from db.models import AuditEntry, Case
+from db.session import read_rows
 from workflow import audit
 from workflow.lifecycle import Transition, on_transition
 
@@ -66,4 +67,4 @@ def history_rows(session: Session, case_id: int) -> list:
     rows of the columns a reader is shown (``seq``, ``occurred_at``, ``actor``, ``kind``,
     ``case_id``, ``person_ref``, ``summary``, ``payload``, ``hash``): no mapped objects
     for a read-only answer."""
-    return session.execute(_SHOWN, {"case": case_id}).all()
+    return read_rows(session, _SHOWN, {"case": case_id}).all()

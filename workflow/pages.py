@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from db.session import read_rows
 from workflow.errors import InvalidInput
 
 
@@ -115,8 +116,9 @@ def seek_page(session: Session, query: Select, keys: Sequence[Key], *, per_page:
         ordered = ordered.where(_seek(keys, _decode(after, keys)))
     elif page:
         ordered = ordered.offset((page - 1) * per_page)
-    result = session.execute(ordered.limit(per_page + 1))
-    rows = list(result.scalars() if scalars else result)
+    limited = ordered.limit(per_page + 1)
+    rows = (list(session.execute(limited).scalars()) if scalars
+            else read_rows(session, limited).all())
     more = len(rows) > per_page
     rows = rows[:per_page]
     cursor = _encode([getattr(rows[-1], key.attr) for key in keys]) if more else None

@@ -133,9 +133,22 @@ def publications_changed(session: Session) -> None:
 _MARK_QUERY = select(func.count(), func.max(RuleSetPublication.id))
 
 
+# The same two figures as columns of another statement: a request's first query (the
+# token lookup, ``workflow.users.authenticate``) reads them in its own round trip.
+MARK_COLUMNS = (select(func.count()).select_from(RuleSetPublication).scalar_subquery(),
+                select(func.max(RuleSetPublication.id)).scalar_subquery())
+
+
+def note_mark(session: Session, mark: tuple) -> None:
+    """``mark``, read by this transaction (in :data:`MARK_COLUMNS`), is the mark
+    :func:`_mark` would read: it stands for the rest of the transaction."""
+    session.info[_MARK] = (session.get_transaction(), tuple(mark))
+
+
 def _mark(session: Session) -> tuple:
     """``(count, max id)`` of the publication table, read once per transaction (an
-    insert by any process changes it, whatever order ids were taken in)."""
+    insert by any process changes it, whatever order ids were taken in), unless this
+    transaction already read it with another statement (:func:`note_mark`)."""
     session.connection()  # begins the transaction if none has begun yet
     root = session.get_transaction()
     seen = session.info.get(_MARK)

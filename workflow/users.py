@@ -13,10 +13,13 @@ from db.base import utcnow
 from db.models import ROLES, User
 from workflow.agencies import check_user_agency
 from workflow.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from workflow.rulesets import MARK_COLUMNS, note_mark
 
 DEFAULT_TOKEN_DAYS = 90  # [server] token_days
-# Every API request runs it: built once (its SQL and cache key are then reused).
-_BY_TOKEN = select(User).where(User.token_hash == bindparam("token_hash"))
+# Every API request runs it first: built once (its SQL and cache key are then reused).
+# It also reads the rule-set publication mark, which nearly every request then needs
+# (``workflow.rulesets``: checked once a transaction), in the same round trip.
+_BY_TOKEN = select(User, *MARK_COLUMNS).where(User.token_hash == bindparam("token_hash"))
 
 
 def hash_token(token: str) -> str:
@@ -64,8 +67,12 @@ def authenticate(session: Session, token: str | None, *, now: datetime | None = 
     :class:`Unauthenticated` (missing, unknown, revoked or expired)."""
     if not token:
         raise Unauthenticated("missing bearer token")
-    user = session.scalar(_BY_TOKEN, {"token_hash": hash_token(token)})
-    if user is None or not user.active:
+    row = session.execute(_BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    if row is None:
+        raise Unauthenticated("invalid or revoked token")
+    user = row[0]
+    note_mark(session, row[1:])
+    if not user.active:
         raise Unauthenticated("invalid or revoked token")
     if user.token_expires_at is None or user.token_expires_at <= (now or utcnow()):
         raise Unauthenticated("the token has expired: ask an administrator to rotate it "

@@ -46,7 +46,7 @@ class CaseAgencies(MethodView):
         the lead professional's agency; agencies a team lead added)."""
         return _body(g.session, get_case(g.session, case_id))
 
-    @blp.arguments(AgencyIn)
+    @blp.arguments(AgencyIn())
     @blp.response(201, CaseAgenciesOut)
     def post(self, body, case_id):
         """Add an agency to the case, with a reason (audited); 409 if already added."""

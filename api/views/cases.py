@@ -32,7 +32,7 @@ blp = Blueprint("cases", __name__, description="IOM cases")
 
 @blp.route("/cases")
 class Cases(MethodView):
-    @blp.arguments(CaseQuery, location="query")
+    @blp.arguments(CaseQuery(), location="query")
     @blp.response(200, CasePage)
     def get(self, query):
         """Open and closed cases, newest first, optionally filtered by state, stream, lead
@@ -50,7 +50,7 @@ class Cases(MethodView):
 
 @blp.route("/cases/<int:case_id>")
 class CaseDetail(MethodView):
-    @blp.arguments(PurposeQuery, location="query")
+    @blp.arguments(PurposeQuery(), location="query")
     @blp.response(200, CaseOut)
     def get(self, query, case_id):
         """One case: each field group shown, masked (``withheld: true`` with whom to ask)
@@ -63,7 +63,7 @@ class CaseDetail(MethodView):
 
 @blp.route("/cases/<int:case_id>/history")
 class CaseHistory(MethodView):
-    @blp.arguments(PurposeQuery, location="query")
+    @blp.arguments(PurposeQuery(), location="query")
     @blp.response(200, AuditEntryOut(many=True))
     def get(self, query, case_id):
         """Every audit entry about the case, oldest first, with any fact you may not see
@@ -75,7 +75,7 @@ class CaseHistory(MethodView):
 
 @blp.route("/cases/<int:case_id>/explain")
 class CaseExplain(MethodView):
-    @blp.arguments(PurposeQuery, location="query")
+    @blp.arguments(PurposeQuery(), location="query")
     @blp.response(200, ExplainLineOut(many=True))
     def get(self, query, case_id):
         """Why the case moved, in plain language, from the audit alone (the twin of

@@ -17,7 +17,7 @@ blp = Blueprint("evaluate", __name__, description="Dry-run evaluation of facts")
 
 @blp.route("/evaluate")
 class Evaluate(MethodView):
-    @blp.arguments(EvaluateIn)
+    @blp.arguments(EvaluateIn())
     @blp.response(200, EvaluateOut(many=True))
     def post(self, body):
         """Evaluate each facts object (with an ``id``) against a stage or one rule set."""

@@ -52,7 +52,7 @@ class EventResult(Schema):
 
 @blp.route("/cases/<int:case_id>/events")
 class CaseEvents(MethodView):
-    @blp.arguments(PurposeQuery, location="query")
+    @blp.arguments(PurposeQuery(), location="query")
     @blp.response(200, EventOut(many=True))
     def get(self, query, case_id):
         """The case's compliance events, oldest first, as the sharing agreement lets you
@@ -63,7 +63,7 @@ class CaseEvents(MethodView):
                                                          ComplianceEvent.id))
         return [v for v in (event_view(e, decision) for e in rows) if v is not None]
 
-    @blp.arguments(EventIn)
+    @blp.arguments(EventIn())
     @blp.response(201, EventResult)
     def post(self, body, case_id):
         """Record an event; the same event_id again is a no-op (409 if it differs)."""

@@ -84,7 +84,7 @@ class Import(MethodView):
 
 @blp.route("/imports")
 class Imports(MethodView):
-    @blp.arguments(ImportQuery, location="query")
+    @blp.arguments(ImportQuery(), location="query")
     @blp.response(200, ImportPage)
     def get(self, query):
         """Past imports, newest first (optionally one kind): who, when, what came in."""

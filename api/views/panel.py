@@ -79,7 +79,7 @@ class PanelAgenda(MethodView):
 
 @blp.route("/panels/<int:meeting_id>/decisions")
 class PanelDecisions(MethodView):
-    @blp.arguments(PanelDecisionIn)
+    @blp.arguments(PanelDecisionIn())
     @blp.response(201, PanelItemOut)
     def post(self, body, meeting_id):
         """Record accept / defer (with defer_until) / reject, with a reason (chairs only)."""
@@ -92,7 +92,7 @@ class PanelDecisions(MethodView):
 
 @blp.route("/panels/<int:meeting_id>/minutes")
 class PanelMinutes(MethodView):
-    @blp.arguments(MinutesQuery, location="query")
+    @blp.arguments(MinutesQuery(), location="query")
     def get(self, query, meeting_id):
         """The minutes as JSON, or as Markdown with ``?format=markdown``; scores and
         reasons as the sharing agreement lets you see them (purpose: panel). Recorded."""

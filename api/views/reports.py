@@ -36,7 +36,7 @@ class TopArrestedQuery(Schema):
 
 @blp.route("/reports/top-arrested")
 class TopArrested(MethodView):
-    @blp.arguments(TopArrestedQuery, location="query")
+    @blp.arguments(TopArrestedQuery(), location="query")
     @blp.response(200)
     def get(self, query):
         """Top 10 / 20 / 100 / 200 repeat arrested people in the window: their share of
@@ -147,7 +147,7 @@ def _report(name: str, query: dict):
 
 @blp.route("/reports/board-pack")
 class BoardPack(MethodView):
-    @blp.arguments(BoardPackQuery, location="query")
+    @blp.arguments(BoardPackQuery(), location="query")
     @blp.response(200)
     def get(self, query):
         """Every board report for one period (cohort effect, expansion, cost, targets,

@@ -61,7 +61,7 @@ class RuleSets(MethodView):
         return g.session.scalars(select(RuleSetVersion).order_by(
             RuleSetVersion.name, RuleSetVersion.id.desc())).all()
 
-    @blp.arguments(DraftIn)
+    @blp.arguments(DraftIn())
     @blp.response(201, RuleSetVersionOut)
     def post(self, body):
         """Save a draft (YAML text). Refused with every problem when it does not validate."""
@@ -105,7 +105,7 @@ class PreviewQuery(Schema):
 
 
 @blp.route(VERSION + "/preview", methods=["POST"])
-@blp.arguments(PreviewQuery, location="query")
+@blp.arguments(PreviewQuery(), location="query")
 @blp.response(200)
 def preview_impact(query, name, version):
     """What this version would change on every open case, under the stage policy in
@@ -119,7 +119,7 @@ def preview_impact(query, name, version):
 
 
 @blp.route(VERSION + "/approve", methods=["POST"])
-@blp.arguments(ReasonIn)
+@blp.arguments(ReasonIn())
 @blp.response(200, RuleSetVersionOut)
 def approve(body, name, version):
     """Approve a tested, previewed draft (not your own)."""
@@ -128,7 +128,7 @@ def approve(body, name, version):
 
 
 @blp.route(VERSION + "/publish", methods=["POST"])
-@blp.arguments(ReasonIn)
+@blp.arguments(ReasonIn())
 @blp.response(200, PublishOut)
 def publish(body, name, version):
     """Put an approved version in force from now on; the open cases its preview says
@@ -139,7 +139,7 @@ def publish(body, name, version):
 
 
 @blp.route("/rulesets/<string:name>/rollback", methods=["POST"])
-@blp.arguments(ReasonIn)
+@blp.arguments(ReasonIn())
 @blp.response(200, PublishOut)
 def rollback(body, name):
     """Put the previously published version back in force; the cases it changes move at
@@ -149,7 +149,7 @@ def rollback(body, name):
 
 
 @blp.route("/cases/<int:case_id>/as-of", methods=["GET"])
-@blp.arguments(AsOfQuery, location="query")
+@blp.arguments(AsOfQuery(), location="query")
 @blp.response(200)
 def as_of(query, case_id):
     """What the rule sets in force at ``on`` would have decided for the case (the rules

@@ -85,7 +85,7 @@ def _page(query: dict, **where) -> dict:
 
 
 @blp.route("/cases/<int:case_id>/access")
-@blp.arguments(PageQuery, location="query")
+@blp.arguments(PageQuery(), location="query")
 @blp.response(200, AccessPage)
 def case_access(query, case_id):
     """Every recorded read of the case, newest first (list reads name the cases they
@@ -94,7 +94,7 @@ def case_access(query, case_id):
 
 
 @blp.route("/access")
-@blp.arguments(AccessQuery, location="query")
+@blp.arguments(AccessQuery(), location="query")
 @blp.response(200, AccessPage)
 def user_access(query):
     """Every recorded read by one user (``user`` = username), newest first."""
@@ -111,7 +111,7 @@ class CaseRestrictions(MethodView):
 
 @blp.route("/cases/<int:case_id>/restrictions/<string:kind>")
 class CaseRestriction(MethodView):
-    @blp.arguments(ListIn)
+    @blp.arguments(ListIn())
     @blp.response(200, ListOut)
     def put(self, body, case_id, kind):
         """Set the case's ``restriction`` list (only these users/agencies may see it; you
@@ -122,7 +122,7 @@ class CaseRestriction(MethodView):
 
 
 @blp.route("/cases/<int:case_id>/restrictions/<string:kind>/remove", methods=["POST"])
-@blp.arguments(RemoveIn)
+@blp.arguments(RemoveIn())
 @blp.response(200, ListOut)
 def remove_restriction(body, case_id, kind):
     """Remove the case's active list of ``kind``, with a reason."""

@@ -87,7 +87,7 @@ def _now() -> datetime:
 
 @blp.route("/tasks")
 class Tasks(MethodView):
-    @blp.arguments(TaskQuery, location="query")
+    @blp.arguments(TaskQuery(), location="query")
     @blp.response(200, TaskPage)
     def get(self, query):
         """My tasks (scope=mine), my team's unassigned queue, overdue tasks, or all."""
@@ -118,7 +118,7 @@ class TaskClaim(MethodView):
 
 @blp.route("/tasks/<int:task_id>/reassign")
 class TaskReassign(MethodView):
-    @blp.arguments(ReassignIn)
+    @blp.arguments(ReassignIn())
     @blp.response(200, TaskOut)
     def post(self, body, task_id):
         """Give the task to another user (by username) of the task's role."""
@@ -131,7 +131,7 @@ class TaskReassign(MethodView):
 
 @blp.route("/tasks/<int:task_id>/complete")
 class TaskComplete(MethodView):
-    @blp.arguments(CompleteIn)
+    @blp.arguments(CompleteIn())
     @blp.response(200, TaskOut)
     def post(self, body, task_id):
         """Close the task with one of its template's outcomes."""
@@ -143,7 +143,7 @@ class TaskComplete(MethodView):
 
 @blp.route("/tasks/<int:task_id>/cancel")
 class TaskCancel(MethodView):
-    @blp.arguments(CancelIn)
+    @blp.arguments(CancelIn())
     @blp.response(200, TaskOut)
     def post(self, body, task_id):
         """Cancel an outstanding task, with a reason (team leads)."""

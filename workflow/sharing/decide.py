@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from db.models import Case, CaseAccessList
+from db.session import read_rows
 from workflow.errors import InvalidInput
 from workflow.sharing.agreement import AgreementDocument
 from workflow.sharing.groups import GROUPS, MASK, PURPOSES, RESTRICTED_LABEL, phrase
@@ -69,6 +70,9 @@ class Decision:
     restriction_message: str | None = None
     names: frozenset[str] = field(default_factory=frozenset)  # the person's names
     general_ask: str = "Ask the IOM team lead"  # names no group (for rule decisions)
+    # ``withheld()`` of an unrestricted decision, computed once per agreement terms
+    # (``decide``); None: computed at each call.
+    unrestricted_withheld: tuple | None = field(default=None, compare=False, repr=False)
 
     def level(self, group: str) -> str:
         return "none" if self.restricted else self.levels.get(group, "none")
@@ -88,6 +92,8 @@ class Decision:
 
     def withheld(self) -> list[dict]:
         """Every group not shown, with its level and whom to ask (for pages)."""
+        if self.unrestricted_withheld is not None and not self.restricted:
+            return [dict(item) for item in self.unrestricted_withheld]
         return [{"group": g, "level": self.level(g), "ask": self.ask(g)} for g in GROUPS
                 if not self.shows(g)]
 
@@ -123,13 +129,13 @@ def decide(agreement: AgreementDocument, viewer: Viewer, *, purpose: str,
     """The decision for ``viewer`` reading for ``purpose`` under ``agreement`` and the
     case's active restriction/exclusion ``lists``. ``names``: the person's names, which
     redaction of free text removes when identity is not shown."""
-    levels, asks, general_ask = _terms(agreement, viewer, purpose)
+    levels, asks, general_ask, withheld = _terms(agreement, viewer, purpose)
     blocker = keeps_out(lists, viewer)
     return Decision(agreement.version, purpose, levels, asks,
                     restricted=blocker is not None,
                     restriction_message=blocker.message if blocker else None,
                     names=frozenset(n for n in names if n and len(n) > 1),
-                    general_ask=general_ask)
+                    general_ask=general_ask, unrestricted_withheld=withheld)
 
 
 _TERMS: dict[tuple, tuple] = {}  # (agreement version, agency, role, purpose) -> terms
@@ -137,15 +143,19 @@ _TERMS_MAX = 4096
 
 
 def _terms(agreement: AgreementDocument, viewer: Viewer, purpose: str) -> tuple:
-    """``(levels, asks, general ask)`` of the agreement for this agency, role and purpose,
-    read-only and computed once: a stored agreement version never changes (its version
-    is its content hash), so every decision of a list shares them."""
+    """``(levels, asks, general ask, withheld)`` of the agreement for this agency, role
+    and purpose (``withheld``: what ``Decision.withheld`` answers when the case is not
+    restricted), read-only and computed once: a stored agreement version never changes
+    (its version is its content hash), so every decision of a list shares them."""
     key = (agreement.version, viewer.agency, viewer.role, purpose)
     terms = _TERMS.get(key)
     if terms is None:
-        terms = (MappingProxyType(dict(agreement.levels(viewer.agency, viewer.role, purpose))),
-                 MappingProxyType({g: agreement.ask_for(g) for g in GROUPS}),
-                 agreement.ask_for("default"))
+        levels = MappingProxyType(dict(agreement.levels(viewer.agency, viewer.role, purpose)))
+        asks = MappingProxyType({g: agreement.ask_for(g) for g in GROUPS})
+        general_ask = agreement.ask_for("default")
+        withheld = tuple(MappingProxyType(item) for item in Decision(
+            agreement.version, purpose, levels, asks, general_ask=general_ask).withheld())
+        terms = (levels, asks, general_ask, withheld)
         if len(_TERMS) >= _TERMS_MAX:
             _TERMS.clear()
         _TERMS[key] = terms
@@ -167,7 +177,7 @@ def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list]:
     ids = sorted(set(case_ids))
     out: dict[int, list] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
-        for row in session.execute(_ACTIVE_LISTS, {"ids": ids[start:start + 500]}):
+        for row in read_rows(session, _ACTIVE_LISTS, {"ids": ids[start:start + 500]}):
             out[row.case_id].append(row)
     return out
 

@@ -27,6 +27,7 @@ from db.models import (
     Task,
     User,
 )
+from db.session import read_rows
 from workflow.errors import Forbidden
 from workflow.sharing.decide import (
     Decision,
@@ -120,7 +121,7 @@ def _flags(session: Session, case: Case, decision: Decision) -> dict:
 
 
 def _rows(session: Session, statement, **params) -> list:
-    return session.execute(statement, params).all()
+    return read_rows(session, statement, params).all()
 
 
 def _builders(session: Session, case: Case, decision: Decision) -> dict:
@@ -181,7 +182,7 @@ def _decisions_by_id(session: Session, case_ids: set[int], *, viewer: Viewer,
     """``{case id: Decision}`` for ``case_ids``, their people's names read in one query
     (all a decision needs of a case: no Case objects)."""
     names = {row.id: (row.given_name, row.family_name)
-             for row in session.execute(_NAMES, {"ids": sorted(case_ids)})}
+             for row in read_rows(session, _NAMES, {"ids": sorted(case_ids)})}
     return decisions_by_names(session, names, viewer=viewer, now=now, purpose=purpose)
 
 
