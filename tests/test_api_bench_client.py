@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from concurrent.futures import ThreadPoolExecutor
 
 from dbsupport import ROOT
 
@@ -64,5 +65,9 @@ def test_statuses_bodies_close_and_a_retry_on_a_dropped_keep_alive():
         server.close()
         await server.wait_closed()
 
-    asyncio.run(run())
+    # On a thread of its own: a module run earlier on this pytest worker (Playwright's sync
+    # API) can leave an event loop marked running on the main thread, and asyncio.run()
+    # refuses to start inside one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
