@@ -112,8 +112,9 @@ def _statement(dialect: str):
     conviction, charge and arrest keys, the latest sanction's key, the window
     (``:since``..) counts and activity, the first sanction day and the number of sanction
     days; with the categories of the current offence and the current sanction (their
-    events looked up by id, one index lookup each). Built once a dialect (building it costs more than running
-    it); parameters ``ids``, ``today``, ``today_number`` and ``since`` (:func:`records`)."""
+    events looked up by id, one index lookup each). Built once a dialect (building it
+    costs more than running it); parameters ``ids``, ``today``, ``today_number`` and
+    ``since`` (:func:`records`)."""
     e = OffendingEvent
     key, sanction_key = _keys(dialect, e)
     in_window = e.occurred_on >= bindparam("since", type_=Date)
