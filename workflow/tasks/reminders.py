@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Task, User
+from db.models import Notification, Task, User
 from workflow import audit
 from workflow.sharing.mail import task_for
 from workflow.tasks import outbox
@@ -91,8 +91,17 @@ def queue_digests(session: Session, *, now: datetime, hour: int) -> int:
             Task.status.in_(OUTSTANDING), Task.assignee_id.is_not(None))
             .order_by(Task.due_at, Task.id)):
         by_user[task.assignee_id].append(task)
+    day = now.date().isoformat()
+    keys = {f"digest:{uid}:{day}" for uid in by_user}
+    # Who would get no digest anyway (no address, inactive, or today's already queued)
+    # is skipped before each task's sharing decision: every pass after the digest hour
+    # would otherwise decide every outstanding task again, to queue nothing.
+    done = set(session.scalars(select(Notification.dedupe_key).where(
+        Notification.dedupe_key.in_(keys)))) if keys else set()
     queued = 0
     for user in session.scalars(select(User).where(User.id.in_(list(by_user)))):
+        if not user.email or not user.active or f"digest:{user.id}:{day}" in done:
+            continue
         tasks = [(t, shown) for t in by_user[user.id]
                  if (shown := task_for(session, t, user, now=now)) is not None]
         if not tasks:
@@ -101,7 +110,7 @@ def queue_digests(session: Session, *, now: datetime, hour: int) -> int:
         body = "\n".join(f"- [{'OVERDUE' if t.due_at and t.due_at < now else t.priority}] "
                          f"{title} (task {t.id}, case {t.case_id}, due "
                          f"{t.due_at:%d %b %Y})" for t, (title, _body) in tasks)
-        note = outbox.enqueue(session, key=f"digest:{user.id}:{now.date().isoformat()}",
+        note = outbox.enqueue(session, key=f"digest:{user.id}:{day}",
                               kind="digest", user=user, now=now,
                               subject=f"[IOM] Your tasks: {len(tasks)} open, {overdue} overdue",
                               body=body)
