@@ -12,6 +12,13 @@ from api.shedding import Limits, threads_for
 from workflow.config import Settings
 
 
+def worker_threads(settings: Settings) -> int:
+    """Threads a worker runs: ``[server] threads``, and at least what load shedding needs
+    (api/shedding.py), so requests reach the shedder, which answers 503 beyond its limits,
+    instead of queueing unseen."""
+    return max(settings.threads, threads_for(Limits.from_settings(settings)))
+
+
 def _child_exit(_server, worker) -> None:
     """A worker's per-process metric files stop counting as live (multi-process mode)."""
     from prometheus_client import multiprocess
@@ -29,10 +36,7 @@ class GunicornApp(BaseApplication):
             "bind": [f"fd://{self.fd}"],
             "workers": self.workers,
             "worker_class": "gthread",
-            # at least what load shedding needs (api/shedding.py): requests reach the
-            # shedder, which answers 503 beyond its limits, instead of queueing unseen
-            "threads": max(self.settings.threads,
-                           threads_for(Limits.from_settings(self.settings))),
+            "threads": worker_threads(self.settings),
             "timeout": 120,
             "graceful_timeout": 20,
             "accesslog": None,  # one line a request comes from the app (api/observability)

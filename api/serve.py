@@ -138,7 +138,7 @@ def _scheduler_process(runtime: Runtime) -> subprocess.Popen:
 
 
 def _serve_gunicorn(runtime: Runtime, *, with_scheduler: bool, announce) -> int:
-    from api.gunicorn_app import GunicornApp
+    from api.gunicorn_app import GunicornApp, worker_threads
 
     s = runtime.settings
     workers = s.workers or os.cpu_count() or 1
@@ -151,7 +151,7 @@ def _serve_gunicorn(runtime: Runtime, *, with_scheduler: bool, announce) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # read by the workers' imports
     scheduler = _scheduler_process(runtime) if with_scheduler and s.scheduler_enabled \
         else None
-    _banner(runtime, f"gunicorn, {workers} workers x {s.threads} threads"
+    _banner(runtime, f"gunicorn, {workers} workers x {worker_threads(s)} threads"
             + ("; scheduler in its own process" if scheduler else ""), announce)
     try:
         GunicornApp(s, fd=sock.detach(), workers=workers).run()

@@ -111,3 +111,25 @@ def test_bad_input_is_refused():
         add_working_days(datetime(2025, 3, 3, 9, 0), 1)
     with pytest.raises(InvalidInput):
         add_working_days(datetime(2025, 3, 3, 9, 0, tzinfo=UTC), -1)
+
+
+def test_reminder_horizon_leaves_out_only_tasks_no_reminder_is_due_for():
+    """The reminder pass reads only tasks due before ``reminder_horizon(now)``: any task
+    due at or after it is, for every template's reminder period, not yet remindable (its
+    reminder starts after ``now``), over weekends, Easter and Christmas, at any hour."""
+    from datetime import timedelta
+
+    from workflow.tasks.reminders import reminder_horizon
+    from workflow.tasks.templates import load_templates
+
+    longest = max(int(t.get("remind_working_days", 1)) for t in load_templates().values())
+    starts = [datetime(2025, 4, 16, 0, 0, tzinfo=UTC), datetime(2026, 12, 23, 9, 0, tzinfo=UTC),
+              datetime(2027, 5, 28, 23, 30, tzinfo=UTC)]
+    for start in starts:
+        for hours in range(0, 24 * 12, 5):
+            now = start + timedelta(hours=hours)
+            horizon = reminder_horizon(now)
+            assert horizon > now
+            for due in (horizon + timedelta(minutes=m) for m in range(0, 60 * 24 * 6, 173)):
+                for days in range(1, longest + 1):
+                    assert working_days_before(due, days) > now, (now, due, days)

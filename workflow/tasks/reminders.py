@@ -18,18 +18,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Task, User
+from db.models import Notification, Task, User
 from workflow import audit
 from workflow.sharing.mail import task_for
 from workflow.tasks import outbox
-from workflow.tasks.calendar import add_working_days, working_days_before
+from workflow.tasks.calendar import (
+    LOCAL,
+    add_working_days,
+    working_day_after,
+    working_days_before,
+)
 from workflow.tasks.routing import OUTSTANDING, queue_members
-from workflow.tasks.templates import remind_days
+from workflow.tasks.templates import load_templates, remind_days
 
 
 @dataclass
@@ -83,16 +88,30 @@ def _escalate(session: Session, task: Task, leads: list[User], *, now: datetime,
 
 def queue_digests(session: Session, *, now: datetime, hour: int) -> int:
     """Queue today's digest for every user with outstanding assigned tasks (once a day),
-    each task titled as the sharing agreement lets the user see it."""
+    each task titled as the sharing agreement lets the user see it.
+
+    Who would get no digest anyway (no address, inactive, or today's already queued) is
+    left out before any task is read or decided: every pass after the digest hour would
+    otherwise load and decide every outstanding assigned task again, to queue nothing."""
     if now.hour < hour:
+        return 0
+    day = now.date().isoformat()
+    outstanding = (Task.status.in_(OUTSTANDING), Task.assignee_id.is_not(None))
+    assignees = list(session.scalars(select(Task.assignee_id).where(*outstanding).distinct()))
+    keys = [f"digest:{uid}:{day}" for uid in assignees]
+    done = set(session.scalars(select(Notification.dedupe_key).where(
+        Notification.dedupe_key.in_(keys)))) if keys else set()
+    users = [user for user in session.scalars(select(User).where(User.id.in_(assignees)))
+             if user.email and user.active and f"digest:{user.id}:{day}" not in done]
+    if not users:
         return 0
     by_user: dict[int, list[Task]] = defaultdict(list)
     for task in session.scalars(select(Task).where(
-            Task.status.in_(OUTSTANDING), Task.assignee_id.is_not(None))
+            *outstanding, Task.assignee_id.in_([u.id for u in users]))
             .order_by(Task.due_at, Task.id)):
         by_user[task.assignee_id].append(task)
     queued = 0
-    for user in session.scalars(select(User).where(User.id.in_(list(by_user)))):
+    for user in users:
         tasks = [(t, shown) for t in by_user[user.id]
                  if (shown := task_for(session, t, user, now=now)) is not None]
         if not tasks:
@@ -101,12 +120,33 @@ def queue_digests(session: Session, *, now: datetime, hour: int) -> int:
         body = "\n".join(f"- [{'OVERDUE' if t.due_at and t.due_at < now else t.priority}] "
                          f"{title} (task {t.id}, case {t.case_id}, due "
                          f"{t.due_at:%d %b %Y})" for t, (title, _body) in tasks)
-        note = outbox.enqueue(session, key=f"digest:{user.id}:{now.date().isoformat()}",
+        note = outbox.enqueue(session, key=f"digest:{user.id}:{day}",
                               kind="digest", user=user, now=now,
                               subject=f"[IOM] Your tasks: {len(tasks)} open, {overdue} overdue",
                               body=body)
         queued += note is not None
     return queued
+
+
+def reminder_horizon(now: datetime) -> datetime:
+    """No task due at or after this instant can be reminded at ``now``: it lies past the
+    end of the working day that the longest reminder period (any template's) counts
+    from today, so at least that many working days separate today from its due day."""
+    longest = max(int(t.get("remind_working_days", 1)) for t in load_templates().values())
+    last = working_day_after(now.astimezone(LOCAL).date(), max(longest, 0))
+    return datetime.combine(last + timedelta(days=2), time(0, 0), tzinfo=LOCAL).astimezone(UTC)
+
+
+def _candidates(session: Session, now: datetime) -> list[Task]:
+    """The open tasks a pass may escalate (due before ``now``) or remind (not reminded,
+    due before :func:`reminder_horizon`), by due date: the others cannot act yet, and
+    loading every open task each pass cost more than the pass's work."""
+    return list(session.scalars(select(Task).where(
+        Task.status == "open", Task.due_at.is_not(None),
+        or_(Task.reminded_at.is_(None), Task.escalated_at.is_(None)),
+        or_(Task.due_at <= now, and_(Task.reminded_at.is_(None),
+                                     Task.due_at < reminder_horizon(now))))
+        .order_by(Task.due_at, Task.id)))
 
 
 def remind_and_escalate(session: Session, *, now: datetime, actor: str,
@@ -120,11 +160,7 @@ def remind_and_escalate(session: Session, *, now: datetime, actor: str,
     report = ReminderReport()
     leads = list(session.scalars(select(User).where(User.role == "team_lead",
                                                     User.active.is_(True))))
-    candidates = session.scalars(select(Task).where(
-        Task.status == "open", Task.due_at.is_not(None),
-        or_(Task.reminded_at.is_(None), Task.escalated_at.is_(None)))
-        .order_by(Task.due_at, Task.id)).all()
-    for task in candidates:
+    for task in _candidates(session, now):
         if _escalate(session, task, leads, now=now, actor=actor, after_days=after):
             report.escalated += 1
         elif task.reminded_at is None and _remind(session, task, now=now, actor=actor):
