@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
+from password_helpers import give_password
 from web_report_borough import QUERY, build
 
-from workflow.passwords import set_password
 from workflow.reports.boardpack import ORDER
 from workflow.reports.chartdata import chart_specs
 
@@ -77,7 +77,7 @@ def borough(session, make_user, now):
     for name, role in (("lead1", "team_lead"), ("aud1", "auditor"), ("pc1", "police"),
                        ("om1", "offender_manager")):
         user, _ = make_user(name, role=role)
-        set_password(session, user, PASSWORD, now=datetime.now(UTC))
+        give_password(session, user, PASSWORD, now=datetime.now(UTC))
     session.commit()
 
 
