@@ -64,6 +64,25 @@ def load_cases(session: Session, ids: list[int]) -> dict[int, Case]:
     return {c.id: c for c in session.scalars(query)}
 
 
+def split_quiet(rows: list[ClaimedCase], evaluations: list, *, now: datetime,
+                policy: Policy) -> tuple[list[tuple], list[tuple]]:
+    """Split claimed ``rows`` and their ``evaluations`` (same order) into the quiet ones,
+    ``[(row, evaluation, write)]``, and the loud ones, ``[(row, evaluation)]``, that go
+    through the apply path (``workflow.advance.quiet_values``). ``write`` is what a quiet
+    evaluation stores in the row (its values and a version more), or None when no value
+    differs from the row's (nothing to write, the version stays)."""
+    quiet, loud = [], []
+    for row, ev in zip(rows, evaluations, strict=True):
+        values = quiet_values(row, ev, now=now, policy=policy)
+        if values is None:
+            loud.append((row, ev))
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            quiet.append((row, ev, {**values, "version": row.version + 1}))
+        else:
+            quiet.append((row, ev, None))
+    return quiet, loud
+
+
 def advance_chunk(session: Session, due: list[tuple[int, int]], *, now: datetime,
                   actor: str, policy: Policy) -> list[AdvanceResult]:
     """Claim, evaluate and apply a chunk of due cases ``[(id, version)]`` (a case another
@@ -75,22 +94,15 @@ def advance_chunk(session: Session, due: list[tuple[int, int]], *, now: datetime
             if r.version == versions[r.id] and r.next_due_at is not None
             and r.next_due_at <= now]
     evaluations = evaluate_cases(session, rows, now=now, policy=policy, only_needed=True)
-    results: dict[int, AdvanceResult] = {}
-    updates, loud, loud_rows = [], [], []
-    for row, ev in zip(rows, evaluations, strict=True):
-        values = quiet_values(row, ev, now=now, policy=policy)
-        if values is None:
-            loud.append(ev)
-            loud_rows.append(row)
-            continue
-        results[row.id] = AdvanceResult(row.id, row.state, row.state, ev.outcome,
-                                        ev.decisions)
-        if any(getattr(row, k) != v for k, v in values.items()):
-            updates.append({"id": row.id, **values, "version": row.version + 1})
-    update_rows(session, Case.__table__, updates)  # one statement a chunk on PostgreSQL
-    full_facts(session, loud_rows, loud, now=now, policy=policy)  # what audit records
-    cases = load_cases(session, [ev.case_id for ev in loud])
-    for ev in loud:
+    quiet, loud = split_quiet(rows, evaluations, now=now, policy=policy)
+    results = {row.id: AdvanceResult(row.id, row.state, row.state, ev.outcome, ev.decisions)
+               for row, ev, _ in quiet}
+    update_rows(session, Case.__table__,  # one statement a chunk on PostgreSQL
+                [{"id": row.id, **write} for row, _, write in quiet if write])
+    full_facts(session, [row for row, _ in loud], [ev for _, ev in loud], now=now,
+               policy=policy)  # what audit records
+    cases = load_cases(session, [ev.case_id for _, ev in loud])
+    for _, ev in loud:
         results[ev.case_id] = apply_evaluation(session, cases[ev.case_id], ev, now=now,
                                                actor=actor, policy=policy, flush=False)
     session.flush()

@@ -24,15 +24,8 @@ from db import versioning
 from db.bulk import insert_returning
 from db.dialect import insert_on_conflict_do_nothing
 from db.models import Case
-from workflow.advance import (
-    AdvanceResult,
-    Policy,
-    apply_evaluation,
-    evaluate_cases,
-    full_facts,
-    quiet_values,
-)
-from workflow.advance_chunk import ClaimedCase, load_cases
+from workflow.advance import AdvanceResult, Policy, apply_evaluation, evaluate_cases, full_facts
+from workflow.advance_chunk import ClaimedCase, load_cases, split_quiet
 from workflow.cases import append_opened
 
 STAGE = "mapping"  # where every new case starts
@@ -48,32 +41,40 @@ class Opened:
     due: list[int] = field(default_factory=list)
 
 
+def _start(now: datetime) -> dict:
+    """Every column of ``workflow.advance_chunk.CLAIM_COLUMNS`` a new case starts with (what
+    ``workflow.cases.open_people`` inserts), but its id and person."""
+    return {"state": STAGE, "state_since": now, "opened_at": now, "next_due_at": now,
+            "version": 1, "last_outcome": None, "last_versions": None, "intensity": None,
+            "guard_override": None, "activity_score": None, "last_error": None}
+
+
+# Of a new case's columns, those a quiet evaluation may change (bound per row); the rest
+# of what the insert writes is the same for the whole chunk (:func:`_constants`).
+_PER_ROW = ("next_due_at", "activity_score", "last_outcome", "version")
+_CONSTANT = ("state", "state_since", "opened_at", "last_error")
+
+
 def fresh_rows(people: list[tuple[int, str]], now: datetime) -> list[ClaimedCase]:
     """The claimed row of the case ``workflow.cases.open_people`` would open for each
     person, under the placeholder id ``-person id`` (no case has it)."""
-    return [ClaimedCase(id=-pid, person_id=pid, state=STAGE, state_since=now, opened_at=now,
-                        next_due_at=now, version=1, last_outcome=None, last_versions=None,
-                        intensity=None, guard_override=None, activity_score=None,
-                        last_error=None) for pid, _ in people]
+    start = _start(now)
+    return [ClaimedCase(id=-pid, person_id=pid, **start) for pid, _ in people]
 
 
-def _row(case: ClaimedCase, values: dict | None) -> dict:
-    """The column values to insert for ``case`` other than :func:`_constants`: the fresh
-    case's, with a quiet evaluation's ``values`` applied as ``advance_chunk`` would (a
-    version more when any differs); ``values`` None (loud): the fresh case, due now."""
-    row = {"person_id": case.person_id, "next_due_at": case.next_due_at,
-           "activity_score": case.activity_score, "last_outcome": case.last_outcome,
-           "version": case.version}
-    if values is not None and any(getattr(case, k) != v for k, v in values.items()):
-        row.update(values, version=case.version + 1)
-        row.pop("last_error", None)  # None either way (a constant)
+def _row(case: ClaimedCase, write: dict | None) -> dict:
+    """The per-row column values to insert for the fresh ``case``: its own, with what a
+    quiet evaluation stores (``write``, from ``workflow.advance_chunk.split_quiet``)
+    applied; ``write`` None (loud, or nothing differs): the fresh case's, due now."""
+    row = {"person_id": case.person_id, **{k: getattr(case, k) for k in _PER_ROW}}
+    row.update({k: v for k, v in (write or {}).items() if k in _PER_ROW})
     return row
 
 
 def _constants(now: datetime) -> dict:
-    """What every new case has (:func:`fresh_rows`), bound once for the chunk."""
-    return {"state": STAGE, "state_since": now, "opened_at": now, "episode": 1,
-            "last_error": None}
+    """What every new case of a chunk has (:func:`_start`), bound once for the chunk."""
+    start = _start(now)
+    return {**{k: start[k] for k in _CONSTANT}, "episode": 1}
 
 
 def open_evaluated(session: Session, people: list[tuple[int, str]], *, now: datetime,
@@ -85,22 +86,17 @@ def open_evaluated(session: Session, people: list[tuple[int, str]], *, now: date
     rolls back and opens the chunk unevaluated instead). Flushes, never commits."""
     fresh = fresh_rows(people, now)
     evaluations = evaluate_cases(session, fresh, now=now, policy=policy, only_needed=True)
-    quiet, loud = {}, {}
-    for case, ev in zip(fresh, evaluations, strict=True):
-        values = quiet_values(case, ev, now=now, policy=policy)
-        if values is None:
-            loud[case.person_id] = (case, ev)
-        else:
-            quiet[case.person_id] = (values, ev)
-    full_facts(session, [c for c, _ in loud.values()], [ev for _, ev in loud.values()],
+    quiet_list, loud_list = split_quiet(fresh, evaluations, now=now, policy=policy)
+    quiet = {row.person_id: (write, ev) for row, ev, write in quiet_list}
+    loud = {row.person_id: (row, ev) for row, ev in loud_list}
+    full_facts(session, [row for row, _ in loud_list], [ev for _, ev in loud_list],
                now=now, policy=policy)  # what audit records, before the chain is taken
     table = Case.__table__
     inserted = sorted(insert_returning(
         session, insert_on_conflict_do_nothing(session, table,
                                                index_elements=[table.c.person_id],
                                                index_where=table.c.closed_at.is_(None)),
-        table, [_row(case, quiet[case.person_id][0] if case.person_id in quiet else None)
-                for case in fresh],
+        table, [_row(case, quiet.get(case.person_id, (None,))[0]) for case in fresh],
         [table.c.id, table.c.person_id], constants=_constants(now)))
     refs = dict(people)
     append_opened(session, [(cid, pid, refs[pid]) for cid, pid in inserted], now=now,
@@ -119,9 +115,9 @@ def _apply(session: Session, inserted: list[tuple[int, int]], quiet: dict, loud:
     cases = load_cases(session, loud_ids)
     for cid, pid in inserted:
         if pid in quiet:
-            values, ev = quiet[pid]
+            write, ev = quiet[pid]
             out.results.append(AdvanceResult(cid, STAGE, STAGE, ev.outcome, ev.decisions))
-            due = values["next_due_at"]
+            due = write["next_due_at"] if write else now  # nothing written: due now
             if due is not None and due <= now:
                 out.due.append(cid)
             continue
