@@ -295,18 +295,18 @@ def test_case_pages_show_nothing_withheld(world):
     agreement withholds from that profile is in their words."""
     import re
 
+    from password_helpers import give_password
     from sqlalchemy import select
 
     from db.models import User
     from web.views.cases import ALL
-    from workflow.passwords import set_password
 
     profiles = [(r, a) for r, a in PROFILES if r in ALL]
     with world.sessions() as session:
         for role, agency in profiles:
             name = world.users[(role, agency, "valid")][0]
             user = session.scalars(select(User).where(User.username == name)).one()
-            set_password(session, user, PAGE_PASSWORD, now=datetime.now(UTC))
+            give_password(session, user, PAGE_PASSWORD, now=datetime.now(UTC))
         session.commit()
     wrong = []
     for role, agency in profiles:

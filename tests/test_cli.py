@@ -15,21 +15,40 @@ ROOT = Path(__file__).resolve().parents[1]
 IOM = str(Path(sys.executable).with_name("iom"))
 
 
-@pytest.fixture
-def iom(tmp_path):
-    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
-    env = {**os.environ, "IOM_CONFIG": str(tmp_path / "config.toml"),
-           "IOM_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
-
+def _runner(env: dict, cwd: Path):
     def run(*args, check=True):
-        proc = subprocess.run([IOM, *args], env=env, cwd=tmp_path, capture_output=True,
+        proc = subprocess.run([IOM, *args], env=env, cwd=cwd, capture_output=True,
                               text=True, timeout=120)
         if check and proc.returncode != 0:
             raise AssertionError(f"iom {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
         return proc
-
-    run("db", "upgrade")
     return run
+
+
+@pytest.fixture(scope="module")
+def upgraded(tmp_path_factory) -> Path:
+    """A database file that ``iom db upgrade`` made (once for the module: it was most of
+    each test's time); each test gets a copy of it."""
+    where = tmp_path_factory.mktemp("cli-upgraded")
+    shutil.copy(ROOT / "config.toml", where / "config.toml")
+    env = {**os.environ, "IOM_CONFIG": str(where / "config.toml"),
+           "IOM_DATABASE_URL": f"sqlite:///{where / 'cli.sqlite3'}",
+           "IOM_AUDIT_KEY_FILE": str(where / "audit.key"),
+           "IOM_AUDIT_CHECKPOINT_DIR": str(where / "audit-checkpoints"),
+           "IOM_WEB_SECRET_KEY_FILE": str(where / "web-secret.key")}
+    _runner(env, where)("db", "upgrade")
+    return where / "cli.sqlite3"
+
+
+@pytest.fixture
+def iom(tmp_path, upgraded):
+    """``iom(*args, check=True)`` in ``tmp_path``: its own config.toml copy and its own
+    copy of the upgraded database."""
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    shutil.copy(upgraded, tmp_path / "cli.sqlite3")
+    env = {**os.environ, "IOM_CONFIG": str(tmp_path / "config.toml"),
+           "IOM_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
+    return _runner(env, tmp_path)
 
 
 def test_evaluate_pan_london_outcomes_with_mappa_excluded(iom, tmp_path):

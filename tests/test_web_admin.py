@@ -9,10 +9,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from password_helpers import give_password
 
 from rules.library import shipped_documents
 from rules.locate import line_of
-from workflow.passwords import set_password
 from workflow.ruleset_review import approvals_queue, diff_lines, review_version
 
 PASSWORD = "a-long-enough-password"
@@ -43,12 +43,12 @@ def leads(session, make_user, now):
     users = {}
     for name in ("lead1", "lead2"):
         user, _ = make_user(name, role="team_lead")
-        set_password(session, user, PASSWORD, now=now)
+        give_password(session, user, PASSWORD, now=now)
         users[name] = user
     police, _ = make_user("pc1", role="police", agency="police")
-    set_password(session, police, PASSWORD, now=now)
+    give_password(session, police, PASSWORD, now=now)
     auditor, _ = make_user("aud1", role="auditor")
-    set_password(session, auditor, PASSWORD, now=now)
+    give_password(session, auditor, PASSWORD, now=now)
     session.commit()
     return users
 

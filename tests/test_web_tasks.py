@@ -8,10 +8,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from password_helpers import give_password
 
 from db.models import AccessRead, AuditEntry, Case, Supervision, Task
 from scheduler.jobs import advance_due
-from workflow.passwords import set_password
 
 PASSWORD = "a-long-enough-password"
 
@@ -28,7 +28,7 @@ def people(session, make_user, now):
                                ("om2", "offender_manager", "CRC"),
                                ("pc1", "police", "police"), ("lead1", "team_lead", "police")):
         user, _ = make_user(name, role=role, agency=agency)
-        set_password(session, user, PASSWORD, now=now)
+        give_password(session, user, PASSWORD, now=now)
         users[name] = user.id
     session.commit()
     return users

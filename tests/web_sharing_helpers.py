@@ -8,10 +8,10 @@ import html
 import re
 from datetime import date, timedelta
 
+from password_helpers import give_password
 from sharing_helpers import SECRETS, assert_no_withheld, moved_marac_case
 
 from db.models import Task
-from workflow.passwords import set_password
 from workflow.sharing.store import seed_agreement
 
 PASSWORD = "a-long-enough-password"
@@ -43,7 +43,7 @@ def build_scene(session, settings, make_user, now, users=READERS) -> dict:
     tokens = {}
     for name, (role, typed, _a) in users.items():
         user, tokens[name] = make_user(name, role=role, agency=typed)
-        set_password(session, user, PASSWORD, now=now - timedelta(days=1))
+        give_password(session, user, PASSWORD, now=now - timedelta(days=1))
     out = {"case_id": case.id, "om_task": om_task.id, "housing_task": housing_task.id,
            "tokens": tokens}
     session.commit()

@@ -14,6 +14,7 @@ from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
 from web import errors, navigation, security
 from web.blueprint import bp
 from web.views import audit, cases, panel, reports, rules, signin, tasks  # noqa: F401  (routes on bp)
+from workflow import passwords
 from workflow.runtime import Runtime
 
 
@@ -22,6 +23,7 @@ def register(app: Flask, runtime: Runtime):
     return the renderer of error pages (``render(status, code, message, details)``), which
     the app factory hands to the one error mapping (``api/errors.py``)."""
     security.configure(app, runtime.settings)
+    passwords.prepare()
     app.jinja_loader = ChoiceLoader([
         PackageLoader("web", "templates"),
         PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),

@@ -20,6 +20,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -30,7 +31,20 @@ from db.models import SignInAttempt, User
 from workflow.errors import Forbidden, InvalidInput, Unauthenticated
 
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("not a password anyone has")
+
+
+@cache
+def _dummy_hash() -> str:
+    """The hash verified when there is no user or no password. Made once per process by
+    :func:`prepare` (the web pages call it when registered), not at import: every ``iom``
+    command imports this module and few of them sign anyone in."""
+    return _HASHER.hash("not a password anyone has")
+
+
+def prepare() -> None:
+    """Make the dummy hash now, so that even a process's first sign-in with an unknown
+    username takes the time of one verification, like a known one."""
+    _dummy_hash()
 
 
 class LockedOut(Forbidden):
@@ -98,7 +112,7 @@ def locked_until(session: Session, username: str, address: str, *, now: datetime
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

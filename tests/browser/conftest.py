@@ -47,13 +47,14 @@ class LiveServer:
     def user(self, username: str, *, role: str, agency: str | None = None,
              display_name: str | None = None):
         """Create a user whose web password is :data:`PASSWORD`; returns its id."""
-        from workflow.passwords import set_password
+        from password_helpers import give_password
+
         from workflow.users import create_user
 
         with self.session() as session:
             user, _token = create_user(session, username=username, role=role, agency=agency,
                                        display_name=display_name or username.title())
-            set_password(session, user, PASSWORD, now=datetime.now(UTC))
+            give_password(session, user, PASSWORD, now=datetime.now(UTC))
             user_id = user.id
             session.commit()
         return user_id
