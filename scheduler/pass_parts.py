@@ -24,7 +24,6 @@ class PassReport:
     workers: int = 1  # processes that did the pass's work (scheduler.pass_workers)
     worker_cpu_seconds: float = 0.0  # the worker processes' CPU (0 with one process)
     worker_peak_rss_mb: float = 0.0  # the largest worker's peak RSS
-
     due_again: list[int] = field(default_factory=list)  # opened and moved: see opening
 
     def add(self, part: PassReport) -> None:
@@ -47,7 +46,6 @@ class PassReport:
         for case_id, error in self.failed.items():
             out.append(f"  case {case_id}: FAILED {error}")
         return out
-
 
 
 @contextmanager
