@@ -75,9 +75,7 @@ def update_rows(session: Session, table: Table, rows: list[dict], key: str = "id
     types = [table.c[n].type.dialect_impl(dialect).compile(dialect=dialect) for n in cols]
     if any(t.upper().startswith("JSON") for t in types):
         raise ValueError(f"update_rows: JSON columns are not supported ({table.name})")
-    records = json.dumps([dict(zip(cols, values, strict=True))
-                          for values in _db_values(table, cols, rows, dialect)],
-                         default=_json_scalar, allow_nan=False)
+    records = _json_records(table, cols, rows, dialect)
     sets = ", ".join(f'"{n}" = v."{n}"' for n in names)
     shape = ", ".join(f'"{n}" {t}' for n, t in zip(cols, types, strict=True))
     sql = (f'UPDATE "{table.name}" AS t SET {sets} FROM json_to_recordset(%s::json) AS '
@@ -113,9 +111,7 @@ def insert_returning(session: Session, statement, table: Table, rows: list[dict]
               .render_derived(with_types=True))
     query = select(*(source.c[n] for n in names),
                    *(literal(v, table.c[n].type).label(n) for n, v in constants.items()))
-    records = json.dumps([dict(zip(names, values, strict=True))
-                          for values in _db_values(table, names, rows, dialect)],
-                         default=_json_scalar, allow_nan=False)
+    records = _json_records(table, names, rows, dialect)
     return session.execute(statement.from_select([*names, *constants], query)
                            .returning(*returning),
                            {"rows": records}).all()
@@ -127,6 +123,37 @@ def _json_scalar(value):
     if isinstance(value, date | datetime):
         return value.isoformat()
     raise TypeError(f"update_rows: cannot send {type(value).__name__} as JSON")
+
+
+def _json_records(table: Table, names: list[str], rows: list[dict], dialect) -> str:
+    """The JSON array of ``rows`` as objects of ``names``, values as bound
+    (:func:`_db_values`) and dates and times as ISO text (:func:`_json_scalar`). The
+    text of each distinct date or time is made once a call (a chunk's rows share a few
+    due dates), not by a call back from the encoder for each value: the same text."""
+    text_of: dict = {}
+    temporal = [i for i, n in enumerate(names) if _temporal(table.c[n].type)]
+    out = []
+    for values in _db_values(table, names, rows, dialect):
+        if temporal:
+            values = values if values.__class__ is list else list(values)
+            for i in temporal:
+                value = values[i]
+                if isinstance(value, date):
+                    key = (value, getattr(value, "tzinfo", None))  # equal, same zone
+                    text = text_of.get(key)
+                    if text is None:
+                        text = text_of[key] = _json_scalar(value)
+                    values[i] = text
+        out.append(dict(zip(names, values, strict=True)))
+    return json.dumps(out, default=_json_scalar, allow_nan=False)
+
+
+def _temporal(type_) -> bool:
+    """Whether a column of ``type_`` holds dates or times (sent as ISO text)."""
+    try:
+        return issubclass(type_.python_type, date)  # datetime is a date too
+    except NotImplementedError:
+        return False
 
 
 def _binary_types(connection, table: Table, names: list[str]) -> list[str] | None:
@@ -157,17 +184,28 @@ def _copy(connection, table: Table, rows: list[dict], types: list[str] | None) -
 
 def _db_values(table: Table, names: list[str], rows: list[dict], dialect
                ) -> Iterator[Sequence]:
-    """Each row's values in ``names`` order, through the column types' bind processors."""
+    """Each row's values in ``names`` order, through the column types' bind processors.
+    A value that is the very object the previous row had in that column (a chunk's
+    shared instant, payload, ...) is processed once: processors are pure conversions."""
     get = itemgetter(*names)
     procs = [(i, p) for i, p in enumerate(
         table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names) if p]
+    seen: list = [(_UNSEEN, None)] * len(procs)
     for row in rows:
         values = get(row) if len(names) > 1 else (row[names[0]],)
         if procs:
             values = list(values)
-            for i, proc in procs:
-                values[i] = proc(values[i])
+            for j, (i, proc) in enumerate(procs):
+                value = values[i]
+                last, done = seen[j]
+                if value is not last:
+                    done = proc(value)
+                    seen[j] = (value, done)
+                values[i] = done
         yield values
+
+
+_UNSEEN = object()  # no value processed yet
 
 
 def refresh_statistics(session: Session, table: Table) -> bool:

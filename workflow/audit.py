@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import Text, event, select, text, type_coerce
 from sqlalchemy.orm import Session
@@ -156,9 +157,9 @@ def record(session: Session, *, kind: str, actor: str, occurred_at: datetime, su
     return entry
 
 
-@dataclass(frozen=True)
-class Pending:
-    """One entry for :func:`append_chunk`: the fields :func:`record` takes."""
+class Pending(NamedTuple):
+    """One entry for :func:`append_chunk`: the fields :func:`record` takes (a named
+    tuple: a chunk makes thousands)."""
 
     kind: str
     actor: str
@@ -172,18 +173,34 @@ class Pending:
 _json_str = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
 
 
-def _v3_hash(seq: int, e: Pending, payload_text: str, prev: str, recorded_iso: str,
-             occurred_iso: str) -> str:
+def _v3_middle(kind: str, occurred_iso: str, payload_text: str) -> str:
+    """The part of a version 3 hash text from ``kind`` to the ``person_ref`` key: the
+    same for a chunk's entries of one kind, instant and payload (made once)."""
+    return (f',"kind":{_json_str(kind)},"occurred_at":"{occurred_iso}",'
+            f'"payload":{_json_str(payload_text)},"person_ref":')
+
+
+def _v3_digest(seq: int, e: Pending, actor_json: str, middle: str, prev: str,
+               recorded_iso: str) -> str:
     """:func:`entry_hash` of a version 3 entry, the canonical text written directly (the
-    same bytes as ``json.dumps(..., sort_keys=True)``: keys in sorted order)."""
-    text_ = (f'{{"actor":{_json_str(e.actor)},'
-             f'"case_id":{"null" if e.case_id is None else int(e.case_id)},'
-             f'"kind":{_json_str(e.kind)},"occurred_at":"{occurred_iso}",'
-             f'"payload":{_json_str(payload_text)},'
-             f'"person_ref":{"null" if e.person_ref is None else _json_str(e.person_ref)},'
+    same bytes as ``json.dumps(..., sort_keys=True)``: keys in sorted order), from the
+    entry's ``actor`` as JSON and its :func:`_v3_middle`."""
+    text_ = (f'{{"actor":{actor_json},'
+             f'"case_id":{"null" if e.case_id is None else int(e.case_id)}{middle}'
+             f'{"null" if e.person_ref is None else _json_str(e.person_ref)},'
              f'"prev_hash":"{prev}","recorded_at":"{recorded_iso}","seq":{seq},'
              f'"summary":{_json_str(e.summary)}}}')
     return hashlib.sha256(text_.encode()).hexdigest()
+
+
+def _plain(e: Pending) -> bool:
+    """Whether every text field of ``e`` is ASCII without NUL (``str.isascii`` reads a
+    flag): then :func:`_check_strings` has nothing to refuse; else it checks them."""
+    ref = e.person_ref
+    return (e.actor.isascii() and e.kind.isascii() and e.summary.isascii()
+            and (ref is None or ref.isascii())
+            and "\x00" not in e.summary and "\x00" not in e.actor and "\x00" not in e.kind
+            and (ref is None or "\x00" not in ref))
 
 
 def append_chunk(session: Session, entries: Sequence[Pending]) -> tuple[int, str]:
@@ -205,22 +222,30 @@ def append_chunk(session: Session, entries: Sequence[Pending]) -> tuple[int, str
     recorded_iso = _iso(recorded_at)
     signer = session.info.get(SIGNER)
     sign = signer.sign_entry if signer is not None and signer.current else None
-    rows, last, occurred = [], (None, None), (None, None)
+    rows = []
+    # What consecutive entries share (one payload object, instant, kind, actor: a chunk
+    # of case.opened entries) is encoded once: (the object, what it gives).
+    payload_of, middle_of, actor_of = (None, None), (None, None, None), (None, None)
     for e in entries:
-        if e.payload is not last[0]:  # one payload object shared by a chunk: encoded once
-            last = (e.payload, canonical_payload(e.payload))
-        if e.occurred_at is not occurred[0]:  # likewise one instant
-            occurred = (e.occurred_at, _iso(e.occurred_at))
-        payload_text, payload = last[1]
-        _check_strings(actor=e.actor, kind=e.kind, summary=e.summary, person_ref=e.person_ref)
+        if e.payload is not payload_of[0]:
+            payload_of = (e.payload, canonical_payload(e.payload))
+            middle_of = (None, None, None)
+        if e.kind is not middle_of[0] or e.occurred_at is not middle_of[1]:
+            middle_of = (e.kind, e.occurred_at,
+                         _v3_middle(e.kind, _iso(e.occurred_at), payload_of[1][0]))
+        if e.actor is not actor_of[0]:
+            actor_of = (e.actor, _json_str(e.actor))
+        if not _plain(e):
+            _check_strings(actor=e.actor, kind=e.kind, summary=e.summary,
+                           person_ref=e.person_ref)
         seq += 1
-        digest = _v3_hash(seq, e, payload_text, prev, recorded_iso, occurred[1])
+        digest = _v3_digest(seq, e, actor_of[1], middle_of[2], prev, recorded_iso)
         key_id, signature = sign(seq, digest) if sign else (None, None)
         rows.append({"seq": seq, "occurred_at": e.occurred_at, "recorded_at": recorded_at,
                      "actor": e.actor, "kind": e.kind, "case_id": e.case_id,
-                     "person_ref": e.person_ref, "summary": e.summary, "payload": payload,
-                     "prev_hash": prev, "hash": digest, "hash_version": HASH_VERSION,
-                     "key_id": key_id, "signature": signature})
+                     "person_ref": e.person_ref, "summary": e.summary,
+                     "payload": payload_of[1][1], "prev_hash": prev, "hash": digest,
+                     "hash_version": HASH_VERSION, "key_id": key_id, "signature": signature})
         prev = digest
     insert_rows(session, AuditEntry.__table__, rows)
     session.info[_HEAD] = (seq, prev)
