@@ -16,8 +16,11 @@ from operator import itemgetter
 
 from sqlalchemy import (
     JSON,
+    Date,
+    DateTime,
     Table,
     Text,
+    TypeDecorator,
     bindparam,
     cast,
     column,
@@ -150,10 +153,8 @@ def _json_records(table: Table, names: list[str], rows: list[dict], dialect) -> 
 
 def _temporal(type_) -> bool:
     """Whether a column of ``type_`` holds dates or times (sent as ISO text)."""
-    try:
-        return issubclass(type_.python_type, date)  # datetime is a date too
-    except NotImplementedError:
-        return False
+    base = type_.impl_instance if isinstance(type_, TypeDecorator) else type_
+    return isinstance(base, Date | DateTime)
 
 
 def _binary_types(connection, table: Table, names: list[str]) -> list[str] | None:

@@ -29,7 +29,7 @@ from workflow import criteria_facts as criteria_
 from workflow.criteria_facts import TREATMENT_STATES, criteria_facts, programme_facts
 from workflow.errors import InvalidInput
 from workflow.offending import NO_RECORD, Record, records
-from workflow.scoring import default_scorer, sanction_inputs
+from workflow.scoring import ScoreInputs, default_scorer, sanction_values
 from workflow.tasks import facts as compliance_
 from workflow.tasks.facts import compliance_facts
 
@@ -86,10 +86,11 @@ def _flag_value(kind: str, value: str):
 
 
 @lru_cache(maxsize=1 << 16)
-def _score(inputs):
-    """The default scorer's score of ``inputs`` (pure: the same inputs recur across a
-    borough, so a pass scores each distinct history once)."""
-    return default_scorer().score(inputs)
+def _score(values: tuple):
+    """The default scorer's score of the inputs ``ScoreInputs(*values)`` (pure: the same
+    inputs recur across a borough, so a pass scores each distinct history once; keyed
+    by the plain tuple, hashed in C, so a hit makes no inputs object)."""
+    return default_scorer().score(ScoreInputs(*values))
 
 
 def _ogrs(person: Person, assessment: Assessment | None, record: Record,
@@ -106,18 +107,16 @@ def _ogrs(person: Person, assessment: Assessment | None, record: Record,
         source = "computed" if assessment.source == "computed" else "supplied"
         return {"ogrs_2yr": assessment.ogrs_2yr, "ogrs_1yr": assessment.ogrs_1yr,
                 "ogrs_source": source}
-    history = sanction_inputs(
-        sex=person.sex, date_of_birth=person.date_of_birth,
-        first_sanction_on=person.first_sanction_on, sanctions=record.sanctions,
-        custody=custody, today=today)
+    history = sanction_values(person.sex, person.date_of_birth, person.first_sanction_on,
+                              record.sanctions, custody, today)  # sanction_inputs' values
     try:
-        score = _score(history.inputs) if history else None
+        score = _score(history[0]) if history else None
     except InvalidInput:  # data no scorer accepts (e.g. an unknown category): no score
         score = None
     if score is None:
         return {"ogrs_2yr": None, "ogrs_1yr": None, "ogrs_source": None}
     return {"ogrs_2yr": score.ogrs_2yr, "ogrs_1yr": score.ogrs_1yr,
-            "ogrs_source": "computed_partial" if history.gaps else "computed"}
+            "ogrs_source": "computed_partial" if history[1] else "computed"}
 
 
 def _custody(session: Session, person_ids: list[int], today: date

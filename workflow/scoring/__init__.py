@@ -158,6 +158,20 @@ def sanction_inputs(*, sex: str, date_of_birth: date, first_sanction_on: date | 
                     today: date | None = None) -> History | None:
     """:func:`history_inputs` from the record's :class:`Sanctions` summary (None: no
     sanction, unscoreable)."""
+    found = sanction_values(sex, date_of_birth, first_sanction_on, sanctions, custody,
+                            today, explain=True)
+    return None if found is None else History(ScoreInputs(*found[0]), tuple(found[1]))
+
+
+def sanction_values(sex: str, date_of_birth: date, first_sanction_on: date | None,
+                    sanctions: Sanctions | None, custody: list[tuple[date, str]] = (),
+                    today: date | None = None, *, explain: bool = False
+                    ) -> tuple[tuple, list] | None:
+    """What :func:`sanction_inputs` finds, as ``(values, gaps)``: the
+    :class:`ScoreInputs` field values in field order (``ScoreInputs(*values)``, hashable
+    as they are) and the gaps, as messages with ``explain``, else one ``True`` a gap (a
+    pass's fact builder reads only whether there is one: no message text made). None
+    when unscoreable."""
     if sanctions is None:
         return None
     current_on, category = sanctions.last_on, sanctions.category
@@ -165,23 +179,24 @@ def sanction_inputs(*, sex: str, date_of_birth: date, first_sanction_on: date | 
     gaps = []
     if first_sanction_on is None:
         first = sanctions.first_on
-        gaps.append("first sanction date not supplied: the earliest recorded sanction used")
+        gaps.append(not explain or
+                    "first sanction date not supplied: the earliest recorded sanction used")
     else:
         first = min(first_sanction_on, sanctions.first_on)
         if first < sanctions.first_on:
             previous += 1
-            gaps.append(f"first sanction on {first.isoformat()} is not in the record: "
+            gaps.append(not explain or
+                        f"first sanction on {first.isoformat()} is not in the record: "
                         f"previous sanctions are at least {previous}")
-    start, gap = _follow_up_start(current_on, list(custody), today)
+    start, gap = _follow_up_start(current_on, list(custody), today) if custody else (
+        current_on, None)
     if gap:
         gaps.append(gap)
     age = age_on(date_of_birth, current_on)
     if age < 10:
         return None
-    return History(ScoreInputs(sex=sex, age=age, previous_sanctions=previous,
-                               age_at_first_sanction=max(age_on(date_of_birth, first), 0),
-                               offence_category=category,
-                               age_at_follow_up=age_on(date_of_birth, start)), tuple(gaps))
+    return ((sex, age, previous, max(age_on(date_of_birth, first), 0), category,
+             age_on(date_of_birth, start)), gaps)
 
 
 def inputs_from_history(*, sex: str, date_of_birth: date, first_sanction_on: date | None,
