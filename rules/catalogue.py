@@ -225,9 +225,12 @@ class FactCheck:
 
     def __init__(self):
         self.names = tuple(CATALOGUE)
-        # name: (the classes a value may have, bounds of a number (else None), choices
-        # of a string (else None)): what fits() checks, prepared once.
-        self.by_name = {f.name: _spec(f) for f in CATALOGUE.values()}
+        self.by_name = {
+            f.name: (f.type,
+                     -math.inf if f.minimum is None else f.minimum,
+                     math.inf if f.maximum is None else f.maximum,
+                     frozenset(f.choices) if f.choices else None)
+            for f in CATALOGUE.values()}
 
     def __call__(self, facts) -> dict | None:
         if type(facts) is not dict or not self.fits(facts):
@@ -237,36 +240,24 @@ class FactCheck:
     def fits(self, facts: dict) -> bool:
         """Whether every catalogue fact ``facts`` holds plainly fits (facts it does not
         hold are unknown, names outside the catalogue are ignored): what :meth:`__call__`
-        checks, in the time of the facts present rather than of the whole catalogue. A
-        boolean is a bool, a string a str (one of the choices, if any), an integer an
-        int, a number an int or a float, within the bounds."""
+        checks, in the time of the facts present rather than of the whole catalogue."""
         specs = self.by_name
         for name, value in facts.items():
-            if value is None:
-                continue
             spec = specs.get(name)
-            if spec is None:
+            if spec is None or value is None:
                 continue
-            classes, low, high, choices = spec
-            if value.__class__ not in classes:
-                return False
-            if choices is not None:
-                if value not in choices:
-                    return False
-            elif low is not None and not low <= value <= high:
+            kind, low, high, choices = spec
+            cls = type(value)
+            if kind == "boolean":
+                fits = cls is bool
+            elif kind == "string":
+                fits = cls is str and (choices is None or value in choices)
+            else:
+                fits = ((cls is int or (cls is float and kind == "number"))
+                        and low <= value <= high)
+            if not fits:
                 return False
         return True
-
-
-def _spec(fact: Fact) -> tuple:
-    """What :meth:`FactCheck.fits` checks of ``fact``'s values (see there)."""
-    if fact.type == "boolean":
-        return frozenset({bool}), None, None, None
-    if fact.type == "string":
-        return frozenset({str}), None, None, frozenset(fact.choices) if fact.choices else None
-    return (frozenset({int, float} if fact.type == "number" else {int}),
-            -math.inf if fact.minimum is None else fact.minimum,
-            math.inf if fact.maximum is None else fact.maximum, None)
 
 
 _fact_checker: FactCheck | None = None
