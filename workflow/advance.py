@@ -282,14 +282,15 @@ def apply_evaluation(session: Session, case: Case, ev: Evaluation, *, now: datet
 def quiet_values(case, ev: Evaluation, *, now: datetime, policy: Policy) -> dict | None:
     """What :func:`apply_evaluation` would write to ``case`` (a Case or a claimed row of
     its columns), when that is all it would do (no move, no audit entry, no task, no
-    intensity); else None. ``workflow.advance_chunk`` writes these set-based."""
+    intensity), as a new dict the caller may change; else None.
+    ``workflow.advance_chunk`` writes these set-based."""
     if ev.event or case.last_outcome != ev.outcome:
         return None
     for d in ev.decisions:
         if d.action == "set_intensity" or d.action in TASK_ACTIONS:
             return None
-    if (case.last_versions or []) != sorted({f"{d.ruleset}@{d.version}"
-                                             for d in ev.decisions}):
+    if (case.last_versions or []) != (sorted({f"{d.ruleset}@{d.version}"
+                                              for d in ev.decisions}) if ev.decisions else []):
         return None
     return {"activity_score": ev.facts["activity_score"], "last_outcome": ev.outcome,
             "last_error": None, "next_due_at": _recheck_by_rule(ev, _next_due(

@@ -76,10 +76,15 @@ def split_quiet(rows: list[ClaimedCase], evaluations: list, *, now: datetime,
         values = quiet_values(row, ev, now=now, policy=policy)
         if values is None:
             loud.append((row, ev))
-        elif any(getattr(row, k) != v for k, v in values.items()):
-            quiet.append((row, ev, {**values, "version": row.version + 1}))
+            continue
+        for k, v in values.items():  # a loop, not any(genexpr): one a case
+            if getattr(row, k) != v:
+                break
         else:
             quiet.append((row, ev, None))
+            continue
+        values["version"] = row.version + 1  # quiet_values' dict is the caller's own
+        quiet.append((row, ev, values))
     return quiet, loud
 
 

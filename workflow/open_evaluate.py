@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -59,15 +60,22 @@ def fresh_rows(people: list[tuple[int, str]], now: datetime) -> list[ClaimedCase
     """The claimed row of the case ``workflow.cases.open_people`` would open for each
     person, under the placeholder id ``-person id`` (no case has it)."""
     start = _start(now)
-    return [ClaimedCase(id=-pid, person_id=pid, **start) for pid, _ in people]
+    rest, make = tuple(start[k] for k in ClaimedCase._fields[2:]), ClaimedCase._make
+    return [make((-pid, pid, *rest)) for pid, _ in people]
+
+
+_per_row, _ROW = attrgetter(*_PER_ROW), ("person_id", *_PER_ROW)
 
 
 def _row(case: ClaimedCase, write: dict | None) -> dict:
     """The per-row column values to insert for the fresh ``case``: its own, with what a
     quiet evaluation stores (``write``, from ``workflow.advance_chunk.split_quiet``)
     applied; ``write`` None (loud, or nothing differs): the fresh case's, due now."""
-    row = {"person_id": case.person_id, **{k: getattr(case, k) for k in _PER_ROW}}
-    row.update({k: v for k, v in (write or {}).items() if k in _PER_ROW})
+    row = dict(zip(_ROW, (case.person_id, *_per_row(case)), strict=True))
+    if write:
+        for k in _PER_ROW:
+            if k in write:
+                row[k] = write[k]
     return row
 
 
