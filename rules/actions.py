@@ -129,6 +129,8 @@ OUTCOME_RANK = ("exclude", "deselect", "select", "forward", "retain")
 def combine_outcomes(outcomes: list[str | None]) -> str | None:
     """The stage outcome of a set of decisions: the highest-ranked one present, else None."""
     present = {o for o in outcomes if o}
+    if not present:  # most evaluations of a pass: no decision
+        return None
     for outcome in OUTCOME_RANK:
         if outcome in present:
             return outcome

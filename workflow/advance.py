@@ -190,10 +190,13 @@ def evaluate_cases(session: Session, cases: list, *, now: datetime, policy: Poli
         group = [c for c in cases if c.state == stage]
         results = engine.evaluate_all(docs, [facts[c.id] for c in group])
         for case, decisions in zip(group, results, strict=True):
-            decisions = guards.without_overridden(case, decisions)
-            outcome = outcome_of(decisions)
+            if decisions:  # nothing to take out of none (most cases of a pass)
+                decisions = guards.without_overridden(case, decisions)
+            outcome = outcome_of(decisions) if decisions else None
             out.append(Evaluation(case.id, stage, facts[case.id], decisions, outcome,
                                   OUTCOME_EVENTS.get((stage, outcome))))
+    if len(stage_docs) == 1:  # one stage: its group is every case, in order
+        return out
     order = {c.id: i for i, c in enumerate(cases)}
     return sorted(out, key=lambda e: order[e.case_id])
 

@@ -71,12 +71,15 @@ def open_missing(session: Session, *, now: datetime, actor: str, limit: int | No
 def people_without_case(session: Session, *, after_id: int, limit: int
                         ) -> list[tuple[int, str]]:
     """``(id, partner_ref)`` of up to ``limit`` people with id above ``after_id`` who
-    have never had a case, by id (keyset: pass the last id back to go on)."""
-    return [tuple(row) for row in session.execute(  # the case side bounded too (_insert_cases)
-        select(Person.id, Person.partner_ref)
+    have never had a case, by id (keyset: pass the last id back to go on). Flushes,
+    then reads as a Core statement (plain rows: no ORM loading of a row a person)."""
+    if session.autoflush:
+        session.flush()
+    return [tuple(row) for row in session.connection().execute(  # the case side bounded
+        select(Person.id, Person.partner_ref)                    # too (_insert_cases)
         .where(Person.id > after_id, ~exists().where(Case.person_id == Person.id,
                                                       Case.person_id > after_id))
-        .order_by(Person.id).limit(limit)).all()]
+        .order_by(Person.id).limit(limit))]
 
 
 def open_people(session: Session, people: list[tuple[int, str]], *, now: datetime,
