@@ -34,22 +34,26 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
-    """Insert ``rows`` (dicts with the same keys, all columns of ``table``)."""
+def insert_rows(session: Session, table: Table, rows: list, names: Sequence[str] | None = None
+                ) -> None:
+    """Insert ``rows``: dicts with the same keys (columns of ``table``), or, given
+    ``names``, tuples of the values of those columns in that order (no dict a row)."""
     if not rows:
         return
-    names = list(rows[0])
+    tuples, names = names is not None, list(rows[0]) if names is None else list(names)
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _copy(connection, table, rows, _binary_types(connection, table, names))
+        _copy(connection, table, rows, _binary_types(connection, table, names),
+              names=names if tuples else None)
     elif dialect.name == "sqlite":
         sql = (f'INSERT INTO "{table.name}" ({", ".join(names)}) '
                f'VALUES ({", ".join("?" * len(names))})')
         with closing(connection.connection.dbapi_connection.cursor()) as cursor:
-            cursor.executemany(sql, _db_values(table, names, rows, dialect))
+            cursor.executemany(sql, _db_values(table, names, rows, dialect, tuples))
     else:
-        session.execute(insert(table), rows)
+        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows]
+                        if tuples else rows)
 
 
 _BINARY_TYPES = frozenset({"character varying", "text", "integer", "bigint", "smallint",
@@ -169,31 +173,38 @@ def _binary_types(connection, table: Table, names: list[str]) -> list[str] | Non
     return types if len(types) == len(names) and set(types) <= _BINARY_TYPES else None
 
 
-def _copy(connection, table: Table, rows: list[dict], types: list[str] | None) -> None:
-    """PostgreSQL ``COPY table (columns) FROM STDIN`` of ``rows`` on ``connection``,
-    binary with ``types`` (from :func:`_binary_types`), else text."""
-    names = list(rows[0])
+def _copy(connection, table: Table, rows: list, types: list[str] | None, *,
+          names: list[str] | None = None) -> None:
+    """PostgreSQL ``COPY table (columns) FROM STDIN`` of ``rows`` (as :func:`insert_rows`
+    takes them: dicts, or tuples of ``names``) on ``connection``, binary with ``types``
+    (from :func:`_binary_types`), else text."""
+    tuples, names = names is not None, list(rows[0]) if names is None else names
     copy_sql = (f'COPY "{table.name}" ({", ".join(names)}) FROM STDIN'
                 + (" (FORMAT BINARY)" if types else ""))
     with connection.connection.dbapi_connection.cursor() as cursor, \
             cursor.copy(copy_sql) as copy:
         if types:
             copy.set_types(types)
-        for params in _db_values(table, names, rows, connection.dialect):
+        for params in _db_values(table, names, rows, connection.dialect, tuples):
             copy.write_row(params)
 
 
-def _db_values(table: Table, names: list[str], rows: list[dict], dialect
+def _db_values(table: Table, names: list[str], rows: list, dialect, tuples: bool = False
                ) -> Iterator[Sequence]:
-    """Each row's values in ``names`` order, through the column types' bind processors.
-    A value that is the very object the previous row had in that column (a chunk's
-    shared instant, payload, ...) is processed once: processors are pure conversions."""
+    """Each row's values in ``names`` order (``rows``: dicts, or with ``tuples`` the
+    values already in that order),
+    through the column types' bind processors. A value that is the very object the
+    previous row had in that column (a chunk's shared instant, payload, ...) is
+    processed once: processors are pure conversions."""
     get = itemgetter(*names)
     procs = [(i, p) for i, p in enumerate(
         table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names) if p]
     seen: list = [(_UNSEEN, None)] * len(procs)
     for row in rows:
-        values = get(row) if len(names) > 1 else (row[names[0]],)
+        if tuples:
+            values = row
+        else:
+            values = get(row) if len(names) > 1 else (row[names[0]],)
         if procs:
             values = list(values)
             for j, (i, proc) in enumerate(procs):

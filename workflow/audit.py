@@ -203,6 +203,12 @@ def _plain(e: Pending) -> bool:
             and (ref is None or "\x00" not in ref))
 
 
+# The columns append_chunk writes, in the order of its rows' values.
+_CHUNK_COLUMNS = ("seq", "occurred_at", "recorded_at", "actor", "kind", "case_id",
+                  "person_ref", "summary", "payload", "prev_hash", "hash", "hash_version",
+                  "key_id", "signature")
+
+
 def append_chunk(session: Session, entries: Sequence[Pending]) -> tuple[int, str]:
     """Append ``entries`` in order as one chunk: one chain computation from the head this
     transaction carries and one bulk insert (``COPY`` on PostgreSQL), not one ORM object
@@ -241,13 +247,11 @@ def append_chunk(session: Session, entries: Sequence[Pending]) -> tuple[int, str
         seq += 1
         digest = _v3_digest(seq, e, actor_of[1], middle_of[2], prev, recorded_iso)
         key_id, signature = sign(seq, digest) if sign else (None, None)
-        rows.append({"seq": seq, "occurred_at": e.occurred_at, "recorded_at": recorded_at,
-                     "actor": e.actor, "kind": e.kind, "case_id": e.case_id,
-                     "person_ref": e.person_ref, "summary": e.summary,
-                     "payload": payload_of[1][1], "prev_hash": prev, "hash": digest,
-                     "hash_version": HASH_VERSION, "key_id": key_id, "signature": signature})
+        rows.append((seq, e.occurred_at, recorded_at, e.actor, e.kind, e.case_id,
+                     e.person_ref, e.summary, payload_of[1][1], prev, digest, HASH_VERSION,
+                     key_id, signature))
         prev = digest
-    insert_rows(session, AuditEntry.__table__, rows)
+    insert_rows(session, AuditEntry.__table__, rows, _CHUNK_COLUMNS)
     session.info[_HEAD] = (seq, prev)
     return seq, prev
 
