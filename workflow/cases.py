@@ -79,7 +79,7 @@ def people_without_case(session: Session, *, after_id: int, limit: int
         select(Person.id, Person.partner_ref)                    # too (_insert_cases)
         .where(Person.id > after_id, ~exists().where(Case.person_id == Person.id,
                                                       Case.person_id > after_id))
-        .order_by(Person.id).limit(limit))]
+        .order_by(Person.id).limit(limit)).all()]  # all(): one fetch, not a row each
 
 
 def open_people(session: Session, people: list[tuple[int, str]], *, now: datetime,

@@ -162,8 +162,8 @@ def _rows(session: Session, name: str, person_ids, today: date) -> list:
     flushes first), so a chunk of thousands of cases loads in a few queries."""
     dialect = session.get_bind().dialect.name
     statement, row = _statements(dialect)[name], _row_types()[name]
-    return [row._make(r) for r in session.connection().execute(statement, {
-        "ids": ids_value(dialect, person_ids), "today": today})]
+    return [row._make(r) for r in session.connection().execute(statement, {  # all(): one
+        "ids": ids_value(dialect, person_ids), "today": today}).all()]  # fetch, not a row each
 
 
 @cache

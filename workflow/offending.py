@@ -153,10 +153,6 @@ def _statement(dialect: str):
         .where(sanctioned.id == g.c.sanction.op("&")(mask)).scalar_subquery())
 
 
-def _day(key: int | None, shift: int = ID_BITS) -> date | None:
-    return None if key is None else date.fromordinal(key >> shift)
-
-
 def records(session: Session, person_ids: Collection[int], today: date, since: date,
             sentenced_since: date) -> dict[int, Record]:
     """``{person_id: Record}`` for those of ``person_ids`` with an event up to ``today``
@@ -170,14 +166,15 @@ def records(session: Session, person_ids: Collection[int], today: date, since: d
     rows = session.connection().execute(_statement(dialect), {
         "ids": ids_value(dialect, person_ids), "today": today,
         "today_number": today.toordinal(), "since": since}).all()
+    sentenced_day, day = sentenced_since.toordinal(), date.fromordinal
     for (pid, conviction, _charge, arrest, sanction, first, occasions, arrests, drug,
          convictions, activity, current, sanction_category) in rows:
-        last_conviction = _day(conviction)
-        out[pid] = Record(
-            current, last_conviction is not None and last_conviction >= sentenced_since,
+        out[pid] = Record(  # a key's day compared as a number: no date made for it
+            current, conviction is not None and conviction >> ID_BITS >= sentenced_day,
             int(arrests), int(drug), int(convictions),
-            round(int(activity or 0) / BILLION, 2), _day(arrest),
+            round(int(activity or 0) / BILLION, 2),
+            None if arrest is None else day(arrest >> ID_BITS),
             None if sanction is None else Sanctions(
-                _day(sanction, ID_BITS + 1), sanction_category, int(occasions),
-                date.fromordinal(first)))
+                day(sanction >> (ID_BITS + 1)), sanction_category, int(occasions),
+                day(first)))
     return out

@@ -100,7 +100,7 @@ def open_evaluated(session: Session, people: list[tuple[int, str]], *, now: date
     full_facts(session, [row for row, _ in loud_list], [ev for _, ev in loud_list],
                now=now, policy=policy)  # what audit records, before the chain is taken
     table = Case.__table__
-    inserted = sorted(insert_returning(
+    inserted = sorted(tuple(row) for row in insert_returning(
         session, insert_on_conflict_do_nothing(session, table,
                                                index_elements=[table.c.person_id],
                                                index_where=table.c.closed_at.is_(None)),
