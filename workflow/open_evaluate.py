@@ -85,6 +85,22 @@ def _constants(now: datetime) -> dict:
     return {**{k: start[k] for k in _CONSTANT}, "episode": 1}
 
 
+_inserts: dict[str, object] = {}  # dialect name -> the INSERT of new cases
+
+
+def _insert_cases(session: Session):
+    """``INSERT INTO iom_case ... ON CONFLICT (person_id) WHERE open DO NOTHING``, one
+    object a dialect (``db.bulk.insert_returning`` then builds its SELECT once)."""
+    name = session.get_bind().dialect.name
+    found = _inserts.get(name)
+    if found is None:
+        table = Case.__table__
+        found = _inserts[name] = insert_on_conflict_do_nothing(
+            session, table, index_elements=[table.c.person_id],
+            index_where=table.c.closed_at.is_(None))
+    return found
+
+
 def open_evaluated(session: Session, people: list[tuple[int, str]], *, now: datetime,
                    actor: str, policy: Policy) -> Opened:
     """Open and evaluate a mapping case for each of ``people`` (``(id, partner_ref)`` by
@@ -101,10 +117,8 @@ def open_evaluated(session: Session, people: list[tuple[int, str]], *, now: date
                now=now, policy=policy)  # what audit records, before the chain is taken
     table = Case.__table__
     inserted = sorted(tuple(row) for row in insert_returning(
-        session, insert_on_conflict_do_nothing(session, table,
-                                               index_elements=[table.c.person_id],
-                                               index_where=table.c.closed_at.is_(None)),
-        table, [_row(case, quiet.get(case.person_id, (None,))[0]) for case in fresh],
+        session, _insert_cases(session), table,
+        [_row(case, quiet.get(case.person_id, (None,))[0]) for case in fresh],
         [table.c.id, table.c.person_id], constants=_constants(now)))
     refs = dict(people)
     append_opened(session, [(cid, pid, refs[pid]) for cid, pid in inserted], now=now,
