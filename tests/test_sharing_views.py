@@ -175,3 +175,40 @@ def test_subject_access_export_withholds_marac(scene, settings, monkeypatch, cap
     assert "partner flag you may not see" in move["text"]
     assert_no_withheld(doc, SECRETS["flags.marac"] + ["MARAC"])
     assert "statutory" in json.dumps(doc)  # the rest of the record is the person's own
+
+
+def test_lists_and_inboxes_apply_a_case_list_set_and_removed_between_reads(
+        client, session, scene, make_user, now):
+    """A listing looks up the restriction lists of only the cases its query says have
+    one: a list set (or removed) between two reads changes the next page at once."""
+    from workflow.cases import get_case
+    from workflow.sharing.restrictions import remove_list, set_list
+
+    case_id, tokens = scene
+    lead, _ = make_user("lead-r", role="team_lead", agency="police")
+    task = session.query(Task).filter_by(case_id=case_id).one()
+    task.assignee_id = session.query(type(lead)).filter_by(username="om-nps").one().id
+    session.commit()
+
+    def seen(reader: str) -> tuple[dict, dict]:
+        headers = _auth(tokens[reader])
+        row = next(r for r in client.get("/api/v1/cases", headers=headers).get_json()[
+            "items"] if r["id"] == case_id)
+        mine = client.get("/api/v1/tasks?scope=mine", headers=headers).get_json()["items"]
+        return row, (mine[0] if mine else {})
+
+    row, mine = seen("om-nps")
+    assert row["person_ref"] == "PX-4471" and not row["restricted"]
+    assert "Oyelaran-Smythe" in mine["title"]
+    set_list(session, get_case(session, case_id), kind="exclusion", users=["om-nps"],
+             agencies=[], message="Ask DS Patel", reason="victim safety", user=lead, now=now)
+    session.commit()
+    row, mine = seen("om-nps")
+    assert row["person_ref"] == "*********" and row["restricted"]
+    assert "Oyelaran" not in str(mine) and "PX-4471" not in str(mine)
+    assert seen("police1")[0]["person_ref"] == "PX-4471"  # the list names om-nps only
+    remove_list(session, get_case(session, case_id), kind="exclusion", reason="resolved",
+                user=lead, now=now)
+    session.commit()
+    row, mine = seen("om-nps")
+    assert row["person_ref"] == "PX-4471" and "Oyelaran-Smythe" in mine["title"]
