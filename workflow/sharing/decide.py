@@ -216,10 +216,14 @@ def decisions_by_names(session: Session, names: Mapping[int, tuple[str, str]], *
             for case_id, person_names in names.items()}
 
 
-def decision_for(session: Session, case, *, viewer: Viewer, now: datetime, purpose: str
-                 ) -> Decision:
-    """The decision for one case."""
-    return decisions(session, [case], viewer=viewer, now=now, purpose=purpose)[case.id]
+def decision_for(session: Session, case, *, viewer: Viewer, now: datetime, purpose: str,
+                 has_lists: bool | None = None) -> Decision:
+    """The decision for one case. ``has_lists``: whether it has an active list, when the
+    caller read :data:`HAS_LISTS` with the case in this transaction (None: looked up)."""
+    listed = None if has_lists is None else [case.id] if has_lists else []
+    return decisions_by_names(
+        session, {case.id: (case.person.given_name, case.person.family_name)},
+        viewer=viewer, now=now, purpose=purpose, listed=listed)[case.id]
 
 
 def subject_access_decision(session: Session, case_id: int, *, viewer: Viewer,
