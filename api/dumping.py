@@ -68,8 +68,20 @@ def _converter(field: fields.Field) -> Callable | None:
     return None
 
 
+def _as_is(field: fields.Field) -> type | None:
+    """The exact type whose values the field's converter returns unchanged: ``str`` for
+    ``String``, ``int`` for ``Integer``, None for the rest (converted every time)."""
+    kind = type(field)
+    if kind is fields.String:
+        return str
+    if kind is fields.Integer and not field.as_string:
+        return int
+    return None
+
+
 def _plan(schema: Schema) -> list[tuple]:
-    """``[(output key, attribute, convert or None, field)]`` of ``schema``, cached on it."""
+    """``[(output key, attribute, convert or None, kept as is, field, name, schema)]`` of
+    ``schema``, cached on it."""
     plan = schema.__dict__.get("_iom_dump_plan")
     if plan is None:
         plan = []
@@ -79,7 +91,7 @@ def _plan(schema: Schema) -> list[tuple]:
                 raise _NotPlain
             convert = _converter(field) if field._CHECK_ATTRIBUTE else None
             key = field.data_key if field.data_key is not None else name
-            plan.append((key, attribute, convert, field, name, schema))
+            plan.append((key, attribute, convert, _as_is(field), field, name, schema))
         schema.__dict__["_iom_dump_plan"] = plan
     return plan
 
@@ -88,7 +100,7 @@ def _dump_one(plan: list[tuple], obj) -> dict:
     if type(obj) is not dict:
         raise _NotPlain
     out = {}
-    for key, attribute, convert, field, name, schema in plan:
+    for key, attribute, convert, as_is, field, name, schema in plan:
         if convert is None:  # the field serialises itself, as marshmallow calls it
             value = field.serialize(name, obj, accessor=schema.get_attribute)
             if value is not missing:
@@ -102,7 +114,9 @@ def _dump_one(plan: list[tuple], obj) -> dict:
                 value = default() if callable(default) else default
                 if value is missing:
                     continue
-        out[key] = convert(value)
+        # None stays None and a value of the type the field gives is that value, for
+        # every converter above: skip the call (most values of a page).
+        out[key] = value if value is None or type(value) is as_is else convert(value)
     return out
 
 

@@ -13,14 +13,22 @@ from sqlalchemy.orm import joinedload
 from db.models import Case
 from workflow.errors import NotFound
 from workflow.sharing.access import record_read
-from workflow.sharing.decide import Decision, Viewer, check_purpose, decide, decision_for
+from workflow.sharing.decide import (
+    HAS_LISTS,
+    Decision,
+    Viewer,
+    check_purpose,
+    decide,
+    decision_for,
+)
 from workflow.sharing.groups import PURPOSES
 from workflow.sharing.store import agreement_in_force
 from workflow.sharing.view import require_unrestricted
 
-# Every case read runs it: the case and its person in one query, built once (``get``
-# with a loader option builds and compiles it again at each call).
-_CASE_AND_PERSON = select(Case).options(joinedload(Case.person)).where(
+# Every case read runs it: the case, its person and whether it has an active
+# restriction list in one query, built once (``get`` with a loader option builds and
+# compiles it again at each call).
+_CASE_AND_PERSON = select(Case, HAS_LISTS).options(joinedload(Case.person)).where(
     Case.id == bindparam("case_id"))
 
 
@@ -48,10 +56,12 @@ def read_case(case_id: int, what: str, query: dict, *, allow_restricted: bool = 
     the read with :func:`record_case_read` once it is made."""
     now, who = datetime.now(UTC), viewer()
     purpose = check_purpose(query.get("purpose"), who)
-    case = g.session.execute(_CASE_AND_PERSON, {"case_id": case_id}).scalar_one_or_none()
+    case, has_lists = g.session.execute(_CASE_AND_PERSON, {"case_id": case_id}).one_or_none(
+    ) or (None, False)
     if case is None and not allow_missing:
         raise NotFound(f"case {case_id} not found", details={"case_id": case_id})
-    decision = (decision_for(g.session, case, viewer=who, now=now, purpose=purpose) if case
+    decision = (decision_for(g.session, case, viewer=who, now=now, purpose=purpose,
+                             has_lists=has_lists) if case
                 else decide(agreement_in_force(g.session, now), who, purpose=purpose))
     if not allow_restricted:
         require_unrestricted(decision)

@@ -2,9 +2,10 @@
 
 Loads a borough of ``--people`` nominals on PostgreSQL (people, a conviction and an OGRS
 each, a case each in every lifecycle state, streams and lead professionals of several
-agencies, tasks, an audit history; ``--due`` cases due, so the scheduler has work), then
-starts the real server as ``iom serve`` does, in its own process (waitress, the
-scheduler in-process every ``--interval`` s). An open-loop generator (asyncio, requests
+agencies, tasks, an audit history; ``--due`` cases due, so the scheduler has work),
+vacuums and analyses it (as autovacuum soon would), then starts the real server as
+``iom serve`` does, in its own process (on PostgreSQL: gunicorn, a worker per core, and
+the scheduler in its own process every ``--interval`` s). An open-loop generator (asyncio, requests
 sent at fixed instants whatever the answers: latency counts from the instant a request
 was due, so a slow server is not excused by a slowed client) drives each endpoint alone
 at each ``--rates`` for ``--seconds``: case list, case detail, case history, task inbox,
@@ -41,8 +42,6 @@ from workflow.runtime import Runtime
 from workflow.users import create_user, rotate_token
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = os.environ.get("IOM_BENCH_PG_ADMIN_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DB = "iom_api_bench"  # default; --db names another (one per person benchmarking)
 NOW = datetime.now(UTC).replace(microsecond=0)
 # Most nominals of a borough stay in mapping (out of scope); a few thousand are in the
@@ -57,17 +56,12 @@ IOM = str(Path(sys.executable).parent / "iom")
 
 
 def _database(reuse: bool, db: str = DB) -> tuple[str, bool]:
-    """The bench database's URL and whether it is already loaded (``--reuse``)."""
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{db}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": db})
-        if reuse and exists:
-            return url, True
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
-    admin.dispose()
-    return url, False
+    """The bench database's URL and whether it is already loaded (``--reuse`` of one a
+    ``--keep`` run left)."""
+    from bench import scratch  # here: tests load this file alone, without the package
+    if reuse and scratch.exists(db):
+        return scratch.url_of(db), True
+    return scratch.create(db), False
 
 
 def _iom(env: dict, *args: str) -> None:
@@ -359,9 +353,10 @@ def run(args) -> int:
         users = _users(rt)
         _populate(rt, args.people, args.due, users)
         _history(rt, args.people)
-        with rt.engine.connect() as conn:
-            conn.execute(text("ANALYZE"))
-            conn.commit()
+        # What autovacuum does soon after such a load (statistics, visibility map),
+        # done before measuring instead of during it.
+        with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
         print(f"loaded {args.people} people and cases and {2 * args.people} audit entries "
               f"in {time.perf_counter() - started:.0f} s")
     with rt.engine.connect() as conn:
@@ -395,6 +390,10 @@ def run(args) -> int:
     finally:
         server.terminate()
         server.wait(10)
+        if not args.keep:
+            from bench import scratch
+
+            scratch.drop(args.db)
     _summary(results, args.rates)
     print(f"load average after: {_load()} (2 cores; other work on the machine counts)")
     failed = sum(r["failed"] for r in results.values())
@@ -420,7 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--interval", type=int, default=10, help="scheduler interval (s)")
     parser.add_argument("--reuse", action="store_true",
-                        help="keep the loaded database of a previous run")
+                        help="use the loaded database a previous --keep run left")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database after the run (else dropped: its "
+                        "autovacuum would load the machine for the next benchmark)")
     parser.add_argument("--port", type=int, default=8391)
     parser.add_argument("--db", default=DB, help="the bench database's name (dropped and "
                         "created unless --reuse): one per person benchmarking")

@@ -1,5 +1,5 @@
 """Profile the API's read endpoints one request at a time: ``python -m bench.api_profile
---db iom_api_bench`` (a database ``bench.api_bench`` loaded; ``--reuse`` there keeps it).
+--db iom_api_bench`` (a database ``bench.api_bench --keep`` loaded and kept).
 
 For each endpoint of ``bench.api_bench`` (through the Flask app in this process, no
 socket, no scheduler): CPU and wall time per request, SQL statements per request, and
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from bench.api_bench import PG_ADMIN, _endpoints, _known_users
+from bench import scratch
+from bench.api_bench import _endpoints, _known_users
 from workflow.config import load_settings
 from workflow.runtime import Runtime
 
@@ -33,7 +34,7 @@ def _client(rt: Runtime):
 
 
 def run(args) -> int:
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{args.db}"
+    url = scratch.url_of(args.db)
     env = {**os.environ, "IOM_DATABASE_URL": url, "IOM_SCHEDULER_ENABLED": "false"}
     rt = Runtime.from_settings(load_settings(ROOT / "config.toml", env=env))
     statements, shown = [0], []

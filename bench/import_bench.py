@@ -27,15 +27,15 @@ import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, insert, select, text
+from sqlalchemy import delete, insert, select
 
+from bench import scratch
 from db.migrate import upgrade
 from db.models import OffendingEvent, Person
 from db.session import make_engine, make_session_factory
 from rules.catalogue import OFFENCE_CATEGORIES
 from workflow.partners.imports import CHUNK_ROWS, import_csv
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_DB = "iom_bench_import"
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 KINDS = ("arrest", "arrest", "arrest", "charge", "conviction")
@@ -60,25 +60,6 @@ def write_files(out: Path, rows: int, people: int, seed: int = 1) -> tuple[Path,
                         (start + timedelta(days=rng.randrange(730))).isoformat(),
                         rng.choice(OFFENCE_CATEGORIES)))
     return people_path, events_path
-
-
-def database(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / 'bench.sqlite3'}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{PG_DB}"'))
-    admin.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_DB}"
-
-
-def drop_database(backend: str) -> None:
-    if backend == "postgresql":
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run_import(sessions, kind: str, path: Path, *, trace: bool = False) -> tuple[float, int]:
@@ -128,7 +109,12 @@ def clear_events(sessions) -> None:
 def bench_backend(backend: str, rows: int, workdir: Path) -> dict:
     people_path, events_path = write_files(workdir, rows, max(1000, rows // 10))
     _, small_path = write_files(workdir, max(1, rows // 4), max(1000, rows // 10))
-    url = database(backend, workdir)
+    with scratch.database(backend, PG_DB) as url:
+        return _bench(url, backend, rows, people_path, events_path, small_path)
+
+
+def _bench(url: str, backend: str, rows: int, people_path: Path, events_path: Path,
+           small_path: Path) -> dict:
     engine = make_engine(url)
     try:
         upgrade(url)
@@ -143,7 +129,6 @@ def bench_backend(backend: str, rows: int, workdir: Path) -> dict:
             peaks[size] = run_import(sessions, "events", path, trace=True)[1]
     finally:
         engine.dispose()
-        drop_database(backend)
     return {"backend": backend, "rows": rows, "people_s": people_s, "import_s": import_s,
             "baseline_s": baseline_s, "peaks": peaks}
 

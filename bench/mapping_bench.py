@@ -1,5 +1,6 @@
 """Benchmark the first mapping pass over a fresh borough or region:
-``python -m bench.mapping_bench [--people 1000000] [--chunk N] [--workers N] [--verify]``.
+``python -m bench.mapping_bench [--people 1000000] [--chunk N] [--workers N] [--verify]
+[--keep]`` (the database is dropped after the run unless ``--keep``).
 
 Loads ``--people`` nominals on PostgreSQL, each with 5 offending events (arrests,
 charges and convictions; OGRS3 computed from the record, no assessment), none with a
@@ -30,8 +31,9 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
+from bench import scratch
 from db.bulk import insert_rows
 from db.models import AuditEntry, Case, OffendingEvent, Person
 from db.session import transaction
@@ -44,8 +46,6 @@ from workflow.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-PG_ADMIN = os.environ.get("IOM_BENCH_PG_ADMIN_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DB_NAME = os.environ.get("IOM_BENCH_DB", "iom_mapping_bench")  # one per helper / run
 TARGETS = {1_000_000: 60.0, 100_000: 6.0}  # seconds for the first pass (issue 16)
 KINDS = ("arrest", "arrest", "charge", "conviction", "conviction")
@@ -54,12 +54,7 @@ CATEGORIES = ("theft", "robbery", "domestic_burglary", "violence", "drug_possess
 
 
 def _database() -> str:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
+    return scratch.create(DB_NAME)
 
 
 def _people(start: int, stop: int, rng: random.Random) -> tuple[list[dict], list[dict]]:
@@ -114,7 +109,10 @@ def _reset_peak() -> float:
     return _status_mb("VmRSS")
 
 
-def run(people: int, chunk: int | None, seed: int, check: bool, workers: int = 1) -> dict:
+def run(people: int, chunk: int | None, seed: int, check: bool, workers: int = 1,
+        keep: bool = False) -> dict:
+    """One measured first pass (see the module docstring); the database is dropped
+    after it unless ``keep``."""
     url = _database()
     from db.migrate import upgrade
 
@@ -146,6 +144,8 @@ def run(people: int, chunk: int | None, seed: int, check: bool, workers: int = 1
             chain = verify(session) if check else None
     finally:
         rt.close()
+        if not keep:
+            scratch.drop(DB_NAME)
     return {"people": people, "events": people * len(KINDS), "chunk_size": settings.chunk_size,
             "pass_workers": report.workers,
             "load_s": round(load_s, 1), "pass_s": round(pass_s, 2),
@@ -174,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="scheduler.pass_workers: processes advancing the chunks")
     parser.add_argument("--verify", action="store_true", help="walk the audit chain after")
+    parser.add_argument("--keep", action="store_true", help="keep the database after the "
+                        "run (else dropped: its autovacuum would load the next benchmark)")
     args = parser.parse_args(argv)
-    result = run(args.people, args.chunk, args.seed, args.verify, args.workers)
+    result = run(args.people, args.chunk, args.seed, args.verify, args.workers, args.keep)
     for key, value in result.items():
         print(f"{key:>20}: {value}")
     target = TARGETS.get(args.people)

@@ -17,23 +17,21 @@ import argparse
 import os
 import random
 import resource
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
+from bench import scratch
 from db.migrate import upgrade
 from db.models import AuditEntry, Case, ComplianceEvent, PanelItem, PanelMeeting, Person
 from db.session import make_engine, make_session_factory
 from workflow.reports.catalogue import run as run_report
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = os.environ.get("IOM_BENCH_PG_ADMIN_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CATEGORIES = ("theft", "domestic_burglary", "robbery", "violence", "criminal_damage",
               "drug_possession_supply", "public_order", "fraud")
 KINDS = ("arrest", "arrest", "charge", "conviction")
@@ -49,17 +47,6 @@ REPORTS = {
              "as_of": date(2025, 12, 31)},
     "caseload": {"start": date(2025, 1, 1), "end": date(2025, 12, 31), "target_size": 200},
 }
-
-
-def _database(backend: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='iom-bench-')}/bench.sqlite3"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "iom_reports_bench" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "iom_reports_bench"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/iom_reports_bench"
 
 
 def _at(day: date) -> datetime:
@@ -165,7 +152,11 @@ def _measure(factory) -> dict:
 
 
 def run(people: int, events: int, cohort: int, backend: str) -> list[dict]:
-    url = _database(backend)
+    with scratch.database(backend, "iom_reports_bench") as url:
+        return _run(url, people, events, cohort, backend)
+
+
+def _run(url: str, people: int, events: int, cohort: int, backend: str) -> list[dict]:
     upgrade(url)
     engine = make_engine(url)
     factory = make_session_factory(engine)

@@ -16,13 +16,13 @@ import argparse
 import dataclasses
 import os
 import resource
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
+from bench import scratch
 from db.migrate import upgrade
 from db.models import Assessment, AuditEntry, Case, OffendingEvent, Person
 from db.session import transaction
@@ -33,19 +33,6 @@ from workflow.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-PG_ADMIN = os.environ.get("IOM_BENCH_PG_ADMIN_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def _database(backend: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='iom-bench-')}/bench.sqlite3"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "iom_tick_bench" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "iom_tick_bench"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/iom_tick_bench"
 
 
 def _populate(rt: Runtime, cases: int, due: int, chunk: int = 5000) -> None:
@@ -105,7 +92,11 @@ def _current_rss_mb() -> float:
 
 
 def run(cases: int, due: int, backend: str) -> dict:
-    url = _database(backend)
+    with scratch.database(backend, "iom_tick_bench") as url:
+        return _run(url, cases, due, backend)
+
+
+def _run(url: str, cases: int, due: int, backend: str) -> dict:
     upgrade(url)
     settings = load_settings(ROOT / "config.toml", env={"IOM_DATABASE_URL": url})
     settings = dataclasses.replace(settings, batch_size=due)

@@ -175,3 +175,47 @@ def test_subject_access_export_withholds_marac(scene, settings, monkeypatch, cap
     assert "partner flag you may not see" in move["text"]
     assert_no_withheld(doc, SECRETS["flags.marac"] + ["MARAC"])
     assert "statutory" in json.dumps(doc)  # the rest of the record is the person's own
+
+
+def test_reads_apply_a_case_list_set_and_removed_between_them(
+        client, session, scene, make_user, now):
+    """A listing (and a case read) looks up the restriction lists of only the cases its
+    query says have one: a list set or removed between two reads changes the next list,
+    inbox, detail and history at once."""
+    from workflow.cases import get_case
+    from workflow.sharing.restrictions import remove_list, set_list
+
+    case_id, tokens = scene
+    lead, _ = make_user("lead-r", role="team_lead", agency="police")
+    task = session.query(Task).filter_by(case_id=case_id).one()
+    task.assignee_id = session.query(type(lead)).filter_by(username="om-nps").one().id
+    session.commit()
+
+    def seen(reader: str) -> tuple[dict, dict, dict, int]:
+        headers = _auth(tokens[reader])
+        row = next(r for r in client.get("/api/v1/cases", headers=headers).get_json()[
+            "items"] if r["id"] == case_id)
+        mine = client.get("/api/v1/tasks?scope=mine", headers=headers).get_json()["items"]
+        detail = client.get(f"/api/v1/cases/{case_id}", headers=headers).get_json()
+        history = client.get(f"/api/v1/cases/{case_id}/history", headers=headers)
+        return row, (mine[0] if mine else {}), detail, history.status_code
+
+    row, mine, detail, history = seen("om-nps")
+    assert row["person_ref"] == "PX-4471" and not row["restricted"]
+    assert "Oyelaran-Smythe" in mine["title"] and "Oyelaran-Smythe" in str(detail)
+    assert history == 200
+    set_list(session, get_case(session, case_id), kind="exclusion", users=["om-nps"],
+             agencies=[], message="Ask DS Patel", reason="victim safety", user=lead, now=now)
+    session.commit()
+    row, mine, detail, history = seen("om-nps")
+    assert row["person_ref"] == "*********" and row["restricted"]
+    assert detail["restricted"] and history == 403
+    for shown in (mine, detail):
+        assert "Oyelaran" not in str(shown) and "PX-4471" not in str(shown)
+    assert seen("police1")[0]["person_ref"] == "PX-4471"  # the list names om-nps only
+    remove_list(session, get_case(session, case_id), kind="exclusion", reason="resolved",
+                user=lead, now=now)
+    session.commit()
+    row, mine, detail, history = seen("om-nps")
+    assert row["person_ref"] == "PX-4471" and "Oyelaran-Smythe" in mine["title"]
+    assert not detail["restricted"] and history == 200

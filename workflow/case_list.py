@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Case, Person, User
 from workflow.pages import Key, Page, seek_page
+from workflow.sharing.decide import HAS_LISTS
 
 # What a listed case shows: the row's attributes are these columns' names.
 LISTED = (Case.id, Case.person_id, Case.episode, Case.state, Case.state_since,
@@ -33,9 +34,11 @@ def case_query(*, state: str | None = None, stream: str | None = None,
                lead: int | None = None, leads: tuple[int, ...] | None = None,
                due_before: datetime | None = None):
     """The SELECT of listed case rows (:data:`LISTED` and the person's
-    :data:`LISTED_PERSON` columns) matching every filter given; ``leads``: the lead
+    :data:`LISTED_PERSON` columns, and ``has_lists``: whether the case has an active
+    restriction or exclusion list) matching every filter given; ``leads``: the lead
     professional is one of these user ids."""
-    query = select(*LISTED, *LISTED_PERSON).join_from(Case, Person, Case.person_id == Person.id)
+    query = select(*LISTED, *LISTED_PERSON, HAS_LISTS).join_from(
+        Case, Person, Case.person_id == Person.id)
     if state:
         query = query.where(Case.state == state)
     if stream:

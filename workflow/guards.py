@@ -284,11 +284,12 @@ def mark_case_guard_due(session: Session, case: Case | None, person_id: int, *,
         case = session.scalars(select(Case).where(Case.person_id == person_id,
                                                   Case.closed_at.is_(None))).first()
     if case is not None and case.closed_at is None and case.state != "mapping":
-        case.guard_due_at = now
+        case.guard_due_at = case.compliance_due_at = now
 
 
 def mark_guard_due(session: Session, person_ids: Iterable[int], *, now: datetime) -> int:
-    """Make the open cases of ``person_ids`` (outside mapping) due for the guard pass now.
+    """Make the open cases of ``person_ids`` (outside mapping) due for the guard pass now,
+    and for the periodic compliance pass (``workflow/tasks/compliance_pass.py``).
 
     Set-based, ``MARK_CHUNK`` people per UPDATE. Mapping cases are left alone: there an
     exclusion only blocks selection, which the mapping evaluation checks anyway.
@@ -300,7 +301,7 @@ def mark_guard_due(session: Session, person_ids: Iterable[int], *, now: datetime
         result = session.execute(
             update(Case).where(Case.person_id.in_(ids[start:start + MARK_CHUNK]),
                                Case.closed_at.is_(None), Case.state != "mapping")
-            .values(guard_due_at=now, version=Case.version + 1)
+            .values(guard_due_at=now, compliance_due_at=now, version=Case.version + 1)
             .execution_options(synchronize_session=False))
         marked += result.rowcount or 0
     if marked:  # cases this session holds would carry a stale version: reload them

@@ -10,6 +10,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from db.base import Base, JSONType, UTCDateTime, utcnow
 from db.models.people import Person
 
+# Open cases in the active states (workflow.lifecycle.ACTIVE), as partial indexes say it.
+ACTIVE_CASE = text("closed_at IS NULL AND state IN ('allocated', 'review', 'suspended')")
+
+
+def _set(column: str) -> dict:
+    """A partial index's predicate on both backends: rows where ``column`` is set."""
+    where = text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
+
 
 class Case(Base):
     __tablename__ = "iom_case"
@@ -24,11 +33,16 @@ class Case(Base):
         ),
         Index("ix_iom_case_person", "person_id"),  # every episode: anti-joins, FK checks
         Index("ix_iom_case_due_id", "next_due_at", "id"),  # due passes; list by due (0013)
-        # The case list's filters, each ending in its keyset order (0013).
+        # The case list's filters, each ending in its keyset order (0013). A new case
+        # has no stream, lead or guard mark: those indexes hold only cases with one
+        # (0017; every query compares them with a value).
         Index("ix_iom_case_state_id", "state", "id"),
-        Index("ix_iom_case_cohort_id", "cohort", "id"),
-        Index("ix_iom_case_lead_id", "lead_user_id", "id"),
-        Index("ix_iom_case_guard_due", "guard_due_at"),
+        Index("ix_iom_case_cohort_id", "cohort", "id", **_set("cohort")),
+        Index("ix_iom_case_lead_id", "lead_user_id", "id", **_set("lead_user_id")),
+        Index("ix_iom_case_guard_due", "guard_due_at", **_set("guard_due_at")),
+        # The periodic compliance pass's due cases: open and active ones only (0016).
+        Index("ix_iom_case_compliance_due", "compliance_due_at", "id",
+              sqlite_where=ACTIVE_CASE, postgresql_where=ACTIVE_CASE),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,6 +66,9 @@ class Case(Base):
     # exclusion rules (who, when, why) holds for the rest of the episode.
     guard_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     guard_override: Mapped[dict | None] = mapped_column(JSONType)
+    # When the periodic compliance pass next evaluates this (active) case; None: at once
+    # (workflow/tasks/compliance_pass.py). Scheduler bookkeeping: no version bump.
+    compliance_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Bumped by every flush that changes the case (db/versioning.py), in batches.
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -87,8 +87,9 @@ class AuditEntry(Base):
     hashed: they are checked against the key file (workflow/audit_signing.py)."""
 
     __tablename__ = "audit_entry"
+    # No index by actor (dropped in 0017): one user's reads are listed from
+    # access_read, and nothing looks audit entries up by actor.
     __table_args__ = (Index("ix_audit_entry_case", "case_id", "seq"),
-                      Index("ix_audit_entry_actor", "actor", "seq"),
                       # The access log's seals (workflow/access_seal.py): the last one is
                       # found without walking back over every entry appended since.
                       Index("ix_audit_entry_access_seal", "seq",

@@ -172,6 +172,10 @@ class TasksSchema(Schema):
     compliance_rulesets = fields.List(fields.String(validate=validate.Length(min=1)),
                                       load_default=lambda: ["enforcement-triggers"])
     escalate_after_working_days = fields.Integer(load_default=0, validate=validate.Range(0, 60))
+    # Minutes between two periodic compliance checks of an active case (partner data
+    # about the person makes it due at once).
+    compliance_recheck_minutes = fields.Integer(load_default=60,
+                                                validate=validate.Range(1, 10080))
     digest_hour = fields.Integer(load_default=7, validate=validate.Range(0, 23))
     retry_base_seconds = fields.Integer(load_default=60, validate=validate.Range(min=1))
     retry_max_seconds = fields.Integer(load_default=3600, validate=validate.Range(min=1))

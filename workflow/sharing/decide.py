@@ -171,11 +171,19 @@ _ACTIVE_LISTS = (select(_L.id, _L.case_id, _L.kind, _L.users, _L.agencies, _L.me
                         _L.removed_at.is_(None)).order_by(_L.id))
 
 
+# A column for a listing's query: whether the row's case has an active list. A page
+# then looks up the lists of only the cases that have one (usually none: no query).
+HAS_LISTS = (select(_L.id).where(_L.case_id == Case.id, _L.removed_at.is_(None))
+             .exists().label("has_lists"))
+
+
 def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list]:
     """The active restriction and exclusion lists of each case (one query), as rows with
     ``id``, ``case_id``, ``kind``, ``users``, ``agencies`` and ``message``."""
     ids = sorted(set(case_ids))
     out: dict[int, list] = {i: [] for i in ids}
+    if not ids:
+        return out
     for start in range(0, len(ids), 500):
         for row in read_rows(session, _ACTIVE_LISTS, {"ids": ids[start:start + 500]}):
             out[row.case_id].append(row)
@@ -194,20 +202,28 @@ def decisions(session: Session, cases: Iterable, *, viewer: Viewer, now: datetim
 
 def decisions_by_names(session: Session, names: Mapping[int, tuple[str, str]], *,
                        viewer: Viewer, now: datetime, purpose: str,
-                       agreement: AgreementDocument | None = None) -> dict[int, Decision]:
+                       agreement: AgreementDocument | None = None,
+                       listed: Iterable[int] | None = None) -> dict[int, Decision]:
     """``{case id: Decision}`` for the cases ``names`` maps to their person's given and
-    family names (no Case objects needed: listings read plain rows)."""
+    family names (no Case objects needed: listings read plain rows). ``listed``: the
+    cases among them that have an active list, when the caller read :data:`HAS_LISTS`
+    with its rows in the same transaction (only theirs are then looked up); None: look
+    up every case's."""
     agreement = agreement or agreement_in_force(session, now)
-    lists = active_lists(session, names)
-    return {case_id: decide(agreement, viewer, purpose=purpose, lists=lists[case_id],
-                            names=person_names)
+    lists = active_lists(session, names if listed is None else listed)
+    return {case_id: decide(agreement, viewer, purpose=purpose,
+                            lists=lists.get(case_id, ()), names=person_names)
             for case_id, person_names in names.items()}
 
 
-def decision_for(session: Session, case, *, viewer: Viewer, now: datetime, purpose: str
-                 ) -> Decision:
-    """The decision for one case."""
-    return decisions(session, [case], viewer=viewer, now=now, purpose=purpose)[case.id]
+def decision_for(session: Session, case, *, viewer: Viewer, now: datetime, purpose: str,
+                 has_lists: bool | None = None) -> Decision:
+    """The decision for one case. ``has_lists``: whether it has an active list, when the
+    caller read :data:`HAS_LISTS` with the case in this transaction (None: looked up)."""
+    listed = None if has_lists is None else [case.id] if has_lists else []
+    return decisions_by_names(
+        session, {case.id: (case.person.given_name, case.person.family_name)},
+        viewer=viewer, now=now, purpose=purpose, listed=listed)[case.id]
 
 
 def subject_access_decision(session: Session, case_id: int, *, viewer: Viewer,

@@ -30,6 +30,7 @@ from db.models import (
 from db.session import read_rows
 from workflow.errors import Forbidden
 from workflow.sharing.decide import (
+    HAS_LISTS,
     Decision,
     Viewer,
     decision_for,
@@ -103,7 +104,7 @@ _COMPLIANCE = select(*(getattr(ComplianceEvent, c.key) for c in ComplianceEvent.
 _TASKS = select(*(getattr(Task, c.key) for c in Task.__table__.c)).where(
     Task.case_id == _CASE).order_by(Task.id)
 _LEAD = select(User.display_name).where(User.id == bindparam("user"))
-_NAMES = select(Case.id, Person.given_name, Person.family_name).join_from(
+_NAMES = select(Case.id, Person.given_name, Person.family_name, HAS_LISTS).join_from(
     Case, Person, Case.person_id == Person.id).where(Case.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -172,18 +173,28 @@ def case_summaries(session: Session, rows: list, *, viewer: Viewer, now: datetim
     and ``family_name``): one agreement lookup and one list query for all."""
     by_case = decisions_by_names(
         session, {r.id: (r.given_name, r.family_name) for r in rows}, viewer=viewer,
-        now=now, purpose=purpose)
+        now=now, purpose=purpose, listed=_listed(rows))
     return [_summary(r, r.partner_ref, r.given_name, r.family_name, by_case[r.id])
             for r in rows]
 
 
+def _listed(rows: list) -> list[int] | None:
+    """The ids of the listed ``rows`` whose case has an active list, when the rows carry
+    ``has_lists`` (:data:`HAS_LISTS`); else None (every case's lists are looked up)."""
+    if rows and "has_lists" not in getattr(rows[0], "_fields", ()):
+        return None
+    return [r.id for r in rows if r.has_lists]
+
+
 def _decisions_by_id(session: Session, case_ids: set[int], *, viewer: Viewer,
                      now: datetime, purpose: str) -> dict[int, Decision]:
-    """``{case id: Decision}`` for ``case_ids``, their people's names read in one query
-    (all a decision needs of a case: no Case objects)."""
-    names = {row.id: (row.given_name, row.family_name)
-             for row in read_rows(session, _NAMES, {"ids": sorted(case_ids)})}
-    return decisions_by_names(session, names, viewer=viewer, now=now, purpose=purpose)
+    """``{case id: Decision}`` for ``case_ids``, their people's names (and whether each
+    case has an active list) read in one query: all a decision needs of a case, no Case
+    objects, and the lists of only the cases that have one."""
+    rows = read_rows(session, _NAMES, {"ids": sorted(case_ids)}).all()
+    names = {row.id: (row.given_name, row.family_name) for row in rows}
+    return decisions_by_names(session, names, viewer=viewer, now=now, purpose=purpose,
+                              listed=_listed(rows))
 
 
 def require_unrestricted(decision: Decision) -> None:
