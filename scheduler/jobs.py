@@ -23,7 +23,7 @@ from db.models import Case
 from db.session import run_in_transaction, transaction
 from rules.engine import default_engine
 from scheduler.opening import open_chunk_isolated, people_pages
-from scheduler.pass_parts import PassReport, gc_paused
+from scheduler.pass_parts import PassReport, gc_frozen, gc_paused
 from scheduler.pass_workers import ChunkRunner, pass_workers
 from workflow.advance import advance, due_page
 from workflow.advance_chunk import advance_chunk
@@ -165,7 +165,7 @@ def advance_due(runtime: Runtime, *, now: datetime, actor: str = "scheduler") ->
     report = PassReport(now)
     with transaction(runtime.sessions) as session:
         policy = policy_in_force(session, runtime.settings, now)
-    with ChunkRunner(runtime, pass_workers(runtime)) as runner:
+    with gc_frozen(), ChunkRunner(runtime, pass_workers(runtime)) as runner:
         for part in runner.map(open_chunk_isolated, people_pages(
                 runtime, now=now, policy=policy), now=now, actor=actor, policy=policy):
             report.add(part)

@@ -49,6 +49,22 @@ class PassReport:
 
 
 @contextmanager
+def gc_frozen() -> Iterator[None]:
+    """The objects that exist when a pass starts (the code, its caches, the runtime) out
+    of the cyclic collector's sight until it ends (``gc.freeze``, then ``gc.unfreeze``:
+    they are collectable again after). Between chunks the collector still runs, but a
+    full collection then walks only what the pass made, not every object of the process
+    (measured: four full collections of a 100k mapping pass, 85 ms each). Cycles made
+    garbage during the pass among the frozen objects wait for the first collection
+    after it."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextmanager
 def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a chunk runs (then as before). A chunk
     allocates hundreds of thousands of short-lived rows, dicts and facts, freed by

@@ -43,6 +43,7 @@ another, and two writers of the same ``seq`` would collide on the primary key.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -101,6 +102,7 @@ def _start_worker(settings, queue, level: int, parent: int) -> None:
     root.setLevel(level)
     _runtime = Runtime.from_settings(settings)
     util.Finalize(None, _runtime.close, exitpriority=10)  # workers end with os._exit
+    gc.freeze()  # what it starts with stays all its life, one pass: pass_parts.gc_frozen
 
 
 def _ready() -> int:
