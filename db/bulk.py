@@ -163,18 +163,21 @@ def _json_records(table: Table, names: list[str], rows: list[dict], dialect) -> 
     due dates), not by a call back from the encoder for each value: the same text."""
     text_of: dict = {}
     temporal = [i for i, n in enumerate(names) if _temporal(table.c[n].type)]
+    last = (_UNSEEN, None)  # the last value made text, and its text
     out = []
     for values in _db_values(table, names, rows, dialect):
         if temporal:
             values = values if values.__class__ is list else list(values)
             for i in temporal:
                 value = values[i]
-                if isinstance(value, date):
+                if value is last[0]:
+                    values[i] = last[1]
+                elif isinstance(value, date):
                     key = (value, getattr(value, "tzinfo", None))  # equal, same zone
                     text = text_of.get(key)
                     if text is None:
                         text = text_of[key] = _json_scalar(value)
-                    values[i] = text
+                    values[i], last = text, (value, text)
         out.append(dict(zip(names, values, strict=True)))
     return json.dumps(out, default=_json_scalar, allow_nan=False)
 

@@ -320,7 +320,23 @@ def _next_due(state: str, *, moved: bool, intensity: str | None, now: datetime,
     if stage is None:
         return None
     # Newly entered a rule-driven stage: evaluate it at the next pass; else recheck later.
-    return now if moved else now + timedelta(days=stage.recheck_days)
+    return now if moved else _days_after(now, stage.recheck_days)
+
+
+_after: dict = {}  # (now, its zone, days) -> now + days: one object for a chunk's cases
+
+
+def _days_after(now: datetime, days: int) -> datetime:
+    """``now + days`` days, the same object for the same ``now`` (and zone) and
+    ``days``: a chunk's quiet cases share their next due date, so writing them binds and
+    formats it once (``db.bulk``: by object, then by value)."""
+    key = (now, now.tzinfo, days)
+    found = _after.get(key)
+    if found is None:
+        if len(_after) >= 64:
+            _after.clear()
+        found = _after[key] = now + timedelta(days=days)
+    return found
 
 
 def due_case_ids(session: Session, *, now: datetime, stages: tuple[str, ...], limit: int
