@@ -85,3 +85,24 @@ def test_an_imported_arrest_makes_the_case_due_and_raises_the_follow_up(
     templates = set(session.scalars(select(Task.template).where(Task.case_id == case.id)))
     assert "new_arrest_follow_up" in templates
     assert session.scalars(select(Task).where(Task.case_id == quiet.id)).all() == []
+
+
+def test_a_case_whose_facts_fail_is_reported_and_the_others_are_checked(
+        session, small_passes, make_case, now):
+    from db.models import Person
+
+    good = [make_case(state="allocated").id for _ in range(2)]
+    broken = make_case(state="allocated")
+    # A person row the fact builder cannot read: an impossible sex code breaks the facts.
+    session.get(Person, broken.person_id).sex = "X"
+    broken_id = broken.id
+    session.commit()
+
+    report = run_compliance_pass(small_passes, now)
+    assert report.checked == 2 and list(report.failed) == [broken_id]
+    assert "sex" in report.failed[broken_id]
+    due = _checked(session)
+    assert due[broken_id] is None  # still due: tried again next pass
+    assert all(due[i] is not None for i in good)
+    again = run_compliance_pass(small_passes, now + timedelta(minutes=1))
+    assert again.checked == 0 and list(again.failed) == [broken_id]
