@@ -16,6 +16,17 @@ from workflow.config import Settings
 from workflow.errors import NotReady
 
 
+def pool_options(settings: Settings) -> dict:
+    """PostgreSQL: keep as many connections open as the process has requests at work
+    (``[server] max_in_flight``) and two more (the in-process scheduler, a refused read's
+    own record). With SQLAlchemy's default of five, requests beyond the fifth opened a
+    connection and closed it after use: a new server process and cold caches for the
+    requests of a busy moment, the more the busier. SQLite: the defaults."""
+    if not settings.database_url.startswith("postgresql"):
+        return {}
+    return {"pool_size": max(5, settings.shedding["max_in_flight"] + 2), "max_overflow": 10}
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -27,7 +38,7 @@ class Runtime:
     def from_settings(cls, settings: Settings) -> Runtime:
         """Raises ConfigError for a malformed key file; a missing one means unsigned."""
         keyring = load_keyring(settings.audit["key_file"])
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, **pool_options(settings))
         return cls(settings, engine, make_session_factory(engine, info={SIGNER: keyring}),
                    keyring)
 
