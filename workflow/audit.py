@@ -193,16 +193,6 @@ def _v3_digest(seq: int, e: Pending, actor_json: str, middle: str, prev: str,
     return hashlib.sha256(text_.encode()).hexdigest()
 
 
-def _plain(e: Pending) -> bool:
-    """Whether every text field of ``e`` is ASCII without NUL (``str.isascii`` reads a
-    flag): then :func:`_check_strings` has nothing to refuse; else it checks them."""
-    ref = e.person_ref
-    return (e.actor.isascii() and e.kind.isascii() and e.summary.isascii()
-            and (ref is None or ref.isascii())
-            and "\x00" not in e.summary and "\x00" not in e.actor and "\x00" not in e.kind
-            and (ref is None or "\x00" not in ref))
-
-
 # The columns append_chunk writes, in the order of its rows' values.
 _CHUNK_COLUMNS = ("seq", "occurred_at", "recorded_at", "actor", "kind", "case_id",
                   "person_ref", "summary", "payload", "prev_hash", "hash", "hash_version",
@@ -241,9 +231,7 @@ def append_chunk(session: Session, entries: Sequence[Pending]) -> tuple[int, str
                          _v3_middle(e.kind, _iso(e.occurred_at), payload_of[1][0]))
         if e.actor is not actor_of[0]:
             actor_of = (e.actor, _json_str(e.actor))
-        if not _plain(e):
-            _check_strings(actor=e.actor, kind=e.kind, summary=e.summary,
-                           person_ref=e.person_ref)
+        _check_strings(actor=e.actor, kind=e.kind, summary=e.summary, person_ref=e.person_ref)
         seq += 1
         digest = _v3_digest(seq, e, actor_of[1], middle_of[2], prev, recorded_iso)
         key_id, signature = sign(seq, digest) if sign else (None, None)
