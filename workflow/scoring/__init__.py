@@ -188,8 +188,7 @@ def sanction_values(sex: str, date_of_birth: date, first_sanction_on: date | Non
             gaps.append(not explain or
                         f"first sanction on {first.isoformat()} is not in the record: "
                         f"previous sanctions are at least {previous}")
-    start, gap = _follow_up_start(current_on, list(custody), today) if custody else (
-        current_on, None)
+    start, gap = _follow_up_start(current_on, list(custody), today)
     if gap:
         gaps.append(gap)
     age = age_on(date_of_birth, current_on)
