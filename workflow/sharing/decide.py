@@ -191,13 +191,13 @@ def active_lists(session: Session, case_ids: Iterable[int]) -> dict[int, list]:
 
 
 def decisions(session: Session, cases: Iterable, *, viewer: Viewer, now: datetime,
-              purpose: str, agreement: AgreementDocument | None = None
-              ) -> dict[int, Decision]:
+              purpose: str, agreement: AgreementDocument | None = None,
+              listed: Iterable[int] | None = None) -> dict[int, Decision]:
     """``{case id: Decision}`` for ``cases`` (Case rows) under the agreement in force at
-    ``now`` (or ``agreement``)."""
+    ``now`` (or ``agreement``); ``listed`` as :func:`decisions_by_names` takes it."""
     return decisions_by_names(
         session, {c.id: (c.person.given_name, c.person.family_name) for c in cases},
-        viewer=viewer, now=now, purpose=purpose, agreement=agreement)
+        viewer=viewer, now=now, purpose=purpose, agreement=agreement, listed=listed)
 
 
 def decisions_by_names(session: Session, names: Mapping[int, tuple[str, str]], *,
@@ -221,9 +221,8 @@ def decision_for(session: Session, case, *, viewer: Viewer, now: datetime, purpo
     """The decision for one case. ``has_lists``: whether it has an active list, when the
     caller read :data:`HAS_LISTS` with the case in this transaction (None: looked up)."""
     listed = None if has_lists is None else [case.id] if has_lists else []
-    return decisions_by_names(
-        session, {case.id: (case.person.given_name, case.person.family_name)},
-        viewer=viewer, now=now, purpose=purpose, listed=listed)[case.id]
+    return decisions(session, [case], viewer=viewer, now=now, purpose=purpose,
+                     listed=listed)[case.id]
 
 
 def subject_access_decision(session: Session, case_id: int, *, viewer: Viewer,
