@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from db.dialect import one_of
 from db.models import Case
 from db.session import run_in_transaction
-from workflow.cases import claim_many
+from workflow.cases import lock_claimed, person_names
 from workflow.lifecycle import ACTIVE
 from workflow.tasks.compliance import compliance_rulesets, evaluate_compliance_many
 
@@ -62,9 +62,10 @@ def _check_chunk(session: Session, ids: list[int], *, now: datetime, actor: str,
     set them ahead: ``(checked, tasks raised)``."""
     from workflow.policy.store import policy_in_force
 
-    cases = [c for c in claim_many(session, ids) if c.closed_at is None
-             and c.state in ACTIVE and (c.compliance_due_at is None
-                                        or c.compliance_due_at <= now)]
+    cases = lock_claimed(session, select(Case).where(one_of(session, Case.id, ids),
+                                                     *_due(now)).order_by(Case.id)
+                         .options(person_names())
+                         .execution_options(populate_existing=True), objects=True)
     if not cases:
         return 0, 0
     policy = policy_in_force(session, settings, now)
